@@ -1,0 +1,84 @@
+"""`create_app(settings)`: the one place where stetgate is wired together.
+
+Each domain package exposes ``routes(...)`` (and, where it has one, an error renderer); this
+module builds the shared services once and composes them explicitly — no import-time side
+effects, no registration magic. `app_from_environment` is the factory uvicorn workers import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from stetgate.clock import Clock, SystemClock
+from stetgate.eidas.validation import CertificateValidator
+from stetgate.keys import InstanceKeys, load_master_key
+from stetgate.services import Services, services_of
+from stetgate.serving import diagnostics
+from stetgate.serving.client_cert import ClientCertificateSource
+from stetgate.serving.middleware import BodySizeLimit, SecurityHeaders
+from stetgate.serving.tpp_identity import TppIdentity
+from stetgate.settings import Settings, load_settings
+from stetgate.store.db import make_engine, require_migrated
+
+
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    engine = make_engine(settings.resolved_database_url, settings.db_pool_size)
+    require_migrated(engine)
+    validator = CertificateValidator.from_folders(
+        settings.trust_path, settings.crl_path, poll_seconds=settings.crl_poll_seconds
+    )
+    source = ClientCertificateSource(
+        settings.trusted_proxies, settings.client_cert_header, settings.client_cert_header_format
+    )
+    return Services(
+        settings=settings,
+        clock=clock or SystemClock(),
+        engine=engine,
+        keys=InstanceKeys.from_master(load_master_key(settings.secret_key, settings.data_dir)),
+        tpp_identity=TppIdentity(source, validator),
+        issuer=settings.resolved_issuer,
+    )
+
+
+async def _published_crl(request: Request) -> Response:
+    """The test QTSP's CRL, at the URL written in its certificates' CRL distribution point."""
+    name = request.path_params["name"]
+    crl_dir = services_of(request).settings.crl_path
+    path = (crl_dir / name).resolve()
+    if path.parent != crl_dir.resolve() or not name.endswith(".crl") or not path.is_file():
+        return PlainTextResponse("not found", status_code=404)
+    return FileResponse(path, media_type="application/pkix-crl")
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
+    """Build the ASGI app for `settings`; `clock` is injected by tests."""
+    services = build_services(settings, clock)
+    routes: list[BaseRoute] = [
+        *diagnostics.routes(),
+        Route("/qtsp/crl/{name}", _published_crl, methods=["GET"]),
+        # --- domain routes (one line per domain) ---
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+        ],
+    )
+    app.state.services = services
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """Factory for uvicorn workers: settings come from STETGATE_* variables set by `serve`."""
+    return create_app(load_settings())
+
+
+def data_dir_default() -> Path:
+    return load_settings().data_dir

@@ -1,0 +1,134 @@
+"""Command-line entry points (`stetgate …`).
+
+Every command takes ``--data-dir`` (env ``STETGATE_DATA_DIR``, default ``./var``): all state of
+one instance — SQLite file, generated certificates and keys, CRLs — lives there. Domain packages
+contribute their own click groups; this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from stetgate.settings import Settings, load_settings
+
+
+class CliContext:
+    def __init__(self, data_dir: Path | None, config: Path | None) -> None:
+        self.data_dir = data_dir
+        if config is not None:
+            os.environ["STETGATE_CONFIG"] = str(config)
+
+    def settings(self, **overrides: Any) -> Settings:
+        try:
+            return load_settings(data_dir=self.data_dir, **overrides)
+        except ValidationError as exc:
+            lines = [
+                f"  {'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+                for err in exc.errors()
+            ]
+            raise click.ClickException("invalid settings:\n" + "\n".join(lines)) from None
+
+
+pass_cli = click.make_pass_decorator(CliContext)
+
+
+@click.group()
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Instance state folder (env STETGATE_DATA_DIR, default ./var).",
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="TOML settings file (env STETGATE_CONFIG).",
+)
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None, config: Path | None) -> None:
+    """stetgate: STET v1.4.2 PSD2 authorization server, resource API, test QTSP and TPP client."""
+    ctx.obj = CliContext(data_dir, config)
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8443).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
+@click.option("--plain-http", is_flag=True, help="Serve HTTP behind a trusted TLS proxy.")
+@click.option("--access-log", is_flag=True, help="Log each request line.")
+@pass_cli
+def serve(
+    cli: CliContext,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    plain_http: bool,
+    access_log: bool,
+) -> None:
+    """Serve the bank over HTTPS with optional client certificates (mTLS for TPPs)."""
+    from stetgate.serving.server import ServeError
+    from stetgate.serving.server import serve as run
+    from stetgate.store.db import DatabaseNotMigrated
+
+    settings = cli.settings(host=host, port=port, workers=workers)
+    try:
+        run(settings, plain_http=plain_http, access_log=access_log)
+    except (ServeError, DatabaseNotMigrated) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("upgrade")
+@pass_cli
+def db_upgrade(cli: CliContext) -> None:
+    """Apply migrations up to the latest schema."""
+    from stetgate.store.db import upgrade
+
+    settings = cli.settings()
+    upgrade(settings.resolved_database_url)
+    click.echo(f"database at latest schema ({_redacted(settings.resolved_database_url)})")
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Port (default 8443).")
+@pass_cli
+def sandbox(cli: CliContext, port: int | None) -> None:
+    """Set up (idempotently) and start a sandbox bank: test QTSP, schema, demo data, demo pages."""
+    from stetgate.sandbox import run_sandbox
+
+    run_sandbox(cli.settings(port=port, enable_demo_pages=True, cookie_secure=True))
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _register_groups() -> None:
+    from stetgate.eidas.cli import certs
+
+    main.add_command(certs)
+    # --- domain command groups (one line per domain) ---
+
+
+_register_groups()
+
+
+def run() -> None:  # pragma: no cover - console script shim
+    main(prog_name="stetgate")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

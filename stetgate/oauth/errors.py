@@ -1,0 +1,100 @@
+"""OAuth 2.0 errors: one class per RFC 6749 §5.2 / §4.1.2.1 error code, one renderer.
+
+Raised by validation steps; the HTTP layer renders them as the RFC 6749 §5.2 JSON body with
+``Cache-Control: no-store`` (token, revocation, introspection, registration endpoints) or as a
+redirect to the client's callback (authorization endpoint, §4.1.2.1).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from starlette.responses import JSONResponse
+
+
+class OAuthError(Exception):
+    error: ClassVar[str] = "invalid_request"
+    status_code: ClassVar[int] = 400
+
+    def __init__(self, description: str = "") -> None:
+        super().__init__(description or self.error)
+        self.description = description
+
+    def body(self) -> dict[str, str]:
+        body = {"error": self.error}
+        if self.description:
+            body["error_description"] = self.description
+        return body
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """RFC 6749 §5.2: client authentication failed (here: the mTLS QWAC, RFC 8705 §2)."""
+
+    error = "invalid_client"
+    status_code = 401
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status_code = 403
+
+
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 §2.2.1."""
+
+    error = "unsupported_token_type"
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1 (bearer token on a protected endpoint)."""
+
+    error = "invalid_token"
+    status_code = 401
+
+
+class InsufficientScope(OAuthError):
+    error = "insufficient_scope"
+    status_code = 403
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    status_code = 500
+
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def oauth_error_response(exc: OAuthError) -> JSONResponse:
+    """RFC 6749 §5.2 JSON error with no-store caching; 401s carry a WWW-Authenticate
+    challenge naming the mechanism (mutual TLS, RFC 8705)."""
+    headers = dict(NO_STORE)
+    if exc.status_code == 401 and isinstance(exc, InvalidClient):
+        headers["WWW-Authenticate"] = 'TLS realm="stetgate", error="invalid_client"'
+    elif isinstance(exc, InvalidToken | InsufficientScope):
+        headers["WWW-Authenticate"] = f'Bearer error="{exc.error}"'
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)

@@ -1,0 +1,95 @@
+"""Run the app under uvicorn with optional mutual TLS on one port.
+
+PSU browsers connect without a certificate and TPPs present their QWAC on the same port, so the
+client certificate is *optional* at the TLS layer (``CERT_OPTIONAL``) and required by each
+endpoint that needs it (RFC 8705 §2). Python's ssl still verifies a certificate that is presented
+against ``ssl_ca_certs``, so the bundle is built from the trust folder at start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+from pathlib import Path
+
+import uvicorn
+
+from stetgate.settings import Settings
+
+HTTP_PROTOCOL = "stetgate.serving.tls_uvicorn:TLSHttpToolsProtocol"
+
+
+class ServeError(RuntimeError):
+    """A precondition for serving is missing; the message says how to fix it."""
+
+
+def client_ca_bundle(settings: Settings) -> Path:
+    """Concatenate the trusted QTSP CA certificates into one PEM bundle for the TLS layer."""
+    trust = settings.trust_path
+    pems = sorted(trust.glob("*.pem")) if trust.is_dir() else []
+    if not pems:
+        raise ServeError(
+            f"no trusted QTSP CA certificate in {trust}: run `stetgate certs init` "
+            "or put the QTSP roots (PEM) there"
+        )
+    run_dir = settings.data_dir / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    bundle = run_dir / "client-ca-bundle.pem"
+    tmp = bundle.with_suffix(".tmp")
+    tmp.write_text("".join(p.read_text() for p in pems))
+    tmp.replace(bundle)
+    return bundle
+
+
+def export_settings(settings: Settings) -> None:
+    """Hand the validated settings to worker processes through STETGATE_* variables."""
+    for name, value in settings.model_dump(mode="json", exclude_none=True).items():
+        env = f"STETGATE_{name.upper()}"
+        os.environ[env] = (
+            json.dumps(value)
+            if isinstance(value, list | dict)
+            else (str(value).lower() if isinstance(value, bool) else str(value))
+        )
+
+
+def serve(settings: Settings, *, plain_http: bool = False, access_log: bool = False) -> None:
+    from stetgate.store.db import make_engine, require_migrated
+
+    engine = make_engine(settings.resolved_database_url, 1)
+    try:
+        require_migrated(engine)
+    finally:
+        engine.dispose()
+    export_settings(settings)
+    common = dict(
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=access_log,
+        log_level="info",
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+        timeout_keep_alive=30,
+    )
+    if plain_http:
+        if not settings.trusted_proxies:
+            raise ServeError(
+                "--plain-http is only for running behind a trusted TLS proxy: "
+                "set trusted_proxies (STETGATE_TRUSTED_PROXIES)"
+            )
+        uvicorn.run("stetgate.app:app_from_environment", **common)  # type: ignore[arg-type]
+        return
+    cert, key = settings.server_cert_path, settings.server_key_path
+    if not cert.exists() or not key.exists():
+        raise ServeError(f"no server certificate at {cert}: run `stetgate certs init` first")
+    uvicorn.run(
+        "stetgate.app:app_from_environment",
+        http=HTTP_PROTOCOL,
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+        ssl_ca_certs=str(client_ca_bundle(settings)),
+        ssl_cert_reqs=ssl.CERT_OPTIONAL,
+        **common,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,68 @@
+"""uvicorn protocol classes that expose the TLS client certificate to the app.
+
+uvicorn verifies client certificates (``ssl_cert_reqs``) but does not implement the ASGI TLS
+extension, so the app never sees who connected (shared/spec/feasibility-servers.md §1). These
+subclasses read the peer certificate once per connection, in ``connection_made``, and add
+``scope["extensions"]["tls"]`` (ASGI TLS extension key names) to every request of that
+connection. They rely on uvicorn internals (``self.app``), so uvicorn is pinned in
+pyproject.toml and tests/integration/test_serve.py exercises the hook on a real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+ASGIApp = Any
+
+
+def _tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    cipher = ssl_object.cipher()
+    return {
+        "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+        "client_cert_name": None,
+        "client_cert_error": None,
+        "tls_version": ssl_object.version(),
+        "cipher_suite": cipher[0] if cipher else None,
+        "server_cert": None,
+    }
+
+
+class _WithTLSExtension:
+    """Wraps the app for one connection, adding the TLS extension to each HTTP scope."""
+
+    __slots__ = ("_app", "_tls")
+
+    def __init__(self, app: ASGIApp, tls: dict[str, Any]) -> None:
+        self._app = app
+        self._tls = tls
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        extensions = dict(scope.get("extensions") or {})
+        extensions["tls"] = self._tls
+        scope["extensions"] = extensions
+        await self._app(scope, receive, send)
+
+
+class TLSHttpToolsProtocol(HttpToolsProtocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        tls = _tls_extension(transport)
+        if tls is not None:
+            self.app = _WithTLSExtension(self.app, tls)
+
+
+class TLSH11Protocol(H11Protocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        tls = _tls_extension(transport)
+        if tls is not None:
+            self.app = _WithTLSExtension(self.app, tls)

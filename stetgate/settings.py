@@ -1,0 +1,205 @@
+"""One typed settings object for a stetgate instance.
+
+Every behaviour that `shared/spec/decisions.md` marks as a *setting* is a field here, with the
+secure default given there. Values come from, in increasing priority: defaults, an optional TOML
+file (``STETGATE_CONFIG`` or ``--config``), ``STETGATE_*`` environment variables, and explicit
+keyword arguments (CLI flags). Invalid values fail at start with pydantic's message, which names
+the field (e.g. ``sca_validity_days``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("./var")
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Field docs are the operator's reference (docs/operations.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="STETGATE_", extra="forbid", frozen=True)
+
+    # --- where state lives -------------------------------------------------------------------
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR, description="Folder holding all state of one instance."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL. Unset: SQLite file DATA_DIR/stetgate.db. "
+        "postgresql+psycopg://… for PostgreSQL (workers then share state across machines).",
+    )
+    db_pool_size: int = Field(8, ge=1, le=200)
+
+    # --- serving -----------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(8443, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    issuer: str | None = Field(
+        None,
+        description="Public base URL (RFC 8414 issuer, RFC 9207 iss). Default https://HOST:PORT "
+        "with 'localhost' for 127.0.0.1.",
+    )
+    tls_cert_file: Path | None = Field(
+        None, description="Server certificate; default DATA_DIR/server.pem"
+    )
+    tls_key_file: Path | None = Field(None, description="Server key; default DATA_DIR/server.key")
+    trust_dir: Path | None = Field(
+        None, description="Folder of trusted QTSP CA certificates (PEM); default DATA_DIR/trust"
+    )
+    crl_dir: Path | None = Field(
+        None, description="Folder of CRLs (DER or PEM); default DATA_DIR/crl"
+    )
+    crl_poll_seconds: float = Field(2.0, ge=0, le=3600)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Peer addresses/networks allowed to pass the client certificate in a header "
+        "(TLS-terminating reverse proxy). Empty: the header is always ignored.",
+    )
+    client_cert_header: str = Field(
+        "client-cert", description="Header carrying the client certificate from the proxy."
+    )
+    client_cert_header_format: Literal["rfc9440", "nginx"] = Field(
+        "rfc9440",
+        description="rfc9440: ':base64-DER:' (RFC 9440 Client-Cert); nginx: URL-encoded PEM "
+        "($ssl_client_escaped_cert).",
+    )
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=10 * 1024 * 1024)
+
+    # --- secrets -----------------------------------------------------------------------------
+    secret_key: str | None = Field(
+        None,
+        description="Key for session cookies and for encrypting TOTP secrets at rest. Unset: read "
+        "or created in DATA_DIR/secret.key. All workers and servers of a bank must share it.",
+        repr=False,
+    )
+
+    # --- lifetimes (decisions.md "Lifetimes") -------------------------------------------------
+    auth_code_ttl_seconds: int = Field(60, ge=10, le=600)
+    access_token_ttl_seconds: int = Field(3600, ge=60, le=86400)
+    sca_validity_days: int = Field(90, ge=1, le=180)
+    psu_idle_timeout_seconds: int = Field(300, ge=30, le=3600)
+    psu_journey_timeout_seconds: int = Field(1800, ge=60, le=7200)
+    max_failed_auth_attempts: int = Field(5, ge=1, le=20)
+    psu_block_seconds: int = Field(900, ge=60, le=86400 * 30)
+
+    # --- token rules ---------------------------------------------------------------------------
+    allow_extended_history: bool = False
+    rotate_refresh_tokens: bool = False
+    registration_client_id: str = "PSD2_TPPRegister"
+    registration_token_ttl_seconds: int = Field(600, ge=60, le=3600)
+
+    # --- resource API --------------------------------------------------------------------------
+    signature_max_skew_seconds: int = Field(300, ge=5, le=3600)
+    unattended_window: Literal["calendar_day", "rolling_24h"] = "calendar_day"
+    unattended_limit: int = Field(4, ge=1, le=1000)
+    unattended_timezone: str = "Europe/Paris"
+    redis_url: str | None = Field(
+        None, description="Optional Redis for unattended-access counters."
+    )
+
+    # --- PSU pages -------------------------------------------------------------------------------
+    default_language: Literal["fr", "en"] = "fr"
+    enable_demo_pages: bool = Field(
+        False,
+        description="Serve the demo bank's 'phone' pages (TOTP display, app approval). "
+        "Sandbox only; never in production.",
+    )
+    introspection_org_ids: list[str] = Field(
+        default_factory=list,
+        description="organizationIdentifiers of the bank's own resource servers (QWAC with role "
+        "PSP_AS) allowed to introspect any token (RFC 7662 §2.1). A TPP may introspect only its "
+        "own tokens.",
+    )
+    cookie_secure: bool = True
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks_parse(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("unattended_timezone")
+    @classmethod
+    def _timezone_exists(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(value)
+        return value
+
+    @model_validator(mode="after")
+    def _issuer_is_https(self) -> Settings:
+        if self.issuer is not None and not self.issuer.startswith("https://"):
+            raise ValueError("issuer must be an https:// URL (RFC 8414 §2)")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    # --- derived paths -----------------------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'stetgate.db').resolve()}"
+
+    @property
+    def resolved_issuer(self) -> str:
+        if self.issuer:
+            return self.issuer.rstrip("/")
+        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::1") else self.host  # noqa: S104
+        return f"https://{host}:{self.port}"
+
+    @property
+    def server_cert_path(self) -> Path:
+        return self.tls_cert_file or self.data_dir / "server.pem"
+
+    @property
+    def server_key_path(self) -> Path:
+        return self.tls_key_file or self.data_dir / "server.key"
+
+    @property
+    def trust_path(self) -> Path:
+        return self.trust_dir or self.data_dir / "trust"
+
+    @property
+    def crl_path(self) -> Path:
+        return self.crl_dir or self.data_dir / "crl"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads ``STETGATE_CONFIG`` (a TOML file with top-level keys named like the fields)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = os.environ.get("STETGATE_CONFIG")
+        self._values: dict[str, Any] = {}
+        if path:
+            with open(path, "rb") as handle:
+                self._values = tomllib.load(handle)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings; ``None`` overrides (unset CLI flags) are dropped so env/TOML still apply."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,105 @@
+"""A real bank server for integration tests: `create_app` under uvicorn, over real TLS with
+optional client certificates (the same protocol class `stetgate serve` uses), on 127.0.0.1 and
+an ephemeral port, in a background thread — so the test can inject a `FrozenClock` and reach
+the app's services."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+
+from stetgate.app import create_app
+from stetgate.clock import FrozenClock
+from stetgate.services import Services
+from stetgate.serving.server import client_ca_bundle
+from stetgate.serving.tls_uvicorn import TLSHttpToolsProtocol
+from stetgate.settings import Settings
+from tests.support.pki import TestPki, TppCerts
+
+
+@dataclass
+class RunningBank:
+    base_url: str
+    app: Starlette
+    settings: Settings
+    clock: FrozenClock
+    pki: TestPki
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+    def client(
+        self, tpp: TppCerts | None = None, *, cert: tuple[Path, Path] | None = None, **kwargs: Any
+    ) -> httpx.Client:
+        """An httpx client trusting the bank, presenting `tpp`'s QWAC (or `cert`) if given."""
+        kwargs.setdefault("timeout", 10.0)
+        return httpx.Client(
+            base_url=self.base_url, verify=self.pki.client_ssl_context(tpp, cert), **kwargs
+        )
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self.services.engine.dispose()
+        self.services.tpp_identity.validator.close()
+
+
+def start_bank(
+    pki: TestPki, db_url: str, data_dir: Path, clock: FrozenClock | None = None, **overrides: Any
+) -> RunningBank:
+    """Start a bank on an ephemeral port; `overrides` are Settings fields."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    values: dict[str, Any] = dict(
+        data_dir=data_dir,
+        database_url=db_url,
+        host="127.0.0.1",
+        port=port,
+        issuer=f"https://127.0.0.1:{port}",
+        tls_cert_file=pki.server_pem,
+        tls_key_file=pki.server_key,
+        trust_dir=pki.trust_dir,
+        crl_dir=pki.crl_dir,
+        crl_poll_seconds=0,
+        db_pool_size=4,
+    )
+    values.update(overrides)
+    settings = Settings(**values)
+    clock = clock or FrozenClock()
+    app = create_app(settings, clock)
+    config = uvicorn.Config(
+        app,
+        http=TLSHttpToolsProtocol,
+        ssl_certfile=str(pki.server_pem),
+        ssl_keyfile=str(pki.server_key),
+        ssl_ca_certs=str(client_ca_bundle(settings)),
+        ssl_cert_reqs=ssl.CERT_OPTIONAL,
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test bank did not start")
+        time.sleep(0.01)
+    return RunningBank(f"https://127.0.0.1:{port}", app, settings, clock, pki, server, thread)
