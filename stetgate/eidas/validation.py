@@ -1,0 +1,356 @@
+"""Is this QWAC/QSealC trusted, valid now, unrevoked and fit for its use?
+
+Path validation (RFC 5280 §6) and CRL checking (§6.3) are done offline by
+pyhanko-certvalidator against a :class:`~stetgate.eidas.trust.TrustStore` and a
+:class:`~stetgate.eidas.crl_store.CrlStore`, with ``revocation_mode="require"``.
+Why not ``"hard-fail"``: it only consults CRLs for certificates that *declare* a
+CRL distribution point, so a revoked leaf without one was accepted
+(feasibility-crypto.md §2). ``"require"`` demands revocation information for every
+non-anchor certificate in the path, so a missing or stale CRL fails closed.
+
+On top of RFC 5280 the PSD2 profile adds (ETSI TS 119 495 §4-5, EN 319 412-5 §4.2):
+a QWAC must be QcType ``web`` with keyUsage digitalSignature and EKU clientAuth;
+a QSealC must be QcType ``eseal`` with digitalSignature and/or nonRepudiation and no
+particular EKU; both must be qualified (QcCompliance).
+
+Performance: a successful result is cached per (thumbprint, purpose) for the window
+in which it cannot change — from the latest notBefore/CRL thisUpdate to the earliest
+notAfter/CRL nextUpdate of the path — and the whole cache is dropped when the CRL
+folder changes. A hit is a dict lookup; the clock is the ``at`` argument.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar, get_args
+
+from asn1crypto import x509 as a1x509
+from pyhanko_certvalidator import CertificateValidator as _PathValidator
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import (
+    ExpiredError,
+    InsufficientRevinfoError,
+    InvalidCertificateError,
+    NotYetValidError,
+    PathBuildingError,
+    PathValidationError,
+    RevokedError,
+    ValidationError,
+)
+from pyhanko_certvalidator.path import ValidationPath
+
+from stetgate.eidas.crl_store import CrlSnapshot, CrlStore
+from stetgate.eidas.errors import (
+    CertificateError,
+    CertificateExpired,
+    CertificateNotYetValid,
+    CertificateRevoked,
+    InvalidCertificateChain,
+    InvalidKeyUsage,
+    MalformedCertificate,
+    RevocationUnavailable,
+    UnknownIssuer,
+    WrongCertificateType,
+)
+from stetgate.eidas.model import REQUIRED_QC_TYPE, Psd2Certificate, Purpose
+from stetgate.eidas.parse import parse_certificate
+from stetgate.eidas.trust import TrustStore
+
+T = TypeVar("T")
+
+EKU_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
+_PURPOSES: tuple[str, ...] = get_args(Purpose)
+
+
+def check_purpose(
+    cert: Psd2Certificate, purpose: Purpose, *, require_qc_compliance: bool = True
+) -> None:
+    """The PSD2 profile checks that need no chain: QcType, QcCompliance, KU/EKU.
+
+    * QcType (EN 319 412-5 §4.2.3): ``web`` for a QWAC, ``eseal`` for a QSealC
+      (ETSI TS 119 495 §4.1) — a QSealC must not open a TLS session and vice versa.
+    * QcCompliance (EN 319 412-5 §4.2.1): PSD2 Art. 34 RTS requires *qualified*
+      certificates.
+    * keyUsage/EKU (RFC 5280 §4.2.1.3, §4.2.1.12): a TLS client key must allow
+      digitalSignature and id-kp-clientAuth (EN 319 412-4 §4.3); a seal key
+      digitalSignature or nonRepudiation (EN 319 412-5/-3), EKU not required.
+    """
+    if purpose not in _PURPOSES:
+        raise ValueError(f"purpose must be one of {_PURPOSES}, not {purpose!r}")
+    label = "QWAC" if purpose == "qwac" else "QSealC"
+    wanted = REQUIRED_QC_TYPE[purpose]
+    if wanted not in cert.qc_types:
+        present = ", ".join(sorted(t.name.lower() for t in cert.qc_types)) or "none"
+        raise WrongCertificateType(
+            f"a {label} must carry QcType {wanted.name.lower()} ({wanted.value}, "
+            f"ETSI EN 319 412-5 §4.2.3); this certificate's QcType: {present}"
+        )
+    if require_qc_compliance and not cert.qc_compliance:
+        raise WrongCertificateType(
+            f"the {label} is not a qualified certificate: no QcCompliance statement "
+            "(0.4.0.1862.1.1, ETSI EN 319 412-5 §4.2.1)"
+        )
+    ku = cert.key_usage
+    if purpose == "qwac":
+        if "digital_signature" not in ku:
+            raise InvalidKeyUsage(
+                "a QWAC used for TLS client authentication needs keyUsage digitalSignature; "
+                f"keyUsage present: {', '.join(sorted(ku)) or 'none'}"
+            )
+        if EKU_CLIENT_AUTH not in cert.extended_key_usage:
+            raise InvalidKeyUsage(
+                "a QWAC used for TLS client authentication needs extendedKeyUsage "
+                f"clientAuth ({EKU_CLIENT_AUTH}); EKU present: "
+                f"{', '.join(sorted(cert.extended_key_usage)) or 'none'}"
+            )
+    elif not ku & {"digital_signature", "non_repudiation"}:
+        raise InvalidKeyUsage(
+            "a QSealC used to sign HTTP requests needs keyUsage digitalSignature or "
+            f"nonRepudiation; keyUsage present: {', '.join(sorted(ku)) or 'none'}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    cert: Psd2Certificate
+    valid_from: datetime
+    valid_until: datetime
+    generation: int
+
+
+class _LoopThread:
+    """A private event loop on a daemon thread. pyhanko-certvalidator's API is async and
+    its sync wrappers call ``asyncio.run``, which fails inside a running loop (an ASGI
+    handler); running the coroutine here works from any thread."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        loop = self._loop
+        if loop is None:
+            with self._lock:
+                if self._loop is None:
+                    self._loop = asyncio.new_event_loop()
+                    threading.Thread(
+                        target=self._loop.run_forever, name="stetgate-eidas-validator", daemon=True
+                    ).start()
+                loop = self._loop
+        fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, loop)
+        return fut.result()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._loop = None
+
+
+class CertificateValidator:
+    """Validates PSD2 certificates offline against trusted QTSPs and their CRLs.
+
+    Thread-safe. ``validate`` is synchronous and safe to call from inside a running
+    event loop; ``avalidate`` is the same for ``async`` callers without a thread hop.
+    """
+
+    def __init__(
+        self,
+        trust: TrustStore,
+        crls: CrlStore,
+        *,
+        require_qc_compliance: bool = True,
+        max_cache_entries: int = 100_000,
+    ) -> None:
+        self.trust = trust
+        self.crls = crls
+        self.require_qc_compliance = require_qc_compliance
+        self.max_cache_entries = max_cache_entries
+        self._cache: dict[tuple[str, str], _Entry] = {}
+        self._cache_generation = -1
+        self._runner = _LoopThread()
+        self.path_validations = 0
+        """How many pyhanko runs happened (cache misses that reached path validation)."""
+
+    @classmethod
+    def from_folders(
+        cls,
+        trust_dir: Path,
+        crl_dir: Path,
+        *,
+        poll_seconds: float = 2.0,
+        require_qc_compliance: bool = True,
+    ) -> CertificateValidator:
+        """Trust anchors from ``trust_dir/*.pem``, CRLs from ``crl_dir``."""
+        return cls(
+            TrustStore.from_folder(trust_dir),
+            CrlStore(crl_dir, poll_seconds=poll_seconds),
+            require_qc_compliance=require_qc_compliance,
+        )
+
+    def close(self) -> None:
+        """Stop the private event-loop thread (it is a daemon; closing is optional)."""
+        self._runner.close()
+
+    # ------------------------------------------------------------------ public API
+
+    def validate(self, cert: Psd2Certificate, purpose: Purpose, at: datetime) -> Psd2Certificate:
+        """Return ``cert`` if it is fit for ``purpose`` at time ``at``; else raise a
+        :class:`~stetgate.eidas.errors.CertificateError` subclass."""
+        snapshot, hit = self._lookup(cert, purpose, at)
+        if hit is not None:
+            return hit
+        self._pre_check(cert, purpose)
+        path = self._runner.run(self._run_pyhanko(cert, at, snapshot))
+        return self._remember(cert, purpose, path, snapshot)
+
+    async def avalidate(
+        self, cert: Psd2Certificate, purpose: Purpose, at: datetime
+    ) -> Psd2Certificate:
+        """:meth:`validate` for async callers: pyhanko runs on the caller's loop."""
+        snapshot, hit = self._lookup(cert, purpose, at)
+        if hit is not None:
+            return hit
+        self._pre_check(cert, purpose)
+        path = await self._run_pyhanko(cert, at, snapshot)
+        return self._remember(cert, purpose, path, snapshot)
+
+    def validate_pem(self, pem_or_der: bytes, purpose: Purpose, at: datetime) -> Psd2Certificate:
+        """Parse then validate (e.g. the client certificate forwarded by the TLS proxy)."""
+        return self.validate(parse_certificate(pem_or_der), purpose, at)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    # ------------------------------------------------------------------ internals
+
+    def _lookup(
+        self, cert: Psd2Certificate, purpose: Purpose, at: datetime
+    ) -> tuple[CrlSnapshot, Psd2Certificate | None]:
+        if at.tzinfo is None:
+            raise ValueError("at must be a timezone-aware datetime")
+        snapshot = self.crls.snapshot()
+        if snapshot.generation != self._cache_generation:
+            self._cache = {}
+            self._cache_generation = snapshot.generation
+        entry = self._cache.get((cert.thumbprint_s256, purpose))
+        if (
+            entry is not None
+            and entry.generation == snapshot.generation
+            and entry.valid_from <= at < entry.valid_until
+            and (entry.cert is cert or entry.cert == cert)
+        ):
+            return snapshot, entry.cert
+        return snapshot, None
+
+    def _pre_check(self, cert: Psd2Certificate, purpose: Purpose) -> None:
+        # Never trust fields of a hand-built Psd2Certificate: they must be what the DER says.
+        parsed = parse_certificate(cert.der)
+        if parsed != cert:
+            raise MalformedCertificate(
+                "Psd2Certificate fields do not match its DER encoding; build it with "
+                "parse_certificate()"
+            )
+        check_purpose(cert, purpose, require_qc_compliance=self.require_qc_compliance)
+
+    async def _run_pyhanko(
+        self, cert: Psd2Certificate, at: datetime, snapshot: CrlSnapshot
+    ) -> ValidationPath:
+        self.path_validations += 1
+        try:
+            leaf = _load_leaf(cert.der)
+            context = ValidationContext(
+                trust_roots=list(self.trust.roots),
+                other_certs=list(self.trust.intermediates),
+                crls=snapshot.certificate_lists,
+                allow_fetching=False,
+                revocation_mode="require",
+                moment=at,
+                time_tolerance=timedelta(0),
+            )
+            path: ValidationPath = await _PathValidator(
+                leaf, validation_context=context
+            ).async_validate_path()
+        except CertificateError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, snapshot) from exc
+        return path
+
+    def _remember(
+        self,
+        cert: Psd2Certificate,
+        purpose: Purpose,
+        path: ValidationPath,
+        snapshot: CrlSnapshot,
+    ) -> Psd2Certificate:
+        valid_from = cert.not_before
+        valid_until = cert.not_after
+        for pc in path:
+            if not isinstance(pc, a1x509.Certificate):
+                continue
+            valid_from = max(valid_from, pc.not_valid_before)
+            valid_until = min(valid_until, pc.not_valid_after)
+            if pc.self_signed in ("yes", "maybe"):
+                continue  # an anchor needs no CRL
+            for info in snapshot.for_issuer(pc.issuer.hashable):
+                valid_from = max(valid_from, info.this_update)
+                if info.next_update is not None:
+                    valid_until = min(valid_until, info.next_update)
+        if len(self._cache) >= self.max_cache_entries:
+            self._cache.clear()
+        if snapshot.generation == self._cache_generation:
+            self._cache[(cert.thumbprint_s256, purpose)] = _Entry(
+                cert=cert,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                generation=snapshot.generation,
+            )
+        return cert
+
+
+@functools.lru_cache(maxsize=1024)
+def _load_leaf(der: bytes) -> a1x509.Certificate:
+    """asn1crypto objects memoize the RFC 5280 §7.1 string preparation of names
+    (~200 µs per fresh certificate); reusing them makes re-validation after a CRL
+    change cheaper."""
+    return a1x509.Certificate.load(der)
+
+
+def _translate(exc: Exception, snapshot: CrlSnapshot) -> CertificateError:
+    """Map pyhanko-certvalidator's exceptions onto stetgate's typed errors."""
+    msg = str(exc)
+    if isinstance(exc, RevokedError):
+        return CertificateRevoked(msg)
+    if isinstance(exc, ExpiredError):
+        return CertificateExpired(msg)
+    if isinstance(exc, NotYetValidError):
+        return CertificateNotYetValid(msg)
+    if isinstance(exc, InsufficientRevinfoError):  # includes StaleRevinfoError
+        extra = (
+            f" (unreadable CRL files: {'; '.join(snapshot.problems)})" if snapshot.problems else ""
+        )
+        return RevocationUnavailable(
+            f"no fresh CRL for the certificate path, validation fails closed: {msg}{extra}"
+        )
+    if isinstance(exc, PathBuildingError):
+        return UnknownIssuer(f"the certificate does not chain to a trusted QTSP: {msg}")
+    if isinstance(exc, InvalidCertificateError) and "self-signed" in msg:
+        return UnknownIssuer(f"the certificate does not chain to a trusted QTSP: {msg}")
+    if isinstance(exc, PathValidationError) and "signature" in msg.lower():
+        return UnknownIssuer(
+            f"the certificate names a trusted QTSP as issuer but is not signed by it: {msg}"
+        )
+    if isinstance(exc, ValidationError):
+        return InvalidCertificateChain(msg)
+    return MalformedCertificate(f"certificate could not be path-validated: {exc!r}")
+
+
+__all__ = ["EKU_CLIENT_AUTH", "CertificateValidator", "check_purpose"]
