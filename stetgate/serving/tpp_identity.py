@@ -1,14 +1,12 @@
 """Who is calling: the TPP identity behind the client certificate of a request.
 
-Parsing a certificate costs ~100 µs and path validation far more, so both are cached: parsed
-certificates by their DER bytes (bounded LRU), validation results inside the validator until the
-certificate's notAfter or the CRL's nextUpdate, whichever comes first (decisions.md; RFC 5280
-§6.3). A cache hit costs a dictionary lookup.
+Parsing a certificate costs ~100 µs and path validation ~1 ms, so both are cached (see
+`TppIdentity`): validation results live until the certificate's notAfter or the CRL's
+nextUpdate, whichever comes first, and are dropped when the CRL set changes (RFC 5280 §6.3).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -27,40 +25,20 @@ class NoClientCertificate(CertificateError):
 
 
 class TppIdentity:
-    """Turns a request scope into a parsed (and, on demand, validated) eIDAS certificate."""
+    """Turns a request scope into a parsed (and, on demand, validated) eIDAS certificate.
 
-    def __init__(
-        self,
-        source: ClientCertificateSource,
-        validator: CertificateValidator,
-        cache_size: int = 1024,
-    ) -> None:
+    `parse_certificate` keeps an LRU of parsed certificates keyed by their bytes, and the
+    validator caches acceptances until notAfter/nextUpdate, so a returning TPP costs two
+    dictionary lookups."""
+
+    def __init__(self, source: ClientCertificateSource, validator: CertificateValidator) -> None:
         self._source = source
         self.validator = validator
-        self._parsed: OrderedDict[bytes, Psd2Certificate | CertificateError] = OrderedDict()
-        self._cache_size = cache_size
-
-    def parse(self, der: bytes) -> Psd2Certificate:
-        """Parse with an LRU cache; parse failures are cached too (they are deterministic)."""
-        cached = self._parsed.get(der)
-        if cached is None:
-            try:
-                cached = parse_certificate(der)
-            except CertificateError as exc:
-                cached = exc
-            self._parsed[der] = cached
-            if len(self._parsed) > self._cache_size:
-                self._parsed.popitem(last=False)
-        else:
-            self._parsed.move_to_end(der)
-        if isinstance(cached, CertificateError):
-            raise cached
-        return cached
 
     def presented(self, scope: Mapping[str, Any]) -> Psd2Certificate | None:
         """The parsed client certificate, or None; raises CertificateError when unparsable."""
         der = self._source.presented_der(scope)
-        return None if der is None else self.parse(der)
+        return None if der is None else parse_certificate(der)
 
     def authenticate(
         self, scope: Mapping[str, Any], at: datetime, purpose: Purpose = "qwac"

@@ -153,6 +153,12 @@ psu_journeys = Table(
     Column("last_activity_at", UtcDateTime, nullable=False),
     Column("sca_completed_at", UtcDateTime, nullable=True),
     Column("outcome", String(32), nullable=True),
+    # --- PSU side (migration 0002_psu_journey_kind) ---
+    # authorize: a TPP's /authorize journey; connected_apps: the PSU's own sign-in to /psu/…
+    Column("kind", String(16), nullable=False, server_default="authorize"),
+    # consecutive failed attempts in this journey, whatever the PSU id typed (RTS Art. 4(3)(a))
+    Column("failed_attempts", Integer, nullable=False, server_default="0"),
+    Index("ix_psu_journeys_psu_id", "psu_id"),
 )
 
 # --- authorization codes (RFC 6749 §4.1.2: short-lived, single use) --------------------------
