@@ -1,0 +1,371 @@
+"""TPP-side client for any STET v1.4.2 bank: the "get your token" cinematic and the AISP/CBPII API.
+
+What a TPP developer needs, nothing bank-specific:
+- step 2 of the seed: build the ``GET /authorize`` URL (with ``state`` and optional PKCE);
+- step 5: exchange the code at ``POST /token`` over mutual TLS with the QWAC (RFC 8705 §2);
+- keep tokens alive: refresh before expiry (RFC 6749 §6), store what the bank returns (banks
+  disagree on refresh-token rotation, stet-oauth.md §3.3), and know when a new SCA is needed;
+- step 8: call the resource API with ``Authorization: Bearer``, ``X-Request-ID``, ``Digest`` and a
+  draft-cavage ``Signature`` made with the QSealC (stet-api.md §7).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import ssl
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from stetgate.httpsig import compute_digest, required_signed_headers, sign_request
+
+TOKEN_PATH = "/stet/psd2/oauth/token"  # noqa: S105 - a path, not a secret
+AUTHORIZE_PATH = "/stet/psd2/oauth/authorize"
+REVOKE_PATH = "/stet/psd2/oauth/revoke"
+API_BASE = "/stet/psd2/v1.4.2"
+
+
+class BankError(Exception):
+    """The bank answered with an error (OAuth JSON, STET ErrorModel, or anything else)."""
+
+    def __init__(self, status: int, body: Any, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> BankError:
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text[:500]
+        if isinstance(body, dict):
+            detail = body.get("error_description") or body.get("message") or body.get("error")
+        else:
+            detail = body
+        return cls(response.status_code, body, f"HTTP {response.status_code}: {detail}")
+
+    @property
+    def oauth_error(self) -> str | None:
+        return self.body.get("error") if isinstance(self.body, dict) else None
+
+
+@dataclass(frozen=True)
+class TppCredentials:
+    """The TPP's eIDAS material: QWAC for mTLS, QSealC for signatures."""
+
+    qwac_cert: Path
+    qwac_key: Path
+    qsealc_cert: Path
+    qsealc_key: Path
+    key_id: str | None = None
+    """Signature keyId; default ``SN=<hex serial>,CA=<issuer DN>`` of the QSealC."""
+
+    @classmethod
+    def from_directory(cls, directory: Path, key_id: str | None = None) -> TppCredentials:
+        """The layout `stetgate certs issue-tpp --out DIR` writes."""
+        return cls(
+            directory / "qwac.pem",
+            directory / "qwac.key",
+            directory / "qsealc.pem",
+            directory / "qsealc.key",
+            key_id,
+        )
+
+    def qsealc(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.qsealc_cert.read_bytes())
+
+    def signing_key(self) -> RSAPrivateKey:
+        key = serialization.load_pem_private_key(self.qsealc_key.read_bytes(), password=None)
+        if not isinstance(key, RSAPrivateKey):
+            raise TypeError("the QSealC key must be RSA (STET signs with rsa-sha256)")
+        return key
+
+    def default_key_id(self) -> str:
+        cert = self.qsealc()
+        return f"SN={cert.serial_number:x},CA={cert.issuer.rfc4514_string()}"
+
+
+@dataclass
+class TokenSet:
+    """Tokens from one authorization, as the TPP must keep them (seed step 8)."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_in: int
+    scope: str
+    obtained_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def access_expires_at(self) -> datetime:
+        return self.obtained_at + timedelta(seconds=self.expires_in)
+
+    def needs_refresh(self, now: datetime, margin_seconds: int = 60) -> bool:
+        return now >= self.access_expires_at - timedelta(seconds=margin_seconds)
+
+    @classmethod
+    def from_response(cls, body: Mapping[str, Any], previous: TokenSet | None = None) -> TokenSet:
+        """Keep the old refresh token when the bank does not return one (BPCE returns the same
+        one; a rotating bank returns a new one — either way store what you get)."""
+        refresh = body.get("refresh_token") or (previous.refresh_token if previous else None)
+        return cls(
+            access_token=str(body["access_token"]),
+            refresh_token=refresh,
+            expires_in=int(body.get("expires_in", 3600)),
+            scope=str(body.get("scope", previous.scope if previous else "")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "expires_in": self.expires_in,
+            "scope": self.scope,
+            "obtained_at": self.obtained_at.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TokenSet:
+        return cls(
+            access_token=data["access_token"],
+            refresh_token=data.get("refresh_token"),
+            expires_in=int(data["expires_in"]),
+            scope=data.get("scope", ""),
+            obtained_at=datetime.fromisoformat(data["obtained_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """What the TPP must remember between the redirect and the callback."""
+
+    url: str
+    state: str
+    code_verifier: str | None
+    redirect_uri: str
+    scope: str
+
+
+def pkce_pair() -> tuple[str, str]:
+    """(code_verifier, S256 code_challenge), RFC 7636 §4.1-4.2."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+class StetBankClient:
+    """One TPP talking to one bank (one ``client_id`` at that bank)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: TppCredentials,
+        client_id: str,
+        *,
+        ca_file: Path | None = None,
+        timeout: float = 15.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.credentials = credentials
+        self.client_id = client_id
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        context.load_cert_chain(str(credentials.qwac_cert), str(credentials.qwac_key))
+        self._http = httpx.Client(
+            base_url=self.base_url, verify=context, timeout=timeout, transport=transport
+        )
+        self._signing_key = credentials.signing_key()
+        self._key_id = credentials.key_id or credentials.default_key_id()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> StetBankClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- OAuth --------------------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        return self._json(self._http.get("/.well-known/oauth-authorization-server"))
+
+    def authorization_request(
+        self, scope: str, redirect_uri: str, *, use_pkce: bool = True, state: str | None = None
+    ) -> AuthorizationRequest:
+        """Seed step 2: the URL to send the PSU's browser to (STET Part I §3.4.3)."""
+        state = state or secrets.token_urlsafe(24)
+        params = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": scope,
+            "state": state,
+        }
+        verifier = None
+        if use_pkce:
+            verifier, challenge = pkce_pair()
+            params.update(code_challenge=challenge, code_challenge_method="S256")
+        url = f"{self.base_url}{AUTHORIZE_PATH}?{urlencode(params)}"
+        return AuthorizationRequest(url, state, verifier, redirect_uri, scope)
+
+    def exchange_code(
+        self,
+        request: AuthorizationRequest,
+        callback_url: str,
+        *,
+        expected_issuer: str | None = None,
+    ) -> TokenSet:
+        """Seed steps 4-7: check the callback (state, iss, error) and redeem the code."""
+        from urllib.parse import parse_qs
+
+        query = {k: v[0] for k, v in parse_qs(urlsplit(callback_url).query).items()}
+        if not secrets.compare_digest(query.get("state", ""), request.state):
+            raise BankError(400, query, "callback state does not match the request (CSRF?)")
+        issuer = expected_issuer or self.base_url
+        if "iss" in query and query["iss"] != issuer:
+            raise BankError(400, query, f"callback iss {query['iss']!r} is not {issuer!r}")
+        if "error" in query:
+            raise BankError(
+                400, query, f"{query['error']}: {query.get('error_description', '')}".strip()
+            )
+        if "code" not in query:
+            raise BankError(400, query, "callback carries neither code nor error")
+        form = {
+            "grant_type": "authorization_code",
+            "code": query["code"],
+            "redirect_uri": request.redirect_uri,
+            "client_id": self.client_id,
+        }
+        if request.code_verifier:
+            form["code_verifier"] = request.code_verifier
+        return TokenSet.from_response(self._json(self._http.post(TOKEN_PATH, data=form)))
+
+    def refresh(self, tokens: TokenSet) -> TokenSet:
+        """RFC 6749 §6, without ``scope`` (BPCE). `invalid_grant` means a new SCA is needed."""
+        if not tokens.refresh_token:
+            raise BankError(400, None, "no refresh token: run the authorization again")
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": tokens.refresh_token,
+            "client_id": self.client_id,
+        }
+        body = self._json(self._http.post(TOKEN_PATH, data=form))
+        return TokenSet.from_response(body, previous=tokens)
+
+    def revoke(self, token: str, hint: str | None = None) -> None:
+        """RFC 7009; the bank revokes the whole pair."""
+        form = {"token": token, "client_id": self.client_id}
+        if hint:
+            form["token_type_hint"] = hint
+        response = self._http.post(REVOKE_PATH, data=form)
+        if response.status_code != 200:
+            raise BankError.from_response(response)
+
+    # --- resource API (signed) -------------------------------------------------------------------
+    def signed_request(
+        self,
+        method: str,
+        path: str,
+        token: str | None,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        psu_headers: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """A request signed with the QSealC: every header the STET profile requires is signed
+        (``(request-target)``, ``x-request-id``, ``digest`` with a body, all ``psu-*``), plus
+        ``date``."""
+        body = b"" if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
+        url = path if path.startswith("/") else f"{API_BASE}/{path}"
+        target = url + (f"?{urlencode(params)}" if params else "")
+        headers: dict[str, str] = {
+            "X-Request-ID": str(uuid.uuid4()),
+            "Date": format_datetime(datetime.now(UTC), usegmt=True),
+            "Accept": "application/hal+json",
+        }
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if body:
+            headers["Content-Type"] = "application/json"
+            headers["Digest"] = compute_digest(body)
+        headers.update(psu_headers or {})
+        headers.update(extra_headers or {})
+        signed: Sequence[str] = ("(request-target)", *required_signed_headers(headers, body))
+        signed = list(dict.fromkeys([*signed, "date"]))
+        headers["Signature"] = sign_request(
+            method, target, headers, self._signing_key, self._key_id, signed
+        )
+        return self._http.request(method, target, headers=headers, content=body or None)
+
+    def api(self, method: str, path: str, tokens: TokenSet, **kwargs: Any) -> dict[str, Any]:
+        response = self.signed_request(method, path, tokens.access_token, **kwargs)
+        if response.status_code >= 400:
+            raise BankError.from_response(response)
+        if response.status_code == 204 or not response.content:
+            return {}
+        result: dict[str, Any] = response.json()
+        return result
+
+    def follow(self, href: str, tokens: TokenSet, **kwargs: Any) -> dict[str, Any]:
+        """GET a HAL ``_links`` href (absolute or relative to the bank)."""
+        parts = urlsplit(href)
+        path = parts.path
+        params = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+        return self.api("GET", path, tokens, params=params or None, **kwargs)
+
+    # --- helpers -------------------------------------------------------------------------------
+    @staticmethod
+    def _json(response: httpx.Response) -> dict[str, Any]:
+        if response.status_code >= 400:
+            raise BankError.from_response(response)
+        body: dict[str, Any] = response.json()
+        return body
+
+
+class TokenFile:
+    """Tokens kept on disk (0600), one entry per (bank, client_id, scope)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _load(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {}
+        data: dict[str, Any] = json.loads(self.path.read_text())
+        return data
+
+    def get(self, key: str) -> TokenSet | None:
+        entry = self._load().get(key)
+        return TokenSet.from_json(entry) if entry else None
+
+    def put(self, key: str, tokens: TokenSet) -> None:
+        data = self._load()
+        data[key] = tokens.to_json()
+        self._write(data)
+
+    def delete(self, key: str) -> None:
+        data = self._load()
+        if data.pop(key, None) is not None:
+            self._write(data)
+
+    def _write(self, data: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(self.path)
