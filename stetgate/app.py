@@ -15,9 +15,16 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from stetgate.bank import demo_pages
 from stetgate.clock import Clock, SystemClock
 from stetgate.eidas.validation import CertificateValidator
 from stetgate.keys import InstanceKeys, load_master_key
+from stetgate.oauth import authorize as oauth_authorize
+from stetgate.oauth import endpoints as oauth_endpoints
+from stetgate.psd2 import routes as psd2_api
+from stetgate.psu import pages as psu_pages
+from stetgate.registry import register as register_api
+from stetgate.registry import registration_token
 from stetgate.services import Services, services_of
 from stetgate.serving import diagnostics
 from stetgate.serving.client_cert import ClientCertificateSource
@@ -59,10 +66,20 @@ async def _published_crl(request: Request) -> Response:
 def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     """Build the ASGI app for `settings`; `clock` is injected by tests."""
     services = build_services(settings, clock)
+    grant_handlers = oauth_endpoints.grant_handlers(
+        services
+    )  # token endpoint: grant_type → handler
+    grant_handlers.update(registration_token.grant_handlers())  # client_credentials
     routes: list[BaseRoute] = [
         *diagnostics.routes(),
         Route("/qtsp/crl/{name}", _published_crl, methods=["GET"]),
         # --- domain routes (one line per domain) ---
+        *psd2_api.routes(services),  # first: the hot path matches without scanning others
+        *oauth_endpoints.routes(grant_handlers),
+        *register_api.routes(),
+        *oauth_authorize.routes(),
+        *psu_pages.routes(),
+        *demo_pages.routes(settings),
     ]
     app = Starlette(
         routes=routes,

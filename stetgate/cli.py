@@ -101,13 +101,15 @@ def db_upgrade(cli: CliContext) -> None:
 
 
 @main.command()
-@click.option("--port", type=int, default=None, help="Port (default 8443).")
+@click.option("--port", type=int, default=None, help="Bank port (default 8443).")
+@click.option("--tpp-port", type=int, default=8444, show_default=True, help="Demo TPP port.")
 @pass_cli
-def sandbox(cli: CliContext, port: int | None) -> None:
-    """Set up (idempotently) and start a sandbox bank: test QTSP, schema, demo data, demo pages."""
+def sandbox(cli: CliContext, port: int | None, tpp_port: int) -> None:
+    """Set up (idempotently) and start the sandbox: a bank (test QTSP, schema, demo PSUs and
+    accounts, demo phone pages) and a demo TPP registered with it."""
     from stetgate.sandbox import run_sandbox
 
-    run_sandbox(cli.settings(port=port, enable_demo_pages=True, cookie_secure=True))
+    run_sandbox(cli.settings(port=port, enable_demo_pages=True), tpp_port)
 
 
 def _redacted(url: str) -> str:
@@ -120,7 +122,19 @@ def _register_groups() -> None:
     from stetgate.eidas.cli import certs
 
     main.add_command(certs)
+    from stetgate.tpp.cli import tpp
+
+    main.add_command(tpp)
     # --- domain command groups (one line per domain) ---
+    from stetgate.registry.cli import clients
+
+    main.add_command(clients)
+    from stetgate.psu.cli import psu
+
+    main.add_command(psu)
+    from stetgate.bank.cli import demo
+
+    main.add_command(demo)
 
 
 _register_groups()

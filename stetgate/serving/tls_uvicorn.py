@@ -11,6 +11,8 @@ pyproject.toml and tests/integration/test_serve.py exercises the hook on a real 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import ssl
 from typing import Any
 
@@ -18,6 +20,17 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 ASGIApp = Any
+
+
+def _set_nodelay(transport: asyncio.BaseTransport) -> None:
+    """Disable Nagle: asyncio only does it for sockets created with IPPROTO_TCP, and sockets
+    bound by uvicorn's multi-worker supervisor (or a test harness) are created with proto 0,
+    which makes every response whose body is written after its headers wait ~40 ms for the
+    peer's delayed ACK."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
@@ -55,6 +68,7 @@ class _WithTLSExtension:
 class TLSHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        _set_nodelay(transport)
         tls = _tls_extension(transport)
         if tls is not None:
             self.app = _WithTLSExtension(self.app, tls)
@@ -63,6 +77,7 @@ class TLSHttpToolsProtocol(HttpToolsProtocol):
 class TLSH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        _set_nodelay(transport)
         tls = _tls_extension(transport)
         if tls is not None:
             self.app = _WithTLSExtension(self.app, tls)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -233,4 +234,119 @@ audit_events = Table(
     Column("request_id", String(100), nullable=True),
     Column("reason", String(200), nullable=True),
     Column("detail", JsonText, nullable=True),
+)
+
+# --- bank data of the demo bank, STET consents, unattended-access counters (issue 6) ----------
+# The bank_* tables are the demo bank's ledger (stetgate.bank.demo); a core-banking adapter
+# replaces them. psd2_* tables belong to the resource API itself (stetgate.psd2).
+bank_accounts = Table(
+    "bank_accounts",
+    metadata,
+    Column("resource_id", String(35), primary_key=True),
+    Column("bic", String(11), nullable=False),
+    Column("iban", String(34), nullable=True, unique=True),
+    Column("other_identification", String(70), nullable=True),
+    Column("other_scheme", String(35), nullable=True),
+    Column("other_issuer", String(35), nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("name", String(70), nullable=False),
+    Column("details", String(140), nullable=True),
+    Column("linked_account", String(35), nullable=True),
+    Column("usage", String(4), nullable=False),  # PRIV | ORGA
+    Column("cash_account_type", String(4), nullable=False),  # CACC | CARD
+    Column("product", String(70), nullable=False),
+    Column("overdraft_minor", BigInteger, nullable=False, default=0),
+)
+
+bank_account_holders = Table(
+    "bank_account_holders",
+    metadata,
+    Column("psu_id", String(64), primary_key=True),
+    Column(
+        "account_id",
+        String(35),
+        ForeignKey("bank_accounts.resource_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, nullable=False),
+    Column("psu_status", String(40), nullable=False),  # Account Holder | Co-account Holder
+)
+
+bank_balances = Table(
+    "bank_balances",
+    metadata,
+    Column(
+        "account_id",
+        String(35),
+        ForeignKey("bank_accounts.resource_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("balance_type", String(4), primary_key=True),  # CLBD | XPCD | OTHR
+    Column("position", Integer, nullable=False),
+    Column("name", String(70), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("reference_date", Date, nullable=True),
+    Column("last_change_at", UtcDateTime, nullable=True),
+    Column("last_committed_entry", BigInteger, nullable=True),
+)
+
+bank_transactions = Table(
+    "bank_transactions",
+    metadata,
+    Column(
+        "account_id",
+        String(35),
+        ForeignKey("bank_accounts.resource_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("entry_reference", BigInteger, primary_key=True),
+    Column("resource_id", String(35), nullable=False, unique=True),
+    Column("amount_minor", BigInteger, nullable=False),  # positive; sign in credit_debit
+    Column("credit_debit", String(4), nullable=False),  # CRDT | DBIT
+    Column("status", String(4), nullable=False),  # BOOK | PDNG
+    Column("imputation_date", Date, nullable=False),  # booking date, or transaction date if PDNG
+    Column("booking_date", Date, nullable=True),
+    Column("value_date", Date, nullable=True),
+    Column("transaction_date", Date, nullable=True),
+    Column("remittance", JsonText, nullable=False),
+    Index("ix_bank_transactions_account_imputation", "account_id", "imputation_date"),
+)
+
+bank_beneficiaries = Table(
+    "bank_beneficiaries",
+    metadata,
+    Column("id", String(35), primary_key=True),
+    Column("psu_id", String(64), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("creditor_name", String(70), nullable=False),
+    Column("creditor_iban", String(34), nullable=False),
+    Column("creditor_bic", String(11), nullable=True),
+    Column("country", String(2), nullable=True),
+    Column("address_lines", JsonText, nullable=True),
+)
+
+psd2_consents = Table(
+    "psd2_consents",
+    metadata,
+    Column("psu_id", String(64), primary_key=True),
+    Column("org_id", String(64), primary_key=True),
+    Column("balances", JsonText, nullable=False),  # account resource ids
+    Column("transactions", JsonText, nullable=False),  # account resource ids
+    Column("trusted_beneficiaries", Boolean, nullable=False),
+    Column("psu_identity", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+psd2_unattended_access = Table(
+    "psd2_unattended_access",
+    metadata,
+    Column("org_id", String(64), primary_key=True),
+    Column("psu_id", String(64), primary_key=True),
+    Column("endpoint", String(32), primary_key=True),
+    Column("resource", String(35), primary_key=True),  # account resource id, or "" (PSU level)
+    Column("window_key", String(10), primary_key=True),  # local date, or "rolling"
+    Column("count", Integer, nullable=False),
+    Column("hits", Text, nullable=False),  # rolling window: last accesses, fixed-width epoch ms
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
 )

@@ -62,7 +62,7 @@ def start_bank(
     pki: TestPki, db_url: str, data_dir: Path, clock: FrozenClock | None = None, **overrides: Any
 ) -> RunningBank:
     """Start a bank on an ephemeral port; `overrides` are Settings fields."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,11 @@ class TestPki:
         return self.data_dir / "server.key"
 
     def publish_crl(self) -> None:
-        qtsp.publish_crl(self.data_dir, validity=CRL_VALIDITY)
+        """thisUpdate an hour back, so banks whose frozen clock started a little earlier in the
+        test still accept the CRL (a CRL from the future is not yet valid)."""
+        qtsp.publish_crl(
+            self.data_dir, now=datetime.now(UTC) - timedelta(hours=1), validity=CRL_VALIDITY
+        )
 
     def issue(
         self,
@@ -105,7 +109,7 @@ class TestPki:
         return certs
 
     def revoke(self, cert_pem: Path) -> None:
-        qtsp.revoke(self.data_dir, cert_pem)
+        qtsp.revoke(self.data_dir, cert_pem, now=datetime.now(UTC) - timedelta(hours=1))
         self.publish_crl()
 
     def client_ssl_context(

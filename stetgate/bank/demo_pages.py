@@ -1,0 +1,190 @@
+"""The demo bank's "phone": what a sandbox shows developers in place of a real customer's
+authenticator and banking app. Routed only when ``enable_demo_pages`` is on (never in
+production: anyone who knows a PSU id sees its current one-time code).
+
+``GET /demo/phone`` asks for a PSU id; the phone view (a POST, so the id stays out of URLs and
+logs) shows the current TOTP code and the pending decoupled challenges with Approve / Reject.
+Forms carry a CSRF token bound to a random cookie by HMAC (double submit, keyed with the
+instance cookie key), so another site cannot approve a challenge through a developer's browser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from stetgate.bank.psus import DatabasePsuDirectory
+from stetgate.bank.totp import seconds_left_in_step
+from stetgate.oauth.tokens import new_secret, same_secret
+from stetgate.psu.decoupled import answer_challenge, pending_for
+from stetgate.psu.rendering import render_page
+from stetgate.psu.texts import pick_language
+from stetgate.psu.wiring import psu_directory
+from stetgate.services import Services, services_of
+from stetgate.settings import Settings
+
+PHONE_PATH = "/demo/phone"
+CHALLENGE_PATH = "/demo/phone/challenge"
+COOKIE_NAME = "stetgate-demo-phone"
+
+
+def _csrf_for(services: Services, cookie_value: str) -> str:
+    return hmac.new(
+        services.keys.cookie_key, b"demo-phone:" + cookie_value.encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def _render(
+    request: Request,
+    services: Services,
+    cookie_value: str,
+    *,
+    status_code: int = 200,
+    psu_id: str | None = None,
+    code: str | None = None,
+    seconds: int = 0,
+    notice: str | None = None,
+    reference: str = "",
+    unknown: bool = False,
+) -> Response:
+    lang = pick_language(request.query_params.get("lang"), services.settings.default_language)
+    pending = (
+        pending_for(services.engine, services.settings, psu_id, services.clock.now())
+        if psu_id
+        else []
+    )
+    response = render_page(
+        "demo_phone.html",
+        lang=lang,
+        status_code=status_code,
+        csrf_token=_csrf_for(services, cookie_value),
+        lang_toggle=PHONE_PATH,
+        psu_id=psu_id,
+        code=code,
+        seconds=seconds,
+        pending=pending,
+        notice=notice,
+        reference=reference,
+        unknown=unknown,
+    )
+    response.set_cookie(
+        COOKIE_NAME,
+        cookie_value,
+        path="/demo",
+        secure=services.settings.cookie_secure,
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+async def _checked_form(request: Request, services: Services) -> tuple[dict[str, str], str] | None:
+    cookie_value = request.cookies.get(COOKIE_NAME, "")
+    form = await request.form(max_files=0, max_fields=10)
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    if (
+        not cookie_value
+        or len(cookie_value) > 100
+        or not same_secret(values.get("csrf_token", ""), _csrf_for(services, cookie_value))
+    ):
+        return None
+    return values, cookie_value
+
+
+def _phone_view(
+    request: Request,
+    services: Services,
+    cookie_value: str,
+    psu_id: str,
+    *,
+    notice: str | None = None,
+    reference: str = "",
+) -> Response:
+    directory = psu_directory(services)
+    now = services.clock.now()
+    psu = directory.find(psu_id)
+    if psu is None:
+        return _render(request, services, cookie_value, unknown=True, status_code=404)
+    code = (
+        directory.current_totp(psu.psu_id, now)
+        if isinstance(directory, DatabasePsuDirectory)
+        else None
+    )
+    return _render(
+        request,
+        services,
+        cookie_value,
+        psu_id=psu.psu_id,
+        code=code,
+        seconds=seconds_left_in_step(now),
+        notice=notice,
+        reference=reference,
+    )
+
+
+async def phone_page(request: Request) -> Response:
+    services = services_of(request)
+    cookie_value = request.cookies.get(COOKIE_NAME) or new_secret()
+    return _render(request, services, cookie_value[:100])
+
+
+async def phone_submit(request: Request) -> Response:
+    services = services_of(request)
+    checked = await _checked_form(request, services)
+    if checked is None:
+        return _bad_form(request, services)
+    values, cookie_value = checked
+    return _phone_view(request, services, cookie_value, values.get("psu_id", "").strip())
+
+
+async def challenge_submit(request: Request) -> Response:
+    services = services_of(request)
+    checked = await _checked_form(request, services)
+    if checked is None:
+        return _bad_form(request, services)
+    values, cookie_value = checked
+    psu_id = values.get("psu_id", "").strip()
+    action = values.get("action")
+    reference = values.get("challenge_id", "")
+    if action not in ("approve", "reject"):
+        return _phone_view(request, services, cookie_value, psu_id)
+    done = answer_challenge(
+        services.engine,
+        services.settings,
+        reference,
+        approve=action == "approve",
+        now=services.clock.now(),
+        psu_id=psu_id,
+    )
+    notice = (
+        ("phone_done_approved" if action == "approve" else "phone_done_rejected")
+        if done
+        else "phone_done_missing"
+    )
+    return _phone_view(request, services, cookie_value, psu_id, notice=notice, reference=reference)
+
+
+def _bad_form(request: Request, services: Services) -> Response:
+    lang = pick_language(request.query_params.get("lang"), services.settings.default_language)
+    return render_page(
+        "message.html",
+        lang=lang,
+        status_code=400,
+        title_key="bad_form_title",
+        body_key="bad_form_body",
+        detail="",
+    )
+
+
+def routes(settings: Settings) -> list[BaseRoute]:
+    if not settings.enable_demo_pages:
+        return []
+    return [
+        Route(PHONE_PATH, phone_page, methods=["GET"]),
+        Route(PHONE_PATH, phone_submit, methods=["POST"]),
+        Route(CHALLENGE_PATH, challenge_submit, methods=["POST"]),
+    ]

@@ -1,0 +1,97 @@
+"""``POST /stet/psd2/oauth/revoke``: token revocation (RFC 7009), STET v1.4.2 Part I §3.4.3.5.
+
+- The client authenticates as at the token endpoint: mutual TLS with its QWAC, ``client_id``
+  in the form (RFC 7009 §2.1 "the client also includes its authentication credentials";
+  RFC 8705 §2).
+- ``token`` is required, ``token_type_hint`` optional and only a hint: the server "MUST extend
+  its search across all of its supported token types" (§2.1), so access and refresh tokens are
+  both looked up, and an unknown hint value is ignored.
+- Revoking either token of a pair revokes both (RFC 7009 §2.1 permits it; BPCE requires it).
+- The answer is ``200`` with an empty body whether or not anything was revoked — for unknown
+  tokens (§2.2: "invalid tokens do not cause an error response") and for another client's
+  tokens, which are left untouched (§2.1: the server verifies "whether the token was issued to
+  the client making the revocation request"; saying so would tell a client that the token
+  exists).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from stetgate.oauth.client_auth import (
+    authenticate_client,
+    required_client_id,
+    tls_client_certificate,
+)
+from stetgate.oauth.errors import NO_STORE, OAuthError, oauth_error_response
+from stetgate.oauth.form import read_form, request_id_of, required_parameter
+from stetgate.oauth.grants import REVOKED_BY_CLIENT, revoke_by_token_hash
+from stetgate.oauth.tokens import secret_hash
+from stetgate.services import Services, services_of
+from stetgate.store.audit import record_event
+
+REVOKE_PATH = "/stet/psd2/oauth/revoke"
+TOKEN_REVOKED = "token_revoked"  # noqa: S105 - an audit event name
+REVOCATION_REFUSED = "revocation_refused"
+
+
+async def revoke(request: Request) -> Response:
+    services = services_of(request)
+    now = services.clock.now()
+    request_id = request_id_of(request)
+    client_id: str | None = None
+    try:
+        form = await read_form(request)
+        certificate = tls_client_certificate(services.tpp_identity, request.scope, now)
+        client_id = required_client_id(form)
+        token = required_parameter(form, "token")
+        with services.engine.begin() as conn:
+            authenticate_client(conn, certificate, client_id)
+            revoked = revoke_by_token_hash(
+                conn, secret_hash(token), now, reason=REVOKED_BY_CLIENT, client_id=client_id
+            )
+            if revoked is not None:
+                record_event(
+                    conn,
+                    now,
+                    TOKEN_REVOKED,
+                    client_id=client_id,
+                    org_id=revoked.org_id,
+                    psu_id=revoked.psu_id,
+                    request_id=request_id,
+                    reason=REVOKED_BY_CLIENT,
+                    detail={"grant_id": revoked.id},
+                )
+    except OAuthError as exc:
+        _audit_refusal(services, now, client_id, request_id, exc)
+        return oauth_error_response(exc)
+    return Response(status_code=200, headers=NO_STORE)
+
+
+def _audit_refusal(
+    services: Services,
+    now: datetime,
+    client_id: str | None,
+    request_id: str | None,
+    exc: OAuthError,
+) -> None:
+    with services.engine.begin() as conn:
+        record_event(
+            conn,
+            now,
+            REVOCATION_REFUSED,
+            client_id=client_id and client_id[:100],
+            request_id=request_id,
+            reason=f"{exc.error}: {exc.description}" if exc.description else exc.error,
+        )
+
+
+def revoke_route() -> Route:
+    return Route(REVOKE_PATH, revoke, methods=["POST"])
+
+
+__all__ = ["REVOCATION_REFUSED", "REVOKE_PATH", "TOKEN_REVOKED", "revoke", "revoke_route"]

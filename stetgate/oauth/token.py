@@ -1,0 +1,181 @@
+"""``POST /stet/psd2/oauth/token``: the token endpoint (RFC 6749 §3.2, STET v1.4.2 Part I §3.4).
+
+One place does what every grant shares, then hands over to the handler registered for the
+``grant_type`` (a plain ``dict[str, GrantHandler]`` built by `create_app`, so another package
+adds a grant without touching this module — the register API adds ``client_credentials``):
+
+1. the body is an RFC 6749 §3.2 form (`stetgate.oauth.form`), else ``invalid_request``;
+2. the TLS session carries a valid QWAC (RFC 8705 §2, `client_auth.tls_client_certificate`),
+   else ``invalid_client`` — the only client authentication (decisions.md);
+3. ``grant_type`` names a registered handler, else ``unsupported_grant_type`` (§5.2).
+
+A handler binds the certificate to its client, applies its grant's rules, writes in one
+transaction and returns the RFC 6749 §5.1 JSON body; it refuses with an
+`stetgate.oauth.errors.OAuthError`. Success and error responses carry
+``Cache-Control: no-store`` (§5.1, §5.2). Refusals are audited here (``token_refused`` with
+the error and its description — never a token or code); successes by the handler, inside its
+own transaction.
+
+Why a direct implementation over Starlette rather than Authlib's server (issue 4, item 8;
+shared/spec/feasibility-crypto.md §4): Authlib 1.9 has no RFC 8705 (no ``tls_client_auth``,
+no certificate-bound tokens), no ASGI server integration and a synchronous core, so it would
+need 150–250 lines of request/response glue plus a threadpool hop per request, while the
+clients here are mTLS-only, confidential, with no secrets, one response type and two grants.
+What Authlib would contribute — parameter checks of RFC 6749/7009/7662 — is a few dozen lines
+here, each citing its section, and the refresh grant's one-statement hot path (the product's
+throughput bar) could not live inside Authlib's save/query hooks anyway.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Scope
+
+from stetgate.eidas import Psd2Certificate
+from stetgate.oauth.client_auth import tls_client_certificate
+from stetgate.oauth.errors import (
+    NO_STORE,
+    InvalidRequest,
+    OAuthError,
+    UnsupportedGrantType,
+    oauth_error_response,
+)
+from stetgate.oauth.form import read_form, request_id_of
+from stetgate.services import Services, services_of
+from stetgate.store.audit import record_event
+
+TOKEN_PATH = "/stet/psd2/oauth/token"  # noqa: S105 - a URL path
+TOKEN_REFUSED = "token_refused"  # noqa: S105 - an audit event name
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """Everything a grant handler gets: the parsed form, the validated QWAC of the TLS
+    session, the shared services, the time of the request and its audit id."""
+
+    form: Mapping[str, str]
+    certificate: Psd2Certificate
+    """Already validated for TLS client authentication (chain, validity, CRL, QcType web,
+    EKU clientAuth). Not yet bound to a client: that is the handler's first step."""
+    asgi_scope: Scope
+    """The ASGI scope (for anything else a handler needs from the connection)."""
+    services: Services
+    now: datetime
+    request_id: str | None
+
+
+class GrantHandler(Protocol):
+    """One ``grant_type`` of the token endpoint.
+
+    Returns the RFC 6749 §5.1 JSON body — directly, or as an awaitable for a handler that
+    waits for something (the refresh grant joins a group commit) — and raises an
+    ``OAuthError`` to refuse (the endpoint renders and audits it). It runs on the event loop:
+    its database work is a few short statements, cheaper than a thread hop.
+    """
+
+    def __call__(self, request: TokenRequest) -> dict[str, Any] | Awaitable[dict[str, Any]]: ...
+
+
+def token_response_body(
+    *, access_token: str, expires_in: int, scope: str, refresh_token: str | None
+) -> dict[str, Any]:
+    """RFC 6749 §5.1 with the STET/BPCE field set: ``access_token``, ``token_type=Bearer``,
+    ``expires_in``, ``refresh_token`` (when there is one), ``scope``."""
+    body: dict[str, Any] = {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+    }
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    body["scope"] = scope
+    return body
+
+
+def seconds_until(moment: datetime, now: datetime) -> int:
+    """Whole seconds from ``now`` to ``moment`` (never negative), for ``expires_in``."""
+    return max(0, int((moment - now).total_seconds()))
+
+
+class TokenEndpoint:
+    """The Starlette endpoint; ``handlers`` maps ``grant_type`` to its handler."""
+
+    def __init__(self, handlers: Mapping[str, GrantHandler]) -> None:
+        self.handlers = dict(handlers)
+
+    async def handle(self, request: Request) -> Response:
+        services = services_of(request)
+        now = services.clock.now()
+        request_id = request_id_of(request)
+        form: Mapping[str, str] = {}
+        try:
+            form = await read_form(request)
+            certificate = tls_client_certificate(services.tpp_identity, request.scope, now)
+            grant_type = form.get("grant_type")
+            if grant_type is None:
+                raise InvalidRequest("grant_type is required")
+            handler = self.handlers.get(grant_type)
+            if handler is None:
+                raise UnsupportedGrantType(f"grant_type {grant_type[:64]} is not supported")
+            token_request = TokenRequest(
+                form, certificate, request.scope, services, now, request_id
+            )
+            answer = handler(token_request)
+            body = await answer if inspect.isawaitable(answer) else answer
+        except OAuthError as exc:
+            _audit_refusal(services, request, form, exc, now, request_id)
+            return oauth_error_response(exc)
+        return JSONResponse(body, headers=NO_STORE)
+
+
+def _audit_refusal(
+    services: Services,
+    request: Request,
+    form: Mapping[str, str],
+    exc: OAuthError,
+    now: datetime,
+    request_id: str | None,
+) -> None:
+    """``token_refused`` with the RFC 6749 error, its description and the grant type; the
+    organization comes from the certificate when one could be parsed (identity only, it says
+    nothing about trust)."""
+    try:
+        presented = services.tpp_identity.presented(request.scope)
+    except Exception:  # an unparsable certificate just leaves org_id empty
+        presented = None
+    client_id = form.get("client_id")
+    with services.engine.begin() as conn:
+        record_event(
+            conn,
+            now,
+            TOKEN_REFUSED,
+            client_id=client_id[:100] if client_id else None,
+            org_id=presented.organization_identifier if presented else None,
+            request_id=request_id,
+            reason=f"{exc.error}: {exc.description}" if exc.description else exc.error,
+            detail={"grant_type": (form.get("grant_type") or "")[:64]},
+        )
+
+
+def token_route(handlers: Mapping[str, GrantHandler]) -> Route:
+    return Route(TOKEN_PATH, TokenEndpoint(handlers).handle, methods=["POST"])
+
+
+__all__ = [
+    "TOKEN_PATH",
+    "TOKEN_REFUSED",
+    "GrantHandler",
+    "TokenEndpoint",
+    "TokenRequest",
+    "seconds_until",
+    "token_response_body",
+    "token_route",
+]

@@ -1,0 +1,292 @@
+"""The STET resource API under ``/stet/psd2/v1.4.2``: routes, and one error boundary.
+
+`StetApi` is a small ASGI app mounted at the base path. Every endpoint goes through the same
+steps — ``X-Request-ID`` (400), ``Accept`` (406), ``Content-Type`` of a body (415), the call
+checks of `stetgate.psd2.callers` (401/403), then the operation — and everything that goes
+wrong below the base path, routing included (404 unknown path, 405 method), is answered with
+the STET error body and the request's ``X-Request-ID``. An unexpected exception becomes a 500
+STET body; the log line names the exception type and the request, never a header value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.types import Message, Receive, Scope, Send
+
+from stetgate.bank.backend import BankBackend
+from stetgate.oauth.scopes import AISP, CBPII
+from stetgate.psd2.aisp import AccountInformation
+from stetgate.psd2.callers import ApiCaller, CallAuthenticator, request_target
+from stetgate.psd2.cbpii import FundsConfirmation
+from stetgate.psd2.consents import parse_consent_request, replace_consent, resolve_consent
+from stetgate.psd2.errors import (
+    HAL_JSON,
+    BadRequest,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    StetError,
+    stet_error_response,
+)
+from stetgate.psd2.limits import limiter_for
+from stetgate.psd2.paging import PagingTokens, paging_key
+from stetgate.psd2.reading import read_only_engine
+from stetgate.psd2.representations import BASE_PATH, hal_response
+from stetgate.psd2.request_headers import (
+    header_map,
+    request_id_of,
+    require_acceptable,
+    require_json_body,
+    require_request_id,
+)
+from stetgate.services import Services
+from stetgate.store.audit import record_event
+
+logger = logging.getLogger("stetgate.psd2")
+
+OPENAPI_FILE = Path(__file__).with_name("openapi.json")
+
+Operation = Callable[[Request, ApiCaller, bytes, datetime], Response]
+"""An operation gets the request, its authenticated caller, the body and the request's instant."""
+
+
+def _json_body(body: bytes) -> Any:
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(name)
+
+    try:
+        return json.loads(body, parse_constant=refuse_constant)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON") from None
+
+
+class StetApi:
+    """ASGI app of the resource API (mount it at `BASE_PATH`)."""
+
+    def __init__(self, services: Services, bank: BankBackend, reads: Engine) -> None:
+        self.services = services
+        self.calls = CallAuthenticator(services, reads)
+        self.aisp = AccountInformation(
+            bank=bank,
+            paging=PagingTokens(paging_key(services.keys.pseudonym_key)),
+            limiter=limiter_for(services.settings, services.engine),
+            timezone=ZoneInfo(services.settings.unattended_timezone),
+        )
+        self.funds = FundsConfirmation(bank)
+        self.bank = bank
+        self._openapi = OPENAPI_FILE.read_bytes()
+        self.router = Router(
+            redirect_slashes=False,
+            routes=[
+                Route("/accounts", self._endpoint(AISP, self._accounts), methods=["GET"]),
+                # ":path": the STET id pattern allows "/" (sent as %2F, decoded by the server)
+                Route(
+                    "/accounts/{accountResourceId:path}/balances",
+                    self._endpoint(AISP, self._balances),
+                    methods=["GET"],
+                ),
+                Route(
+                    "/accounts/{accountResourceId:path}/transactions",
+                    self._endpoint(AISP, self._transactions),
+                    methods=["GET"],
+                ),
+                Route(
+                    "/consents", self._endpoint(AISP, self._consents, body=True), methods=["PUT"]
+                ),
+                Route("/end-user-identity", self._endpoint(AISP, self._identity), methods=["GET"]),
+                Route(
+                    "/trusted-beneficiaries",
+                    self._endpoint(AISP, self._beneficiaries),
+                    methods=["GET"],
+                ),
+                Route(
+                    "/funds-confirmations",
+                    self._endpoint(CBPII, self._funds, body=True),
+                    methods=["POST"],
+                ),
+                Route("/openapi.json", self._openapi_document, methods=["GET"]),
+            ],
+        )
+
+    # --- ASGI -------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.router(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.router(scope, receive, tracking_send)
+        except HTTPException as exc:
+            error: StetError
+            if exc.status_code == 405:
+                error = MethodNotAllowed(
+                    f"method {scope.get('method')} is not allowed here", headers=exc.headers
+                )
+            else:
+                error = NotFound("no such resource in the STET v1.4.2 API")
+            await self._render(scope, error)(scope, receive, send)
+        except Exception as exc:
+            # Frames and exception type only: a message may quote SQL parameters or PSU data.
+            logger.error(
+                "unexpected %s on %s %s (X-Request-ID %s)\n%s",
+                type(exc).__name__,
+                scope.get("method"),
+                scope.get("path"),
+                request_id_of(Request(scope).headers),
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            if started:
+                raise
+            await self._render(
+                scope,
+                InternalError("internal error; the bank has logged it with your X-Request-ID"),
+            )(scope, receive, send)
+
+    def _render(self, scope: Scope, error: StetError) -> Response:
+        request = Request(scope)
+        return stet_error_response(
+            error,
+            path=request.url.path,
+            request_id=request_id_of(request.headers),
+            now=self.services.clock.now(),
+        )
+
+    def _endpoint(
+        self, role: str, operation: Operation, *, body: bool = False
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                headers = header_map(request.scope["headers"])
+                request_id = require_request_id(headers)
+                require_acceptable(headers)
+                content = await request.body()
+                if body:
+                    require_json_body(headers)
+                now = self.services.clock.now()
+                caller = self.calls.authenticate(
+                    request, headers, content, role=role, request_id=request_id, now=now
+                )
+                return operation(request, caller, content, now)
+            except StetError as exc:
+                return self._render(request.scope, exc)
+
+        return endpoint
+
+    # --- operations -------------------------------------------------------------------------
+    @staticmethod
+    def _self_href(request: Request) -> str:
+        """The request's own path and query, as sent (still percent-encoded)."""
+        return request_target(request)
+
+    def _accounts(
+        self, request: Request, caller: ApiCaller, _body: bytes, now: datetime
+    ) -> Response:
+        return hal_response(
+            self.aisp.accounts(caller, request.query_params, self._self_href(request), now),
+            caller.request_id,
+        )
+
+    def _balances(
+        self, request: Request, caller: ApiCaller, _body: bytes, now: datetime
+    ) -> Response:
+        return hal_response(
+            self.aisp.balances(caller, request.path_params["accountResourceId"], now),
+            caller.request_id,
+        )
+
+    def _transactions(
+        self, request: Request, caller: ApiCaller, _body: bytes, now: datetime
+    ) -> Response:
+        return hal_response(
+            self.aisp.transactions(
+                caller,
+                request.path_params["accountResourceId"],
+                request.query_params,
+                self._self_href(request),
+                now,
+            ),
+            caller.request_id,
+        )
+
+    def _identity(
+        self, request: Request, caller: ApiCaller, _body: bytes, now: datetime
+    ) -> Response:
+        return hal_response(self.aisp.end_user_identity(caller, now), caller.request_id)
+
+    def _beneficiaries(
+        self, request: Request, caller: ApiCaller, _body: bytes, now: datetime
+    ) -> Response:
+        return hal_response(
+            self.aisp.trusted_beneficiaries(
+                caller, request.query_params, self._self_href(request), now
+            ),
+            caller.request_id,
+        )
+
+    def _consents(
+        self, request: Request, caller: ApiCaller, body: bytes, now: datetime
+    ) -> Response:
+        """STET ``PUT /consents``: replace the consent of (PSU, organization); 201, no body."""
+        wanted = parse_consent_request(_json_body(body))
+        consent = resolve_consent(wanted, self.bank.accounts_of(caller.psu_id))
+        with self.services.engine.begin() as conn:
+            replace_consent(conn, caller.psu_id, caller.org_id, consent, now)
+            record_event(
+                conn,
+                now,
+                "psd2.consent_replaced",
+                client_id=caller.client_id,
+                org_id=caller.org_id,
+                psu_id=caller.psu_id,
+                request_id=caller.request_id,
+                detail={
+                    "balances": len(consent.balances),
+                    "transactions": len(consent.transactions),
+                    "trustedBeneficiaries": consent.trusted_beneficiaries,
+                    "psuIdentity": consent.psu_identity,
+                },
+            )
+        return Response(
+            status_code=201,
+            headers={"X-Request-ID": caller.request_id, "Cache-Control": "no-store"},
+        )
+
+    def _funds(self, request: Request, caller: ApiCaller, body: bytes, now: datetime) -> Response:
+        return hal_response(self.funds.confirm(caller, _json_body(body)), caller.request_id)
+
+    async def _openapi_document(self, request: Request) -> Response:
+        return Response(self._openapi, media_type="application/json")
+
+
+def routes(services: Services, bank: BankBackend | None = None) -> list[BaseRoute]:
+    """The resource API, served by ``bank`` (the demo bank over the database by default)."""
+    reads = read_only_engine(services.engine, services.settings.db_pool_size)
+    services.extras["psd2_read_engine"] = reads
+    if bank is None:
+        from stetgate.bank.demo import DemoBank
+
+        bank = DemoBank(reads)
+    return [Mount(BASE_PATH, app=StetApi(services, bank, reads))]
+
+
+__all__ = ["BASE_PATH", "HAL_JSON", "StetApi", "routes"]

@@ -1,0 +1,49 @@
+"""Identification (PSU id + password), the knowledge factor, as one decision.
+
+RTS (EU) 2018/389 Art. 4(3): failed attempts are counted and block the PSU at the limit
+(a), and a failure never says which element was wrong (b) — so an unknown id, a wrong password
+and a wrong password on a blocked PSU all give the same `FAILED` answer after the same argon2
+work. Only the PSU who knows the password of a blocked account, or the attempt that causes the
+block, learns about the block (the PSU must be told, Art. 4(3)(a)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from stetgate.bank.psus import Psu, PsuDirectory
+
+
+class Verdict(Enum):
+    IDENTIFIED = "identified"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+
+
+@dataclass(frozen=True)
+class Identification:
+    verdict: Verdict
+    psu: Psu | None = None
+    blocked_until: datetime | None = None
+    just_blocked: bool = False
+    """True when this very attempt reached the failure limit (an audit ``psu_blocked``)."""
+
+
+def identify(directory: PsuDirectory, psu_id: str, password: str, now: datetime) -> Identification:
+    """Check the knowledge factor; counts the failure on a known, unblocked PSU."""
+    psu = directory.find(psu_id)
+    password_ok = directory.check_password(psu_id, password)
+    if psu is None:
+        return Identification(Verdict.FAILED)
+    if psu.blocked_at(now):
+        if password_ok:
+            return Identification(Verdict.BLOCKED, psu, psu.blocked_until)
+        return Identification(Verdict.FAILED, psu)
+    if not password_ok:
+        attempt = directory.record_failed_attempt(psu.psu_id, now)
+        if attempt.blocked_until is not None:
+            return Identification(Verdict.BLOCKED, psu, attempt.blocked_until, just_blocked=True)
+        return Identification(Verdict.FAILED, psu)
+    return Identification(Verdict.IDENTIFIED, psu)

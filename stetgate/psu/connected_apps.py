@@ -1,0 +1,141 @@
+"""The PSU's "connected apps" page: after identification and SCA (the same screens as an
+authorization), the PSU sees each TPP holding a valid authorization — name, role, granted on,
+expires on, last used — and can withdraw it, which revokes the token pair at once (STET v1.4.2
+Part I §3.4.3.5 via BPCE: the ASPSP revokes "when the PSU withdraws the TPP's access in the
+ASPSP channel"). Pairs come from `stetgate.oauth.grants`; a PSU can only ever see and revoke
+its own.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from stetgate.oauth.grants import (
+    REVOKED_BY_PSU,
+    get_grant,
+    list_active_grants_for_psu,
+    revoke_grant,
+)
+from stetgate.psu.journeys import (
+    KIND_CONNECTED_APPS,
+    OUTCOME_SUPERSEDED,
+    STAGE_APPS,
+    Journey,
+    finish,
+    load_journey,
+    start_journey,
+)
+from stetgate.psu.rendering import redirect
+from stetgate.psu.visits import (
+    LOGIN_PATH,
+    Visit,
+    open_visit,
+    request_lang,
+    screen,
+)
+from stetgate.psu.wiring import session_cookie
+from stetgate.registry.clients import get_client
+from stetgate.services import services_of
+from stetgate.store.audit import record_event
+
+
+async def connected_apps_page(request: Request) -> Response:
+    """Signed in (stage ``apps``): the list. Otherwise a fresh sign-in journey starts — a
+    journey of another kind in this browser is replaced."""
+    services = services_of(request)
+    now = services.clock.now()
+    cookie = session_cookie(services)
+    session_id = cookie.session_id(request)
+    current: Journey | None = None
+    if session_id is not None:
+        with services.engine.begin() as conn:
+            current = load_journey(conn, session_id)
+    settings = services.settings
+    live = (
+        current is not None
+        and current.kind == KIND_CONNECTED_APPS
+        and not current.finished
+        and not current.expired(
+            now, settings.psu_idle_timeout_seconds, settings.psu_journey_timeout_seconds
+        )
+    )
+    if live:
+        visit = await open_visit(request, frozenset({STAGE_APPS}), post=False)
+        if isinstance(visit, Response):
+            return visit
+        return _apps_page(visit)
+    lang = request_lang(request, services)
+    with services.engine.begin() as conn:
+        if current is not None:
+            finish(conn, current, OUTCOME_SUPERSEDED, now)
+        new_id = start_journey(
+            conn,
+            kind=KIND_CONNECTED_APPS,
+            client_id="",
+            redirect_uri="",
+            scope="",
+            state=None,
+            code_challenge=None,
+            code_challenge_method=None,
+            lang=lang,
+            now=now,
+        )
+    response = redirect(LOGIN_PATH)
+    cookie.attach(response, new_id)
+    return response
+
+
+def _apps_page(visit: Visit, *, notice: str | None = None, status_code: int = 200) -> Response:
+    psu_id = visit.journey.psu_id or ""
+    with visit.services.engine.begin() as conn:
+        active = list_active_grants_for_psu(conn, psu_id, visit.now)
+        names = {}
+        for grant in active:
+            if grant.client_id not in names:
+                client = get_client(conn, grant.client_id)
+                names[grant.client_id] = client.name if client else grant.client_id
+    apps = [
+        dict(
+            id=g.id,
+            name=names[g.client_id],
+            role_key=f"role_{g.role}",
+            granted=g.sca_at,
+            expires=g.refresh_expires_at,
+            last_used=g.last_used_at,
+        )
+        for g in active
+    ]
+    return screen(visit, "apps.html", status_code=status_code, apps=apps, notice=notice)
+
+
+async def connected_apps_revoke(request: Request) -> Response:
+    visit = await open_visit(request, frozenset({STAGE_APPS}), post=True)
+    if isinstance(visit, Response):
+        return visit
+    grant_id = visit.form.get("grant_id", "")
+    psu_id = visit.journey.psu_id or ""
+    with visit.services.engine.begin() as conn:
+        grant = get_grant(conn, grant_id) if len(grant_id) <= 64 else None
+        revoked = (
+            grant is not None
+            and grant.psu_id == psu_id
+            and revoke_grant(conn, grant_id, visit.now, reason=REVOKED_BY_PSU, psu_id=psu_id)
+        )
+        if revoked and grant is not None:
+            client = get_client(conn, grant.client_id)
+            name = client.name if client else grant.client_id
+            record_event(
+                conn,
+                visit.now,
+                event="grant_revoked_by_psu",
+                client_id=grant.client_id,
+                org_id=grant.org_id,
+                psu_id=psu_id,
+                request_id=visit.request_id,
+                reason=REVOKED_BY_PSU,
+                detail={"grant_id": grant.id},
+            )
+    if not revoked:
+        return _apps_page(visit, status_code=400)
+    return _apps_page(visit, notice=name)

@@ -1,0 +1,489 @@
+"""The PSU's pages: identification → SCA method → SCA → consent → back to the TPP
+(seed step 3; STET v1.4.2 Part I §3.4 "redirect" approach; decisions.md). The rules shared by
+every screen (session, CSRF, timeouts, stage order) are in `stetgate.psu.visits`.
+
+Form field names are part of the interface (TPPs automate the sandbox with them):
+``psu_id``, ``password``; ``method`` (``totp`` | ``app``); ``otp``; ``decision``
+(``authorize`` | ``refuse``); ``csrf_token`` on every form.
+
+Outcomes (decisions.md "The callback"): consent → ``code``; refusal or cancel →
+``access_denied``/``consent_refused``; too many failures (identification or SCA, or a
+rejection in the banking app) → ``access_denied``/``authentication_failed``; timeout →
+``access_denied``/``timeout``; a TPP whose certificates or status stopped being valid during
+the journey → the same error as at /authorize. Each ending writes one audit event.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from stetgate.bank.psus import Psu
+from stetgate.oauth.authorize import check_tpp
+from stetgate.oauth.callback import (
+    AUTHENTICATION_FAILED,
+    CONSENT_REFUSED,
+    success_redirect,
+)
+from stetgate.oauth.codes import issue_authorization_code
+from stetgate.oauth.errors import OAuthError
+from stetgate.oauth.scopes import AISP, CBPII, EXTENDED_HISTORY
+from stetgate.psu.authentication import Verdict, identify
+from stetgate.psu.connected_apps import connected_apps_page, connected_apps_revoke
+from stetgate.psu.journeys import (
+    OUTCOME_CLIENT_REJECTED,
+    OUTCOME_CONSENT_REFUSED,
+    OUTCOME_GRANTED,
+    OUTCOME_SCA_REJECTED,
+    OUTCOME_SCA_UNAVAILABLE,
+    STAGE_APPS,
+    STAGE_CONSENT,
+    STAGE_IDENTIFY,
+    STAGE_METHOD,
+    STAGE_SCA,
+    advance,
+    finish,
+    format_challenge_id,
+    load_journey,
+)
+from stetgate.psu.rendering import redirect
+from stetgate.psu.sca import ScaCheck, ScaMethod, enrolled_methods, method_named
+from stetgate.psu.visits import (
+    APPS_PATH,
+    APPS_REVOKE_PATH,
+    CANCEL_PATH,
+    CONSENT_PATH,
+    LIVE_STAGES,
+    LOGIN_PATH,
+    METHOD_PATH,
+    SCA_PATH,
+    SIGN_OUT_PATH,
+    STAGE_PAGES,
+    STATIC_PATH,
+    STATUS_PATH,
+    TIMEOUT_PATH,
+    Visit,
+    callback_error,
+    end_authentication_failed,
+    ended_page,
+    failed_attempt,
+    message_page,
+    open_visit,
+    screen,
+    sign_out,
+    time_out,
+)
+from stetgate.psu.wiring import psu_directory, sca_methods, session_cookie
+from stetgate.services import services_of
+from stetgate.store.audit import record_event
+
+
+# --- identification -------------------------------------------------------------------------
+async def login_page(request: Request) -> Response:
+    visit = await open_visit(request, frozenset({STAGE_IDENTIFY}), post=False)
+    if isinstance(visit, Response):
+        return visit
+    return screen(visit, "login.html", error_key=None, psu_id="")
+
+
+async def login_submit(request: Request) -> Response:
+    visit = await open_visit(request, frozenset({STAGE_IDENTIFY}), post=True)
+    if isinstance(visit, Response):
+        return visit
+    directory = psu_directory(visit.services)
+    psu_id = visit.form.get("psu_id", "").strip()
+    password = visit.form.get("password", "")
+    # argon2 takes tens of milliseconds of CPU: off the event loop (it releases the GIL)
+    result = await run_in_threadpool(identify, directory, psu_id, password, visit.now)
+    if result.verdict is Verdict.FAILED:
+        return failed_attempt(
+            visit,
+            template="login.html",
+            error_key="login_failed",
+            psu=result.psu,
+            reason="identification",
+            psu_id="",
+        )
+    assert result.psu is not None
+    psu = result.psu
+    if result.verdict is Verdict.BLOCKED:
+        assert result.blocked_until is not None
+        if result.just_blocked:
+            with visit.services.engine.begin() as conn:
+                record_event(
+                    conn,
+                    visit.now,
+                    **visit.audit(
+                        "psu_blocked",
+                        psu_id=psu.psu_id,
+                        reason="identification",
+                        detail={"until": result.blocked_until.isoformat()},
+                    ),
+                )
+        return end_authentication_failed(
+            visit,
+            reason="psu_blocked",
+            blocked_seconds=(result.blocked_until - visit.now).total_seconds(),
+        )
+    methods = enrolled_methods(sca_methods(visit.services), psu)
+    if not methods:
+        return _no_sca_method(visit, psu.psu_id)
+    with visit.services.engine.begin() as conn:
+        if len(methods) == 1:
+            advance(
+                conn,
+                visit.journey,
+                to_stage=STAGE_SCA,
+                now=visit.now,
+                psu_id=psu.psu_id,
+                sca_method=methods[0].name,
+                **methods[0].begin(),
+            )
+            return redirect(SCA_PATH)
+        advance(conn, visit.journey, to_stage=STAGE_METHOD, now=visit.now, psu_id=psu.psu_id)
+    return redirect(METHOD_PATH)
+
+
+def _no_sca_method(visit: Visit, psu_id: str | None) -> Response:
+    """No SCA method the bank offers is enrolled for the PSU: authentication cannot complete
+    (``authentication_failed``), and the page says to contact the bank."""
+    with visit.services.engine.begin() as conn:
+        if finish(conn, visit.journey, OUTCOME_SCA_UNAVAILABLE, visit.now):
+            record_event(
+                conn,
+                visit.now,
+                **visit.audit(
+                    "authorization_failed" if visit.authorize else "session_failed",
+                    psu_id=psu_id,
+                    reason="no_sca_method",
+                ),
+            )
+    return_url = callback_error(visit, AUTHENTICATION_FAILED) if visit.authorize else None
+    return message_page(visit, "method_title", "no_method_body", return_url=return_url)
+
+
+# --- choosing the SCA method ------------------------------------------------------------
+def _enrolled(visit: Visit) -> tuple[Psu | None, list[ScaMethod]]:
+    psu = psu_directory(visit.services).find(visit.journey.psu_id or "")
+    if psu is None:
+        return None, []
+    return psu, enrolled_methods(sca_methods(visit.services), psu)
+
+
+async def method_page(request: Request) -> Response:
+    visit = await open_visit(request, frozenset({STAGE_METHOD}), post=False)
+    if isinstance(visit, Response):
+        return visit
+    _, methods = _enrolled(visit)
+    return screen(visit, "method.html", methods=[m.name for m in methods], error_key=None)
+
+
+async def method_submit(request: Request) -> Response:
+    visit = await open_visit(request, frozenset({STAGE_METHOD}), post=True)
+    if isinstance(visit, Response):
+        return visit
+    psu, methods = _enrolled(visit)
+    if psu is None or psu.blocked_at(visit.now):
+        return end_authentication_failed(
+            visit, reason="psu_blocked", blocked_seconds=_block_left(visit, psu)
+        )
+    chosen = method_named(methods, visit.form.get("method"))
+    if chosen is None:
+        return screen(
+            visit,
+            "method.html",
+            status_code=400,
+            methods=[m.name for m in methods],
+            error_key="method_intro",
+        )
+    with visit.services.engine.begin() as conn:
+        advance(
+            conn,
+            visit.journey,
+            to_stage=STAGE_SCA,
+            now=visit.now,
+            sca_method=chosen.name,
+            **chosen.begin(),
+        )
+    return redirect(SCA_PATH)
+
+
+def _block_left(visit: Visit, psu: Psu | None) -> float:
+    if psu is not None and psu.blocked_until is not None and psu.blocked_until > visit.now:
+        return (psu.blocked_until - visit.now).total_seconds()
+    return visit.services.settings.psu_block_seconds
+
+
+# --- the SCA factor -------------------------------------------------------------------------
+def _sca_page(
+    visit: Visit, method: ScaMethod, *, error_key: str | None = None, status_code: int = 200
+) -> Response:
+    challenge = visit.journey.app_challenge_id
+    return screen(
+        visit,
+        method.template,
+        status_code=status_code,
+        error_key=error_key,
+        reference=format_challenge_id(challenge) if challenge else None,
+    )
+
+
+async def sca_page(request: Request) -> Response:
+    visit = await open_visit(request, frozenset({STAGE_SCA}), post=False)
+    if isinstance(visit, Response):
+        return visit
+    method = method_named(sca_methods(visit.services), visit.journey.sca_method)
+    if method is None:
+        return _no_sca_method(visit, visit.journey.psu_id)
+    return _sca_page(visit, method)
+
+
+async def sca_submit(request: Request) -> Response:
+    visit = await open_visit(request, frozenset({STAGE_SCA}), post=True)
+    if isinstance(visit, Response):
+        return visit
+    services = visit.services
+    directory = psu_directory(services)
+    psu = directory.find(visit.journey.psu_id or "")
+    method = method_named(sca_methods(services), visit.journey.sca_method)
+    if psu is None or method is None or psu.blocked_at(visit.now):
+        return end_authentication_failed(
+            visit, reason="psu_blocked", blocked_seconds=_block_left(visit, psu)
+        )
+    check = method.check(directory, visit.journey, visit.form, visit.now)
+    if check is ScaCheck.PENDING:
+        return _sca_page(visit, method, error_key="app_not_yet")
+    if check is ScaCheck.REJECTED:
+        with services.engine.begin() as conn:
+            if finish(conn, visit.journey, OUTCOME_SCA_REJECTED, visit.now):
+                record_event(
+                    conn,
+                    visit.now,
+                    **visit.audit(
+                        "authorization_failed" if visit.authorize else "session_failed",
+                        reason="app_rejected",
+                    ),
+                )
+        if visit.authorize:
+            return redirect(callback_error(visit, AUTHENTICATION_FAILED))
+        return message_page(visit, "signed_out_title", "signed_out_body", sign_in=True)
+    if check is ScaCheck.FAILED:
+        attempt = directory.record_failed_attempt(psu.psu_id, visit.now)
+        if attempt.blocked_until is not None:
+            with services.engine.begin() as conn:
+                record_event(
+                    conn,
+                    visit.now,
+                    **visit.audit("authentication_failed", reason=f"sca_{method.name}"),
+                )
+                record_event(
+                    conn,
+                    visit.now,
+                    **visit.audit(
+                        "psu_blocked",
+                        reason=f"sca_{method.name}",
+                        detail={"until": attempt.blocked_until.isoformat()},
+                    ),
+                )
+            return end_authentication_failed(
+                visit,
+                reason="psu_blocked",
+                blocked_seconds=(attempt.blocked_until - visit.now).total_seconds(),
+            )
+        return failed_attempt(
+            visit,
+            template=method.template,
+            error_key="sca_failed",
+            psu=psu,
+            reason=f"sca_{method.name}",
+            reference=None,
+        )
+    directory.record_successful_authentication(psu.psu_id)
+    next_stage = STAGE_CONSENT if visit.authorize else STAGE_APPS
+    with services.engine.begin() as conn:
+        moved = advance(
+            conn, visit.journey, to_stage=next_stage, now=visit.now, sca_completed_at=visit.now
+        )
+        if moved:
+            record_event(
+                conn, visit.now, **visit.audit("psu_authenticated", reason=f"sca_{method.name}")
+            )
+    return redirect(STAGE_PAGES[next_stage])
+
+
+async def sca_status(request: Request) -> Response:
+    """Decoupled SCA status for the waiting page's poll (JSON; read-only, so no CSRF token;
+    the poll is not PSU activity and does not restart the idle timer)."""
+    services = services_of(request)
+    now = services.clock.now()
+    session_id = session_cookie(services).session_id(request)
+    journey = None
+    if session_id is not None:
+        with services.engine.begin() as conn:
+            journey = load_journey(conn, session_id)
+    headers = {"Cache-Control": "no-store"}
+    if journey is None:
+        return JSONResponse({"status": "unknown"}, status_code=404, headers=headers)
+    settings = services.settings
+    if journey.finished:
+        status = "ended"
+    elif journey.expired(
+        now, settings.psu_idle_timeout_seconds, settings.psu_journey_timeout_seconds
+    ):
+        status = "expired"
+    elif journey.stage != STAGE_SCA:
+        status = "moved"
+    else:
+        status = journey.app_challenge_status or "pending"
+    return JSONResponse({"status": status}, headers=headers)
+
+
+# --- consent ------------------------------------------------------------------------------
+def _consent_context(visit: Visit) -> dict[str, Any]:
+    scopes = set(visit.journey.scope.split())
+    role = CBPII if CBPII in scopes else AISP
+    if role == CBPII:
+        access_key = "access_cbpii"
+    else:
+        access_key = "access_aisp_extended" if EXTENDED_HISTORY in scopes else "access_aisp"
+    return dict(
+        role_key=f"role_{role}",
+        access_key=access_key,
+        days=visit.services.settings.sca_validity_days,
+    )
+
+
+async def consent_page(request: Request) -> Response:
+    visit = await open_visit(request, frozenset({STAGE_CONSENT}), post=False)
+    if isinstance(visit, Response):
+        return visit
+    return screen(visit, "consent.html", **_consent_context(visit))
+
+
+async def consent_submit(request: Request) -> Response:
+    visit = await open_visit(request, frozenset({STAGE_CONSENT}), post=True)
+    if isinstance(visit, Response):
+        return visit
+    decision = visit.form.get("decision")
+    if decision == "refuse":
+        return _refuse(visit, reason="consent_refused")
+    if decision != "authorize":
+        return screen(visit, "consent.html", status_code=400, **_consent_context(visit))
+    return _grant(visit)
+
+
+def _refuse(visit: Visit, *, reason: str) -> Response:
+    with visit.services.engine.begin() as conn:
+        if finish(conn, visit.journey, OUTCOME_CONSENT_REFUSED, visit.now):
+            record_event(conn, visit.now, **visit.audit("authorization_refused", reason=reason))
+    return redirect(callback_error(visit, CONSENT_REFUSED))
+
+
+def _grant(visit: Visit) -> Response:
+    """The PSU authorized: re-check the TPP (it may have been suspended or its certificate
+    revoked during the journey), then end the journey and issue the code in one transaction."""
+    services = visit.services
+    journey = visit.journey
+    client = visit.client
+    if client is None:
+        with services.engine.begin() as conn:
+            finish(conn, journey, OUTCOME_CLIENT_REJECTED, visit.now)
+            record_event(
+                conn, visit.now, **visit.audit("authorization_failed", reason="client_removed")
+            )
+        return message_page(visit, "ended_title", "ended_body", status_code=400)
+    role_scope = CBPII if CBPII in journey.scope.split() else AISP
+    try:
+        check_tpp(services, client, role_scope, visit.now)
+    except OAuthError as exc:
+        with services.engine.begin() as conn:
+            if finish(conn, journey, OUTCOME_CLIENT_REJECTED, visit.now):
+                record_event(
+                    conn,
+                    visit.now,
+                    **visit.audit("authorization_failed", reason=f"{exc.error}: {exc.description}"),
+                )
+        return redirect(callback_error(visit, exc.description, exc.error))
+    assert journey.psu_id is not None and journey.sca_completed_at is not None
+    with services.engine.begin() as conn:
+        if not finish(conn, journey, OUTCOME_GRANTED, visit.now):
+            return ended_page(visit)
+        code = issue_authorization_code(
+            conn,
+            client_id=client.client_id,
+            org_id=client.org_id,
+            psu_id=journey.psu_id,
+            redirect_uri=journey.redirect_uri,
+            scope=journey.scope,
+            code_challenge=journey.code_challenge,
+            code_challenge_method=journey.code_challenge_method,
+            sca_at=journey.sca_completed_at,
+            now=visit.now,
+            ttl_seconds=services.settings.auth_code_ttl_seconds,
+        )
+        record_event(
+            conn, visit.now, **visit.audit("authorization_granted", detail={"scope": journey.scope})
+        )
+    return redirect(
+        success_redirect(
+            journey.redirect_uri, code=code, state=journey.state, issuer=services.issuer
+        )
+    )
+
+
+# --- leaving early ------------------------------------------------------------------------
+async def cancel_submit(request: Request) -> Response:
+    """The PSU's "Cancel" on any screen: for a TPP journey, a refusal (consent_refused)."""
+    visit = await open_visit(request, LIVE_STAGES, post=True)
+    if isinstance(visit, Response):
+        return visit
+    if visit.authorize:
+        return _refuse(visit, reason="cancelled")
+    return sign_out(visit)
+
+
+async def timeout_submit(request: Request) -> Response:
+    """Where the page timer goes when its countdown ends (a hidden form with the CSRF token):
+    the journey ends with ``timeout`` even if the server clock has not quite got there, since
+    the page the PSU sees has expired."""
+    visit = await open_visit(request, LIVE_STAGES, post=True)
+    if isinstance(visit, Response):
+        return visit
+    return time_out(visit)
+
+
+async def sign_out_submit(request: Request) -> Response:
+    visit = await open_visit(request, LIVE_STAGES, post=True)
+    if isinstance(visit, Response):
+        return visit
+    return sign_out(visit)
+
+
+def _static_dir() -> Path:
+    return Path(__file__).parent / "static"
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route(LOGIN_PATH, login_page, methods=["GET"]),
+        Route(LOGIN_PATH, login_submit, methods=["POST"]),
+        Route(METHOD_PATH, method_page, methods=["GET"]),
+        Route(METHOD_PATH, method_submit, methods=["POST"]),
+        Route(SCA_PATH, sca_page, methods=["GET"]),
+        Route(SCA_PATH, sca_submit, methods=["POST"]),
+        Route(STATUS_PATH, sca_status, methods=["GET"]),
+        Route(CONSENT_PATH, consent_page, methods=["GET"]),
+        Route(CONSENT_PATH, consent_submit, methods=["POST"]),
+        Route(CANCEL_PATH, cancel_submit, methods=["POST"]),
+        Route(TIMEOUT_PATH, timeout_submit, methods=["POST"]),
+        Route(SIGN_OUT_PATH, sign_out_submit, methods=["POST"]),
+        Route(APPS_PATH, connected_apps_page, methods=["GET"]),
+        Route(APPS_REVOKE_PATH, connected_apps_revoke, methods=["POST"]),
+        Mount(STATIC_PATH, app=StaticFiles(directory=_static_dir()), name="psu-static"),
+    ]

@@ -1,0 +1,75 @@
+"""Rendering PSU pages, with the headers every one of them carries.
+
+Pages are server-rendered Jinja2 with autoescaping on (the TPP's ``client_name`` and the
+PSU's inputs are untrusted text). Each response carries:
+
+- ``Content-Security-Policy`` (CSP Level 3): nothing inline, scripts and styles only from the
+  bank's own static files, ``connect-src 'self'`` for the decoupled-SCA status poll,
+  ``frame-ancestors 'none'`` against click-jacking, and ``form-action 'self'`` plus the TPP's
+  callback origin — Chrome applies ``form-action`` to the redirect that answers a form, and the
+  consent, timeout and late-submission answers are 303s to the TPP;
+- ``X-Frame-Options: DENY`` for browsers without ``frame-ancestors``;
+- ``Cache-Control: no-store`` so no page, code or session state lands in a shared cache or
+  the back-forward cache (RFC 9111 §5.2.2.5).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from stetgate.psu.texts import TEXTS
+
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "X-Frame-Options": "DENY",
+}
+
+
+def content_security_policy(form_origin: str | None = None) -> str:
+    form_action = "'self'" if form_origin is None else f"'self' {form_origin}"
+    return (
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+        f"connect-src 'self'; form-action {form_action}; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    )
+
+
+@cache
+def templates() -> Environment:
+    return Environment(
+        loader=PackageLoader("stetgate.psu", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_page(
+    template: str,
+    *,
+    lang: str,
+    status_code: int = 200,
+    form_origin: str | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """Render `template` in `lang` with the PSU-page headers."""
+    context.setdefault("deadline_seconds", None)
+    context.setdefault("csrf_token", None)
+    context.setdefault("lang_toggle", None)
+    html = templates().get_template(template).render(lang=lang, t=TEXTS[lang], **context)
+    headers = dict(PAGE_HEADERS)
+    headers["Content-Security-Policy"] = content_security_policy(form_origin)
+    return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+def redirect(url: str) -> Response:
+    """303 See Other (RFC 9110 §15.4.4): after a POST the browser GETs the target."""
+    headers = dict(PAGE_HEADERS)
+    headers["Content-Security-Policy"] = content_security_policy()
+    return RedirectResponse(url, status_code=303, headers=headers)

@@ -1,0 +1,247 @@
+"""What the PSU pages say, in French (the default, a French bank's customers) and English.
+
+One dictionary per language with the same keys (a unit test checks they match); templates read
+``t.<key>``. Messages about failures never say which element was wrong (RTS (EU) 2018/389
+Art. 4(3)(b)) and never whether a PSU id exists.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+LANGUAGES: Final = ("fr", "en")
+
+_FR: dict[str, str] = {
+    "bank_name": "Banque stetgate",
+    "other_language": "English",
+    "other_language_code": "en",
+    "secure_area": "Espace sécurisé",
+    "time_left": "Temps restant avant expiration de la session :",
+    "cancel": "Annuler et revenir à {client}",
+    # identification
+    "login_title": "Identification",
+    "login_intro": "{client} demande à accéder à vos informations bancaires. "
+    "Identifiez-vous auprès de votre banque pour continuer.",
+    "login_intro_apps": "Identifiez-vous pour gérer les applications connectées à vos comptes.",
+    "psu_id_label": "Identifiant client",
+    "password_label": "Mot de passe",
+    "login_submit": "Valider",
+    "login_failed": "L'identification a échoué. Vérifiez vos informations et réessayez.",
+    "never_share": "Votre banque ne vous demandera jamais vos codes par courriel ou téléphone.",
+    # SCA
+    "method_title": "Authentification forte",
+    "method_intro": "Choisissez comment confirmer votre identité.",
+    "method_legend": "Méthode d'authentification",
+    "method_totp": "Code à usage unique (application d'authentification)",
+    "method_app": "Confirmation dans l'application bancaire",
+    "method_submit": "Continuer",
+    "otp_title": "Code de sécurité",
+    "otp_intro": "Saisissez le code à 6 chiffres affiché par votre application d'authentification.",
+    "otp_label": "Code à 6 chiffres",
+    "otp_submit": "Valider le code",
+    "sca_failed": "L'authentification a échoué. Réessayez.",
+    "app_title": "Confirmez dans votre application bancaire",
+    "app_intro": "Une demande de confirmation a été envoyée à votre application bancaire. "
+    "Ouvrez-la et validez la demande portant la référence ci-dessous.",
+    "app_reference": "Référence de la demande",
+    "app_waiting": "En attente de votre confirmation…",
+    "app_confirmed_button": "J'ai confirmé dans l'application",
+    "app_not_yet": "La demande n'a pas encore été confirmée dans l'application.",
+    # consent
+    "consent_title": "Autorisation d'accès",
+    "consent_intro": "{client} demande l'accès suivant à vos comptes :",
+    "consent_tpp": "Prestataire",
+    "consent_role": "Rôle réglementé",
+    "consent_access": "Accès demandé",
+    "consent_validity": "Durée",
+    "consent_validity_value": "Jusqu'à {days} jours, sans nouvelle authentification forte.",
+    "consent_revoke_hint": "Vous pourrez retirer cet accès à tout moment depuis la page "
+    "« Applications connectées » de votre banque.",
+    "consent_authorize": "Autoriser",
+    "consent_refuse": "Refuser",
+    "role_aisp": "Prestataire de services d'information sur les comptes (AISP)",
+    "role_cbpii": "Prestataire émetteur d'instruments de paiement liés à une carte (CBPII)",
+    "access_aisp": "La liste de vos comptes, leurs soldes et l'historique de vos opérations "
+    "des 90 derniers jours.",
+    "access_aisp_extended": "La liste de vos comptes, leurs soldes et l'historique complet de "
+    "vos opérations.",
+    "access_cbpii": "La confirmation de la disponibilité des fonds sur vos comptes, sans en "
+    "connaître le solde.",
+    # outcomes
+    "blocked_title": "Accès bloqué",
+    "blocked_body": "Trop de tentatives d'authentification ont échoué. Pour votre sécurité, "
+    "l'accès est bloqué pendant {minutes} minutes.",
+    "return_to": "Revenir à {client}",
+    "ended_title": "Session terminée",
+    "ended_body": "Cette session d'authentification est terminée. Vous pouvez fermer cette page "
+    "ou revenir au service d'origine.",
+    "expired_title": "Session expirée",
+    "expired_body": "Votre session a expiré après une période d'inactivité.",
+    "sign_in_again": "Se connecter à nouveau",
+    "no_session_title": "Session introuvable",
+    "no_session_body": "Aucune session d'authentification n'est en cours dans ce navigateur, ou "
+    "elle a expiré. Recommencez depuis le service qui vous a redirigé vers votre banque.",
+    "bad_form_title": "Requête refusée",
+    "bad_form_body": "Le formulaire envoyé n'est pas valide (jeton de sécurité absent ou "
+    "incorrect). Rechargez la page et recommencez.",
+    "bad_request_title": "Demande d'autorisation invalide",
+    "bad_request_body": "Le service qui vous a redirigé vers votre banque a envoyé une demande "
+    "invalide. Vous ne pouvez pas être renvoyé vers lui. Détail : {detail}",
+    "no_method_body": "Aucune méthode d'authentification forte n'est activée pour ce compte. "
+    "Contactez votre conseiller.",
+    # connected apps
+    "apps_title": "Applications connectées",
+    "apps_intro": "Ces prestataires ont accès à vos comptes. Vous pouvez retirer un accès à "
+    "tout moment ; le prestataire devra vous redemander votre autorisation.",
+    "apps_none": "Aucune application n'a actuellement accès à vos comptes.",
+    "apps_caption": "Accès en cours",
+    "apps_name": "Prestataire",
+    "apps_role": "Rôle",
+    "apps_granted": "Accordé le",
+    "apps_expires": "Expire le",
+    "apps_last_used": "Dernière utilisation",
+    "apps_never": "Jamais",
+    "date_format": "%d/%m/%Y",
+    "apps_action": "Action",
+    "apps_revoke": "Retirer l'accès",
+    "apps_revoked": "L'accès de {client} a été retiré.",
+    "apps_sign_out": "Se déconnecter",
+    "signed_out_title": "Déconnecté",
+    "signed_out_body": "Vous êtes déconnecté.",
+    # demo phone
+    "phone_title": "Téléphone de démonstration",
+    "phone_intro": "Bac à sable uniquement : cette page joue le rôle du téléphone du client "
+    "(application d'authentification et application bancaire).",
+    "phone_show": "Afficher le téléphone",
+    "phone_code": "Code à usage unique actuel",
+    "phone_code_left": "Valable encore {seconds} s.",
+    "phone_refresh": "Actualiser",
+    "phone_unknown": "Aucun client avec cet identifiant.",
+    "phone_pending": "Demandes de confirmation en attente",
+    "phone_none": "Aucune demande en attente.",
+    "phone_request": "{client} — référence {reference}",
+    "phone_request_apps": "Connexion à votre espace — référence {reference}",
+    "phone_approve": "Confirmer",
+    "phone_reject": "Refuser",
+    "phone_done_approved": "Demande {reference} confirmée.",
+    "phone_done_rejected": "Demande {reference} refusée.",
+    "phone_done_missing": "Cette demande n'est plus en attente.",
+}
+
+_EN: dict[str, str] = {
+    "bank_name": "stetgate Bank",
+    "other_language": "Français",
+    "other_language_code": "fr",
+    "secure_area": "Secure area",
+    "time_left": "Time left before the session expires:",
+    "cancel": "Cancel and return to {client}",
+    "login_title": "Sign in",
+    "login_intro": "{client} asks to access your banking information. "
+    "Sign in to your bank to continue.",
+    "login_intro_apps": "Sign in to manage the apps connected to your accounts.",
+    "psu_id_label": "Customer ID",
+    "password_label": "Password",
+    "login_submit": "Sign in",
+    "login_failed": "Sign-in failed. Check your details and try again.",
+    "never_share": "Your bank will never ask for your codes by email or phone.",
+    "method_title": "Strong customer authentication",
+    "method_intro": "Choose how to confirm it is you.",
+    "method_legend": "Authentication method",
+    "method_totp": "One-time code (authenticator app)",
+    "method_app": "Confirmation in the banking app",
+    "method_submit": "Continue",
+    "otp_title": "Security code",
+    "otp_intro": "Enter the 6-digit code shown by your authenticator app.",
+    "otp_label": "6-digit code",
+    "otp_submit": "Confirm code",
+    "sca_failed": "Authentication failed. Try again.",
+    "app_title": "Confirm in your banking app",
+    "app_intro": "A confirmation request was sent to your banking app. Open it and approve the "
+    "request with the reference below.",
+    "app_reference": "Request reference",
+    "app_waiting": "Waiting for your confirmation…",
+    "app_confirmed_button": "I have confirmed in the app",
+    "app_not_yet": "The request has not been confirmed in the app yet.",
+    "consent_title": "Access authorization",
+    "consent_intro": "{client} asks for the following access to your accounts:",
+    "consent_tpp": "Provider",
+    "consent_role": "Regulated role",
+    "consent_access": "Access requested",
+    "consent_validity": "Duration",
+    "consent_validity_value": "Up to {days} days without a new strong authentication.",
+    "consent_revoke_hint": "You can withdraw this access at any time from your bank's "
+    "\u201cConnected apps\u201d page.",
+    "consent_authorize": "Authorize",
+    "consent_refuse": "Refuse",
+    "role_aisp": "Account information service provider (AISP)",
+    "role_cbpii": "Card-based payment instrument issuer (CBPII)",
+    "access_aisp": "The list of your accounts, their balances and your transactions of the "
+    "last 90 days.",
+    "access_aisp_extended": "The list of your accounts, their balances and your full "
+    "transaction history.",
+    "access_cbpii": "Confirmation that funds are available on your accounts, without seeing "
+    "the balance.",
+    "blocked_title": "Access blocked",
+    "blocked_body": "Too many authentication attempts failed. For your security, access is "
+    "blocked for {minutes} minutes.",
+    "return_to": "Return to {client}",
+    "ended_title": "Session ended",
+    "ended_body": "This authentication session has ended. You can close this page or return to "
+    "the service you came from.",
+    "expired_title": "Session expired",
+    "expired_body": "Your session expired after a period of inactivity.",
+    "sign_in_again": "Sign in again",
+    "no_session_title": "Session not found",
+    "no_session_body": "No authentication session is in progress in this browser, or it has "
+    "expired. Start again from the service that sent you to your bank.",
+    "bad_form_title": "Request refused",
+    "bad_form_body": "The submitted form is not valid (security token missing or wrong). "
+    "Reload the page and try again.",
+    "bad_request_title": "Invalid authorization request",
+    "bad_request_body": "The service that sent you to your bank made an invalid request. You "
+    "cannot be sent back to it. Detail: {detail}",
+    "no_method_body": "No strong authentication method is enabled for this account. Contact "
+    "your adviser.",
+    "apps_title": "Connected apps",
+    "apps_intro": "These providers can access your accounts. You can withdraw an access at any "
+    "time; the provider will have to ask for your authorization again.",
+    "apps_none": "No app currently has access to your accounts.",
+    "apps_caption": "Current accesses",
+    "apps_name": "Provider",
+    "apps_role": "Role",
+    "apps_granted": "Granted on",
+    "apps_expires": "Expires on",
+    "apps_last_used": "Last used",
+    "apps_never": "Never",
+    "date_format": "%d %b %Y",
+    "apps_action": "Action",
+    "apps_revoke": "Withdraw access",
+    "apps_revoked": "The access of {client} was withdrawn.",
+    "apps_sign_out": "Sign out",
+    "signed_out_title": "Signed out",
+    "signed_out_body": "You are signed out.",
+    "phone_title": "Demo phone",
+    "phone_intro": "Sandbox only: this page plays the customer's phone (authenticator app and "
+    "banking app).",
+    "phone_show": "Show the phone",
+    "phone_code": "Current one-time code",
+    "phone_code_left": "Valid for {seconds} more seconds.",
+    "phone_refresh": "Refresh",
+    "phone_unknown": "No customer with this ID.",
+    "phone_pending": "Pending confirmation requests",
+    "phone_none": "No pending request.",
+    "phone_request": "{client} — reference {reference}",
+    "phone_request_apps": "Sign-in to your online banking — reference {reference}",
+    "phone_approve": "Approve",
+    "phone_reject": "Reject",
+    "phone_done_approved": "Request {reference} approved.",
+    "phone_done_rejected": "Request {reference} rejected.",
+    "phone_done_missing": "This request is no longer pending.",
+}
+
+TEXTS: Final[dict[str, dict[str, str]]] = {"fr": _FR, "en": _EN}
+
+
+def pick_language(requested: str | None, default: str) -> str:
+    """`requested` when it is a supported language, else `default`."""
+    return requested if requested in LANGUAGES else default

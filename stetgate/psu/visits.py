@@ -1,0 +1,328 @@
+"""What every PSU screen does before and after its own step (decisions.md; RTS (EU)
+2018/389 Art. 4(3)).
+
+`open_visit` applies the rules common to all screens, in order:
+
+1. the signed session cookie must name a journey (else an error page: there is no trusted
+   callback to send the PSU to);
+2. a POST must carry the journey's ``csrf_token`` (constant-time comparison); a missing or
+   wrong token gets a 400 page and changes nothing — not even the idle timer;
+3. an ended journey shows its end page again (a late or repeated submission never acts twice);
+4. an expired journey (idle or whole-journey limit, from the injected clock) ends *now* with
+   the ``timeout`` outcome: the PSU goes back to the TPP with
+   ``error=access_denied&error_description=timeout`` — also when the request is a late form;
+5. a request for a screen that is not the current one is sent to the current one.
+
+`screen` renders a journey page (restarting the idle timer and giving the page timer the
+server-computed seconds left); the other helpers end a journey — timeout, too many failures,
+sign-out — each with its audit event.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from stetgate.bank.psus import Psu
+from stetgate.oauth.callback import (
+    AUTHENTICATION_FAILED,
+    TIMEOUT,
+    error_redirect,
+    redirect_origin,
+)
+from stetgate.oauth.tokens import same_secret
+from stetgate.psu.journeys import (
+    KIND_AUTHORIZE,
+    OUTCOME_AUTHENTICATION_FAILED,
+    OUTCOME_SIGNED_OUT,
+    OUTCOME_TIMEOUT,
+    STAGE_APPS,
+    STAGE_CONSENT,
+    STAGE_IDENTIFY,
+    STAGE_METHOD,
+    STAGE_SCA,
+    Journey,
+    count_failure,
+    finish,
+    load_journey,
+    touch,
+)
+from stetgate.psu.rendering import redirect, render_page
+from stetgate.psu.texts import pick_language
+from stetgate.psu.wiring import session_cookie
+from stetgate.registry.clients import Client, get_client
+from stetgate.services import Services, services_of
+from stetgate.store.audit import record_event
+
+LOGIN_PATH = "/psu/login"
+METHOD_PATH = "/psu/sca/method"
+SCA_PATH = "/psu/sca"
+STATUS_PATH = "/psu/sca/status"
+CONSENT_PATH = "/psu/consent"
+TIMEOUT_PATH = "/psu/timeout"
+CANCEL_PATH = "/psu/cancel"
+APPS_PATH = "/psu/connected-apps"
+APPS_REVOKE_PATH = "/psu/connected-apps/revoke"
+SIGN_OUT_PATH = "/psu/sign-out"
+STATIC_PATH = "/psu/static"
+
+STAGE_PAGES = {
+    STAGE_IDENTIFY: LOGIN_PATH,
+    STAGE_METHOD: METHOD_PATH,
+    STAGE_SCA: SCA_PATH,
+    STAGE_CONSENT: CONSENT_PATH,
+    STAGE_APPS: APPS_PATH,
+}
+LIVE_STAGES = frozenset(STAGE_PAGES)
+MAX_FORM_FIELDS = 20
+
+
+@dataclass
+class Visit:
+    """One request on a live journey, after the common checks of `open_visit`."""
+
+    request: Request
+    services: Services
+    now: datetime
+    journey: Journey
+    form: dict[str, str]
+    lang: str
+    client: Client | None
+    """The TPP of an ``authorize`` journey (None for connected apps, or a removed client)."""
+
+    @property
+    def authorize(self) -> bool:
+        return self.journey.kind == KIND_AUTHORIZE
+
+    @property
+    def client_name(self) -> str:
+        client = self.client
+        return client.name if client is not None else self.journey.client_id
+
+    @property
+    def request_id(self) -> str | None:
+        return self.request.headers.get("x-request-id")
+
+    def audit(
+        self,
+        event: str,
+        *,
+        psu_id: str | None = None,
+        reason: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Keyword arguments of `record_event` for this journey (the journey is referred to by
+        a prefix of its id digest, which is not the session secret)."""
+        client = self.client
+        return dict(
+            event=event,
+            client_id=self.journey.client_id or None,
+            org_id=client.org_id if client else None,
+            psu_id=psu_id if psu_id is not None else self.journey.psu_id,
+            request_id=self.request_id,
+            reason=reason,
+            detail={"journey": self.journey.id_hash[:16], **(detail or {})},
+        )
+
+
+# --- the common request rules -------------------------------------------------------------
+async def read_form(request: Request) -> dict[str, str]:
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    values: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str) and key not in values:
+            values[key] = value
+    return values
+
+
+def request_lang(request: Request, services: Services) -> str:
+    return pick_language(request.query_params.get("lang"), services.settings.default_language)
+
+
+async def open_visit(request: Request, stages: frozenset[str], *, post: bool) -> Visit | Response:
+    services = services_of(request)
+    now = services.clock.now()
+    session_id = session_cookie(services).session_id(request)
+    journey: Journey | None = None
+    client: Client | None = None
+    if session_id is not None:
+        with services.engine.begin() as conn:
+            journey = load_journey(conn, session_id)
+            if journey is not None and journey.kind == KIND_AUTHORIZE:
+                client = get_client(conn, journey.client_id)
+    if journey is None:
+        return render_page(
+            "message.html",
+            lang=request_lang(request, services),
+            status_code=400,
+            title_key="no_session_title",
+            body_key="no_session_body",
+            detail="",
+        )
+    requested = request.query_params.get("lang")
+    lang = pick_language(requested, journey.lang)
+    form: dict[str, str] = {}
+    if post:
+        form = await read_form(request)
+        if not same_secret(form.get("csrf_token", ""), journey.csrf_token):
+            return render_page(
+                "message.html",
+                lang=lang,
+                status_code=400,
+                title_key="bad_form_title",
+                body_key="bad_form_body",
+                detail="",
+            )
+    visit = Visit(request, services, now, journey, form, lang, client)
+    settings = services.settings
+    if journey.finished:
+        return ended_page(visit)
+    if journey.expired(
+        now, settings.psu_idle_timeout_seconds, settings.psu_journey_timeout_seconds
+    ):
+        return time_out(visit)
+    if journey.stage not in stages:
+        return redirect(STAGE_PAGES[journey.stage])
+    return visit
+
+
+def screen(visit: Visit, template: str, *, status_code: int = 200, **context: Any) -> Response:
+    """A journey screen: the idle timer restarts (the request is activity) and the page timer
+    gets the server-computed seconds left."""
+    settings = visit.services.settings
+    journey = replace(visit.journey, last_activity_at=visit.now, lang=visit.lang)
+    with visit.services.engine.begin() as conn:
+        touch(conn, visit.journey, visit.now, visit.lang)
+    left = journey.seconds_left(
+        visit.now, settings.psu_idle_timeout_seconds, settings.psu_journey_timeout_seconds
+    )
+    return render_page(
+        template,
+        lang=visit.lang,
+        status_code=status_code,
+        form_origin=redirect_origin(journey.redirect_uri) if visit.authorize else None,
+        csrf_token=journey.csrf_token,
+        deadline_seconds=left,
+        lang_toggle=STAGE_PAGES.get(journey.stage, visit.request.url.path),
+        authorize=visit.authorize,
+        client_name=visit.client_name,
+        **context,
+    )
+
+
+def callback_error(visit: Visit, description: str, error: str = "access_denied") -> str:
+    journey = visit.journey
+    return error_redirect(
+        journey.redirect_uri,
+        error=error,
+        description=description,
+        state=journey.state,
+        issuer=visit.services.issuer,
+    )
+
+
+def ended_page(visit: Visit) -> Response:
+    """What a finished journey shows when the browser comes back to it."""
+    journey = visit.journey
+    if journey.outcome == OUTCOME_AUTHENTICATION_FAILED:
+        return blocked_page(visit, visit.services.settings.psu_block_seconds)
+    if not visit.authorize:
+        key = "expired" if journey.outcome == OUTCOME_TIMEOUT else "signed_out"
+        return message_page(visit, f"{key}_title", f"{key}_body", sign_in=True)
+    return message_page(visit, "ended_title", "ended_body")
+
+
+def message_page(
+    visit: Visit,
+    title_key: str,
+    body_key: str,
+    *,
+    status_code: int = 200,
+    sign_in: bool = False,
+    return_url: str | None = None,
+) -> Response:
+    return render_page(
+        "message.html",
+        lang=visit.lang,
+        status_code=status_code,
+        title_key=title_key,
+        body_key=body_key,
+        detail="",
+        sign_in_url=APPS_PATH if sign_in else None,
+        return_url=return_url,
+        client_name=visit.client_name,
+    )
+
+
+def blocked_page(visit: Visit, seconds: float) -> Response:
+    return_url = callback_error(visit, AUTHENTICATION_FAILED) if visit.authorize else None
+    return render_page(
+        "blocked.html",
+        lang=visit.lang,
+        minutes=max(1, math.ceil(seconds / 60)),
+        return_url=return_url,
+        sign_in_url=None if visit.authorize else APPS_PATH,
+        client_name=visit.client_name,
+    )
+
+
+def time_out(visit: Visit) -> Response:
+    with visit.services.engine.begin() as conn:
+        if finish(conn, visit.journey, OUTCOME_TIMEOUT, visit.now):
+            event = "authorization_timed_out" if visit.authorize else "session_timed_out"
+            record_event(conn, visit.now, **visit.audit(event))
+    if visit.authorize:
+        return redirect(callback_error(visit, TIMEOUT))
+    response = message_page(visit, "expired_title", "expired_body", sign_in=True)
+    session_cookie(visit.services).clear(response)
+    return response
+
+
+def end_authentication_failed(visit: Visit, *, reason: str, blocked_seconds: float) -> Response:
+    """Too many failures (or a blocked PSU): the journey ends, the page says the access is
+    blocked — never which element was wrong — and links back to the TPP with
+    ``access_denied``/``authentication_failed``."""
+    with visit.services.engine.begin() as conn:
+        if finish(conn, visit.journey, OUTCOME_AUTHENTICATION_FAILED, visit.now):
+            event = "authorization_failed" if visit.authorize else "session_failed"
+            record_event(conn, visit.now, **visit.audit(event, reason=reason))
+    return blocked_page(visit, blocked_seconds)
+
+
+def failed_attempt(
+    visit: Visit, *, template: str, error_key: str, psu: Psu | None, reason: str, **context: Any
+) -> Response:
+    """Count one failure in the journey (the PSU's own count is the directory's); at the
+    limit the journey ends, otherwise the same screen comes back with a generic message."""
+    settings = visit.services.settings
+    with visit.services.engine.begin() as conn:
+        count = count_failure(conn, visit.journey, visit.now)
+        record_event(
+            conn,
+            visit.now,
+            **visit.audit(
+                "authentication_failed",
+                psu_id=psu.psu_id if psu else None,
+                reason=reason,
+                detail={"journey_failures": count},
+            ),
+        )
+    if count >= settings.max_failed_auth_attempts:
+        return end_authentication_failed(
+            visit, reason="too_many_failures", blocked_seconds=settings.psu_block_seconds
+        )
+    return screen(visit, template, error_key=error_key, **context)
+
+
+def sign_out(visit: Visit) -> Response:
+    with visit.services.engine.begin() as conn:
+        if finish(conn, visit.journey, OUTCOME_SIGNED_OUT, visit.now):
+            record_event(conn, visit.now, **visit.audit("session_signed_out"))
+    response = message_page(visit, "signed_out_title", "signed_out_body", sign_in=True)
+    session_cookie(visit.services).clear(response)
+    return response

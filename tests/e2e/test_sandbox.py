@@ -1,0 +1,129 @@
+"""The README's first command: `stetgate sandbox` gives a developer a bank and a demo TPP, and
+the whole cinematic can be walked in a real browser (Debian's Chromium) — TPP page → bank login
+→ one-time code → consent → back at the TPP, which shows the PSU's accounts and history."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stetgate.bank.totp import decode_totp_secret, totp_at
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+if not CHROMIUM.exists():
+    if os.environ.get("STETGATE_REQUIRE_BROWSER") == "1":
+        raise RuntimeError("STETGATE_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing")
+    pytest.skip(
+        "Debian's Chromium is not installed at /usr/bin/chromium "
+        "(apt-get install chromium); CI has it",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    data_dir = tmp_path_factory.mktemp("sandbox")
+    bank_port, tpp_port = _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stetgate.cli",
+            "--data-dir",
+            str(data_dir),
+            "sandbox",
+            "--port",
+            str(bank_port),
+            "--tpp-port",
+            str(tpp_port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    bank, tpp = f"https://localhost:{bank_port}", f"https://localhost:{tpp_port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            ok = [
+                httpx.get(url, verify=False, timeout=2).status_code
+                for url in (f"{bank}/health/live", f"{tpp}/")
+            ]
+            if ok == [200, 200]:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out = proc.stdout.read().decode() if proc.stdout else ""
+            pytest.fail(f"sandbox did not start:\n{out}")
+        time.sleep(0.3)
+    yield bank, tpp, data_dir
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_developer_walks_the_whole_cinematic_in_a_browser(sandbox: tuple[str, str, Path]) -> None:
+    bank, tpp, data_dir = sandbox
+    psu = json.loads((data_dir / "demo-psus.json").read_text())[0]
+    started = time.monotonic()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_context(ignore_https_errors=True).new_page()
+        page.goto(tpp)
+        page.click("text=Share my accounts (AISP)")
+        page.wait_for_selector("[name=psu_id]")
+        assert page.url.startswith(bank)
+        page.fill("[name=psu_id]", psu["id"])
+        page.fill("[name=password]", psu["password"])
+        page.click("button[type=submit]")
+        if page.locator("input[name=method]").count():
+            page.check("input[name=method][value=totp]")
+            page.click("button[type=submit]")
+        page.wait_for_selector("[name=otp]")
+        page.fill("[name=otp]", totp_at(decode_totp_secret(psu["totp_secret"]), datetime.now(UTC)))
+        page.click("button[type=submit]")
+        page.wait_for_selector("button[value=authorize]")
+        assert "Demo Budget App" in page.inner_text("body")
+        page.click("button[value=authorize]")
+        page.wait_for_selector("text=Connected PSU")
+        assert page.url.startswith(tpp)
+        body = page.inner_text("body")
+        browser.close()
+    assert psu["accounts"][0] in body.replace(" ", "")
+    assert "CLBD" in body
+    assert time.monotonic() - started < 60

@@ -1,0 +1,289 @@
+"""`stetgate clients …` (Go-Live registration) against real certificates and both databases,
+and its effect on a running bank's token endpoint."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, select
+
+from stetgate.cli import main
+from stetgate.registry.cli import InvalidRedirectUri, check_redirect_uri
+from stetgate.registry.clients import get_client
+from stetgate.store.schema import grants
+from tests.support.bank import RunningBank
+from tests.support.pki import TestPki, TppCerts
+from tests.support.token_side import (
+    CALLBACK,
+    TOKEN,
+    audit_trail,
+    database_state,
+    exchange_form,
+    new_code,
+    refresh_form,
+)
+
+ORG = "PSDFR-ACPR-44001"
+
+
+def _run(pki: TestPki, db_url: str, data_dir: Path, *args: str) -> Result:
+    env = {
+        "STETGATE_DATABASE_URL": db_url,
+        "STETGATE_TRUST_DIR": str(pki.trust_dir),
+        "STETGATE_CRL_DIR": str(pki.crl_dir),
+    }
+    return CliRunner().invoke(main, ["--data-dir", str(data_dir), "clients", *args], env=env)
+
+
+def _add(pki: TestPki, db_url: str, data_dir: Path, tpp: TppCerts, *extra: str) -> Result:
+    return _run(
+        pki,
+        db_url,
+        data_dir,
+        "add",
+        "--org-id",
+        tpp.org_id,
+        "--name",
+        f"App {tpp.org_id}",
+        "--redirect-uri",
+        CALLBACK,
+        *extra,
+    )
+
+
+def _state(db_url: str) -> dict[str, list[tuple[object, ...]]]:
+    engine = create_engine(db_url)
+    try:
+        return database_state(engine)
+    finally:
+        engine.dispose()
+
+
+def test_add_stores_a_golive_client_with_its_certificates(
+    pki: TestPki, db_url: str, tmp_path: Path
+) -> None:
+    tpp = pki.issue(ORG, ("AISP", "CBPII"))
+    result = _add(
+        pki,
+        db_url,
+        tmp_path,
+        tpp,
+        "--redirect-uri",
+        "http://127.0.0.1:8080/cb",
+        "--qwac",
+        str(tpp.qwac_pem),
+        "--qsealc",
+        str(tpp.qsealc_pem),
+        "--require-pkce",
+    )
+    assert result.exit_code == 0, result.output
+    assert f"client_id={ORG}" in result.output
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        client = get_client(conn, ORG)
+    added = audit_trail(engine, "client_added")
+    engine.dispose()
+    assert client is not None
+    assert (client.client_id, client.org_id, client.origin, client.status) == (
+        ORG,
+        ORG,
+        "golive",
+        "active",
+    )
+    assert client.redirect_uris == (CALLBACK, "http://127.0.0.1:8080/cb")
+    assert client.require_pkce is True
+    assert sorted(c.kind for c in client.certificates) == ["qsealc", "qwac"]
+    assert [e["client_id"] for e in added] == [ORG]
+
+
+def test_add_without_certificates_is_allowed(pki: TestPki, db_url: str, tmp_path: Path) -> None:
+    tpp = pki.issue(ORG, ("AISP",))
+    assert _add(pki, db_url, tmp_path, tpp).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("certificate", "message"),
+    [
+        ("other_org", "does not match --org-id"),
+        ("revoked", "certificate_revoked"),
+        ("expired", "certificate_expired"),
+        ("foreign", "unknown_issuer"),
+        ("qsealc_as_qwac", "wrong_certificate_type"),
+        ("not_a_certificate", "QWAC"),
+    ],
+)
+def test_add_refuses_bad_certificates(
+    pki: TestPki, db_url: str, tmp_path: Path, certificate: str, message: str
+) -> None:
+    tpp = pki.issue(ORG, ("AISP",))
+    if certificate == "other_org":
+        path = pki.issue("PSDFR-ACPR-44002", ("AISP",)).qwac_pem
+    elif certificate == "revoked":
+        revoked = pki.issue(ORG, ("AISP",), fresh=True)
+        pki.revoke(revoked.qwac_pem)
+        path = revoked.qwac_pem
+    elif certificate == "expired":
+        start = datetime.now(UTC) - timedelta(days=400)
+        path = pki.issue(
+            ORG, ("AISP",), not_before=start, not_after=start + timedelta(days=10)
+        ).qwac_pem
+    elif certificate == "foreign":
+        path = pki.issue(ORG, ("AISP",), foreign=True).qwac_pem
+    elif certificate == "qsealc_as_qwac":
+        path = tpp.qsealc_pem
+    else:
+        path = tmp_path / "junk.pem"
+        path.write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+    before = _state(db_url)
+    result = _add(pki, db_url, tmp_path, tpp, "--qwac", str(path))
+    assert result.exit_code != 0
+    assert message in result.output
+    assert _state(db_url) == before
+
+
+def test_add_refuses_a_malformed_organization_identifier(
+    pki: TestPki, db_url: str, tmp_path: Path
+) -> None:
+    before = _state(db_url)
+    result = _run(
+        pki,
+        db_url,
+        tmp_path,
+        "add",
+        "--org-id",
+        "ACME-1",
+        "--name",
+        "x",
+        "--redirect-uri",
+        CALLBACK,
+    )
+    assert result.exit_code != 0 and "ETSI TS 119 495" in result.output
+    assert _state(db_url) == before
+
+
+def test_add_refuses_a_duplicate(pki: TestPki, db_url: str, tmp_path: Path) -> None:
+    tpp = pki.issue(ORG, ("AISP",))
+    assert _add(pki, db_url, tmp_path, tpp).exit_code == 0
+    before = _state(db_url)
+    result = _add(pki, db_url, tmp_path, tpp)
+    assert result.exit_code != 0 and "exists" in result.output
+    assert _state(db_url) == before
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://tpp.example/cb",
+        "https://tpp.example/cb#fragment",
+        "/relative/cb",
+        "tpp.example/cb",
+        "https://user:pw@tpp.example/cb",
+        "com.example.app:/cb",
+        "https://tpp.example/c b",
+        "https:///cb",
+    ],
+)
+def test_redirect_uris_that_are_refused(uri: str) -> None:
+    with pytest.raises(InvalidRedirectUri):
+        check_redirect_uri(uri)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://tpp.example/cb",
+        "https://tpp.example:8443/cb?tenant=1",
+        "http://127.0.0.1:9000/cb",
+        "http://[::1]/cb",
+        "http://localhost/cb",
+    ],
+)
+def test_redirect_uris_that_are_accepted(uri: str) -> None:
+    assert check_redirect_uri(uri) == uri
+
+
+def test_add_refuses_a_bad_redirect_uri(pki: TestPki, db_url: str, tmp_path: Path) -> None:
+    tpp = pki.issue(ORG, ("AISP",))
+    before = _state(db_url)
+    result = _add(pki, db_url, tmp_path, tpp, "--redirect-uri", "http://tpp.example/cb")
+    assert result.exit_code != 0 and "RFC 8252" in result.output
+    assert _state(db_url) == before
+
+
+def test_list_shows_clients(pki: TestPki, db_url: str, tmp_path: Path) -> None:
+    tpp = pki.issue(ORG, ("AISP",))
+    assert _run(pki, db_url, tmp_path, "list").output.strip() == "no clients"
+    _add(pki, db_url, tmp_path, tpp, "--qwac", str(tpp.qwac_pem))
+    text = _run(pki, db_url, tmp_path, "list")
+    assert text.exit_code == 0 and ORG in text.output and CALLBACK in text.output
+    rows = json.loads(_run(pki, db_url, tmp_path, "list", "--json").output)
+    assert rows[0]["client_id"] == ORG and rows[0]["active_token_pairs"] == 0
+    assert rows[0]["certificates"][0]["kind"] == "qwac"
+
+
+def test_unknown_client_cannot_be_suspended_or_removed(
+    pki: TestPki, db_url: str, tmp_path: Path
+) -> None:
+    for command in ("suspend", "resume", "remove"):
+        result = _run(pki, db_url, tmp_path, command, "PSDFR-ACPR-44999")
+        assert result.exit_code != 0 and "no client" in result.output
+
+
+def test_unmigrated_database_is_reported(pki: TestPki, tmp_path: Path) -> None:
+    result = _run(pki, f"sqlite:///{tmp_path / 'empty.db'}", tmp_path, "list")
+    assert result.exit_code != 0 and "stetgate db upgrade" in result.output
+
+
+def test_suspend_blocks_tokens_and_resume_restores_them(
+    bank: RunningBank, pki: TestPki, db_url: str, tmp_path: Path
+) -> None:
+    tpp = pki.issue(ORG, ("AISP", "CBPII"))
+    assert _add(pki, db_url, tmp_path, tpp, "--qwac", str(tpp.qwac_pem)).exit_code == 0
+    with bank.services.engine.connect() as conn:
+        client = get_client(conn, ORG)
+    assert client is not None
+    with bank.client(tpp) as http:
+        code = new_code(bank.services.engine, client, bank.clock.now())
+        pair = http.post(TOKEN, data=exchange_form(client, code)).json()
+        assert _run(pki, db_url, tmp_path, "suspend", ORG).exit_code == 0
+        refused = http.post(TOKEN, data=refresh_form(client, pair["refresh_token"]))
+        assert refused.status_code == 400 and refused.json()["error"] == "unauthorized_client"
+        code = new_code(bank.services.engine, client, bank.clock.now())
+        refused = http.post(TOKEN, data=exchange_form(client, code))
+        assert refused.json()["error"] == "unauthorized_client"
+        assert _run(pki, db_url, tmp_path, "resume", ORG).exit_code == 0
+        assert http.post(TOKEN, data=refresh_form(client, pair["refresh_token"])).status_code == 200
+    events = [e["event"] for e in audit_trail(bank.services.engine)]
+    assert "client_suspended" in events and "client_resumed" in events
+
+
+def test_remove_revokes_every_pair(
+    bank: RunningBank, pki: TestPki, db_url: str, tmp_path: Path
+) -> None:
+    tpp = pki.issue(ORG, ("AISP", "CBPII"))
+    assert _add(pki, db_url, tmp_path, tpp).exit_code == 0
+    with bank.services.engine.connect() as conn:
+        client = get_client(conn, ORG)
+    assert client is not None
+    with bank.client(tpp) as http:
+        pairs = [
+            http.post(
+                TOKEN,
+                data=exchange_form(
+                    client, new_code(bank.services.engine, client, bank.clock.now(), scope=scope)
+                ),
+            ).json()
+            for scope in ("aisp", "cbpii")
+        ]
+        result = _run(pki, db_url, tmp_path, "remove", ORG)
+        assert result.exit_code == 0 and "2 token pair(s) revoked" in result.output
+        refused = http.post(TOKEN, data=refresh_form(client, pairs[0]["refresh_token"]))
+    assert refused.json()["error"] == "invalid_client"
+    with bank.services.engine.connect() as conn:
+        reasons = conn.execute(select(grants.c.revoked_reason)).scalars().all()
+        assert get_client(conn, ORG) is None
+    assert reasons == ["client_removed", "client_removed"]

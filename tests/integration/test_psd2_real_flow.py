@@ -1,0 +1,106 @@
+"""Step 8 of the seed through the real flow: a demo PSU (credentials from demo-psus.json) goes
+through /authorize, login, TOTP SCA and consent; the TPP redeems the code at /token over mTLS
+and consumes the resource API with the TPP client library (signed with its QSealC). SQLite
+and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from stetgate.bank.demo_seed import seed_demo_bank
+from stetgate.bank.totp import decode_totp_secret, totp_at
+from stetgate.tpp.client import BankError, StetBankClient, TppCredentials
+from stetgate.tpp.psu_robot import PsuRobot
+from tests.integration import stet_schemas as schemas
+from tests.integration.psd2_support import cheap_directory, register_client
+from tests.support.bank import RunningBank
+from tests.support.pki import TestPki
+
+CALLBACK = "https://tpp.example/cb"
+PSU_IP = {"PSU-IP-Address": "198.51.100.23"}
+
+
+def test_a_demo_psu_authorizes_and_the_tpp_reads_its_accounts(
+    bank_factory: Callable[..., RunningBank], pki: TestPki
+) -> None:
+    bank = bank_factory()
+    seed_demo_bank(bank.settings, 2, now=bank.clock.now(), directory_factory=cheap_directory)
+    people = json.loads((bank.settings.data_dir / "demo-psus.json").read_text())
+    marie = next(p for p in people if p["id"] == "mdupont")
+    certs = pki.issue("PSDFR-ACPR-47001", ("AISP", "CBPII"))
+    register_client(bank.services.engine, certs, bank.clock.now())
+    secret = decode_totp_secret(marie["totp_secret"])
+    robot = PsuRobot(
+        marie["id"], marie["password"], otp=lambda: totp_at(secret, bank.clock.now()), method="totp"
+    )
+
+    with (
+        StetBankClient(
+            bank.base_url,
+            TppCredentials.from_directory(certs.directory),
+            certs.org_id,
+            ca_file=pki.ca_pem,
+        ) as tpp,
+        bank.client() as browser,
+    ):
+        request = tpp.authorization_request("aisp", CALLBACK)
+        callback = robot.walk(browser, request.url, CALLBACK)
+        tokens = tpp.exchange_code(request, callback, expected_issuer=bank.services.issuer)
+
+        before = tpp.api("GET", "accounts", tokens, psu_headers=PSU_IP)
+        schemas.check(before, schemas.ACCOUNTS)
+        ibans = [a["accountId"]["iban"] for a in before["accounts"] if "iban" in a["accountId"]]
+        assert ibans == marie["accounts"]
+        assert all("balances" not in a for a in before["accounts"])
+
+        card = next(a for a in before["accounts"] if a["cashAccountType"] == "CARD")
+        tpp.api(
+            "PUT",
+            "consents",
+            tokens,
+            psu_headers=PSU_IP,
+            json_body={
+                "balances": [{"iban": i} for i in ibans],
+                "transactions": [{"other": card["accountId"]["other"]}],
+                "psuIdentity": True,
+            },
+        )
+        after = tpp.api("GET", "accounts", tokens, psu_headers=PSU_IP)
+        schemas.check(after, schemas.ACCOUNTS)
+        listed = {a["resourceId"]: a for a in after["accounts"]}
+        assert all(
+            listed[a["resourceId"]]["balances"]
+            for a in before["accounts"]
+            if "iban" in a["accountId"]
+        )
+        card_links = listed[card["resourceId"]]["_links"]
+        transactions: dict[str, Any] = tpp.follow(
+            card_links["transactions"]["href"], tokens, psu_headers=PSU_IP
+        )
+        schemas.check(transactions, schemas.TRANSACTIONS)
+        following = tpp.follow(transactions["_links"]["next"]["href"], tokens, psu_headers=PSU_IP)
+        assert following["transactions"][0]["entryReference"] == str(
+            int(transactions["transactions"][-1]["entryReference"]) - 1
+        )
+        identity = tpp.api("GET", "end-user-identity", tokens, psu_headers=PSU_IP)
+        assert identity["connectedPsu"] == "Mme Marie Dupont"
+
+        # the token is an AISP token: funds confirmation is refused
+        try:
+            tpp.api(
+                "POST",
+                "funds-confirmations",
+                tokens,
+                psu_headers=PSU_IP,
+                json_body={
+                    "paymentCoverageRequestId": "x1",
+                    "instructedAmount": {"currency": "EUR", "amount": "1.00"},
+                    "accountId": {"iban": ibans[0]},
+                },
+            )
+        except BankError as exc:
+            assert exc.status == 403
+        else:
+            raise AssertionError("an AISP token confirmed funds")

@@ -1,0 +1,133 @@
+"""PSU page rendering: both languages say everything, every template renders with strict
+undefined checks, untrusted text is escaped, and the security headers are set."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stetgate.psu.rendering import content_security_policy, render_page
+from stetgate.psu.texts import LANGUAGES, TEXTS, pick_language
+
+EVIL = '<script>alert("x")</script>'
+WHEN = datetime(2026, 5, 1, tzinfo=UTC)
+
+CONTEXTS: dict[str, dict[str, Any]] = {
+    "login.html": dict(error_key="login_failed", psu_id=EVIL),
+    "method.html": dict(methods=["totp", "app"], error_key=None),
+    "otp.html": dict(error_key="sca_failed"),
+    "app_wait.html": dict(error_key=None, reference="ABCDE-FGHJK"),
+    "consent.html": dict(role_key="role_aisp", access_key="access_aisp", days=90),
+    "blocked.html": dict(
+        minutes=15, return_url="https://tpp.example/cb?error=x&a=b", sign_in_url=None
+    ),
+    "message.html": dict(title_key="bad_request_title", body_key="bad_request_body", detail=EVIL),
+    "apps.html": dict(
+        apps=[
+            dict(
+                id="g1",
+                name=EVIL,
+                role_key="role_cbpii",
+                granted=WHEN,
+                expires=WHEN,
+                last_used=None,
+            )
+        ],
+        notice=EVIL,
+    ),
+    "demo_phone.html": dict(
+        psu_id="alice",
+        code="123456",
+        seconds=12,
+        pending=[],
+        notice="phone_done_missing",
+        reference="",
+        unknown=False,
+    ),
+}
+
+
+def test_both_languages_have_the_same_messages() -> None:
+    assert set(TEXTS["fr"]) == set(TEXTS["en"])
+    assert set(TEXTS) == set(LANGUAGES)
+
+
+def test_every_template_is_covered() -> None:
+    folder = Path(__file__).parents[3] / "stetgate" / "psu" / "templates"
+    pages = {p.name for p in folder.glob("*.html")} - {"base.html", "cancel.html"}
+    assert pages == set(CONTEXTS)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("template", sorted(CONTEXTS))
+def test_templates_render_in_both_languages_and_escape_untrusted_text(
+    template: str, lang: str
+) -> None:
+    response = render_page(
+        template,
+        lang=lang,
+        csrf_token="tok",
+        deadline_seconds=125,
+        lang_toggle="/psu/login",
+        authorize=True,
+        client_name=EVIL,
+        **CONTEXTS[template],
+    )
+    html = bytes(response.body).decode()
+    assert f'<html lang="{lang}">' in html
+    assert "<script>alert" not in html
+    assert 'data-seconds="125"' in html and ">2:05<" in html
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_pages_without_a_journey_have_no_timer_and_no_form_to_time_out() -> None:
+    response = render_page(
+        "message.html",
+        lang="fr",
+        title_key="no_session_title",
+        body_key="no_session_body",
+        detail="",
+    )
+    html = bytes(response.body).decode()
+    assert "timer.js" not in html and "timeout-form" not in html
+
+
+def test_content_security_policy() -> None:
+    policy = content_security_policy("https://tpp.example")
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives == {
+        "default-src": "'none'",
+        "style-src": "'self'",
+        "script-src": "'self'",
+        "img-src": "'self'",
+        "connect-src": "'self'",
+        "form-action": "'self' https://tpp.example",
+        "frame-ancestors": "'none'",
+        "base-uri": "'none'",
+    }
+    assert "form-action 'self';" in content_security_policy(None)
+
+
+def test_pick_language() -> None:
+    assert pick_language("en", "fr") == "en"
+    assert pick_language("de", "fr") == "fr"
+    assert pick_language(None, "en") == "en"
+
+
+def test_failure_messages_never_name_an_element() -> None:
+    for lang in LANGUAGES:
+        for key in ("login_failed", "sca_failed", "blocked_body"):
+            text = TEXTS[lang][key].lower()
+            for word in (
+                "mot de passe incorrect",
+                "identifiant inconnu",
+                "wrong password",
+                "unknown",
+                "incorrect password",
+                "code incorrect",
+            ):
+                assert word not in text
