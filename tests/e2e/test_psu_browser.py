@@ -18,33 +18,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 
 from tests.support.bank import RunningBank
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.support.pki import TestPki
 from tests.support.psu_flow import PASSWORD, add_psu, authorize_params, directory
 from tests.support.token_side import add_client
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ORG = "PSDFR-ACPR-40020"
 SHOTS = os.environ.get("STETGATE_SCREENSHOT_DIR")
 
-if not CHROMIUM.exists():
-    if os.environ.get("STETGATE_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("STETGATE_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing")
-    pytest.skip(
-        "Debian's Chromium is not installed at /usr/bin/chromium "
-        "(apt-get install chromium); CI has it",
-        allow_module_level=True,
-    )
+require_chromium()
 
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
@@ -92,7 +76,7 @@ def tpp_callback() -> Iterator[TppCallback]:
 def chromium() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=ARGS
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
         yield browser
         browser.close()

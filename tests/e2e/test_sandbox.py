@@ -19,28 +19,11 @@ import httpx
 import pytest
 
 from stetgate.bank.totp import decode_totp_secret, totp_at
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-if not CHROMIUM.exists():
-    if os.environ.get("STETGATE_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("STETGATE_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing")
-    pytest.skip(
-        "Debian's Chromium is not installed at /usr/bin/chromium "
-        "(apt-get install chromium); CI has it",
-        allow_module_level=True,
-    )
+require_chromium()
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
@@ -102,7 +85,7 @@ def test_developer_walks_the_whole_cinematic_in_a_browser(sandbox: tuple[str, st
     psu = json.loads((data_dir / "demo-psus.json").read_text())[0]
     started = time.monotonic()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_context(ignore_https_errors=True).new_page()
         page.goto(tpp)
         page.click("text=Share my accounts (AISP)")
