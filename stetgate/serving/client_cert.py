@@ -58,6 +58,9 @@ class ClientCertificateSource:
         """DER of the client's leaf certificate, or None when no certificate was presented."""
         tls = (scope.get("extensions") or {}).get("tls")
         if tls is not None:
+            der = tls.get("stetgate_client_cert_der")
+            if der:
+                return bytes(der)
             chain = tls.get("client_cert_chain") or []
             if chain:
                 return _pem_to_der(chain[0])

@@ -41,6 +41,9 @@ def _tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
     cipher = ssl_object.cipher()
     return {
         "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+        # Not in the ASGI TLS extension: the DER as read once per connection, so the app does
+        # not decode the PEM again on every request of a keep-alive connection.
+        "stetgate_client_cert_der": der or None,
         "client_cert_name": None,
         "client_cert_error": None,
         "tls_version": ssl_object.version(),
