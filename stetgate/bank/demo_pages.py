@@ -21,7 +21,7 @@ from stetgate.bank.psus import DatabasePsuDirectory
 from stetgate.bank.totp import seconds_left_in_step
 from stetgate.oauth.tokens import new_secret, same_secret
 from stetgate.psu.decoupled import answer_challenge, pending_for
-from stetgate.psu.rendering import render_page
+from stetgate.psu.rendering import bad_form_page, render_page
 from stetgate.psu.texts import pick_language
 from stetgate.psu.wiring import psu_directory
 from stetgate.services import Services, services_of
@@ -169,14 +169,8 @@ async def challenge_submit(request: Request) -> Response:
 
 
 def _bad_form(request: Request, services: Services) -> Response:
-    lang = pick_language(request.query_params.get("lang"), services.settings.default_language)
-    return render_page(
-        "message.html",
-        lang=lang,
-        status_code=400,
-        title_key="bad_form_title",
-        body_key="bad_form_body",
-        detail="",
+    return bad_form_page(
+        pick_language(request.query_params.get("lang"), services.settings.default_language)
     )
 
 

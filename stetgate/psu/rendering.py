@@ -73,3 +73,16 @@ def redirect(url: str) -> Response:
     headers = dict(PAGE_HEADERS)
     headers["Content-Security-Policy"] = content_security_policy()
     return RedirectResponse(url, status_code=303, headers=headers)
+
+
+def bad_form_page(lang: str) -> Response:
+    """400 for a form whose CSRF token is missing or wrong: the request changes nothing and
+    the page does not say which check failed."""
+    return render_page(
+        "message.html",
+        lang=lang,
+        status_code=400,
+        title_key="bad_form_title",
+        body_key="bad_form_body",
+        detail="",
+    )

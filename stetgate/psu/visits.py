@@ -52,7 +52,7 @@ from stetgate.psu.journeys import (
     load_journey,
     touch,
 )
-from stetgate.psu.rendering import redirect, render_page
+from stetgate.psu.rendering import bad_form_page, redirect, render_page
 from stetgate.psu.texts import pick_language
 from stetgate.psu.wiring import session_cookie
 from stetgate.registry.clients import Client, get_client
@@ -170,14 +170,7 @@ async def open_visit(request: Request, stages: frozenset[str], *, post: bool) ->
     if post:
         form = await read_form(request)
         if not same_secret(form.get("csrf_token", ""), journey.csrf_token):
-            return render_page(
-                "message.html",
-                lang=lang,
-                status_code=400,
-                title_key="bad_form_title",
-                body_key="bad_form_body",
-                detail="",
-            )
+            return bad_form_page(lang)
     visit = Visit(request, services, now, journey, form, lang, client)
     settings = services.settings
     if journey.finished:
