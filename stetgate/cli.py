@@ -112,6 +112,36 @@ def sandbox(cli: CliContext, port: int | None, tpp_port: int) -> None:
     run_sandbox(cli.settings(port=port, enable_demo_pages=True), tpp_port)
 
 
+@db.command("purge")
+@click.option(
+    "--grant-retention-days",
+    type=click.IntRange(1, 3650),
+    default=400,
+    show_default=True,
+    help="Keep revoked/expired token pairs this long.",
+)
+@pass_cli
+def db_purge(cli: CliContext, grant_retention_days: int) -> None:
+    """Delete expired journeys, codes, registration tokens, counters and old token pairs
+    (the audit trail is kept). Safe to run from cron on any one server."""
+    from stetgate.clock import SystemClock
+    from stetgate.store.db import make_engine, require_migrated
+    from stetgate.store.retention import purge_expired
+
+    engine = make_engine(cli.settings().resolved_database_url, 1)
+    try:
+        require_migrated(engine)
+        with engine.begin() as conn:
+            report = purge_expired(
+                conn, SystemClock().now(), grant_retention_days=grant_retention_days
+            )
+    finally:
+        engine.dispose()
+    click.echo(
+        ", ".join(f"{name.replace('_', ' ')}: {count}" for name, count in vars(report).items())
+    )
+
+
 def _redacted(url: str) -> str:
     from sqlalchemy.engine import make_url
 
