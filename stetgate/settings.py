@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     psu_journey_timeout_seconds: int = Field(1800, ge=60, le=7200)
     max_failed_auth_attempts: int = Field(5, ge=1, le=20)
     psu_block_seconds: int = Field(900, ge=60, le=86400 * 30)
+    password_check_concurrency: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Password checks (argon2id, ~19 MiB and ~25-60 ms CPU each) run at once per "
+        "worker; more wait. Bounds worker memory under a login burst; about the core count.",
+    )
 
     # --- token rules ---------------------------------------------------------------------------
     allow_extended_history: bool = False

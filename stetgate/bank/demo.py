@@ -36,6 +36,7 @@ from stetgate.bank.backend import (
     Usage,
 )
 from stetgate.psd2.reading import CompiledRead
+from stetgate.store.db import read_connection
 from stetgate.store.schema import (
     bank_account_holders,
     bank_accounts,
@@ -180,7 +181,7 @@ class DemoBank:
         if not account_ids:
             return {}
         found: dict[str, list[Balance]] = {}
-        with self._engine.connect() as conn:
+        with read_connection(self._engine) as conn:
             rows = conn.execute(
                 _BALANCES_OF, {"psu_id": psu_id, "account_ids": list(account_ids)}
             ).all()
@@ -192,7 +193,7 @@ class DemoBank:
     def transactions_of(
         self, psu_id: str, account_id: str, query: TransactionQuery
     ) -> TransactionPage:
-        with self._engine.connect() as conn:
+        with read_connection(self._engine) as conn:
             head = conn.execute(_HELD_ACCOUNT, {"psu_id": psu_id, "account_id": account_id}).first()
             if head is None:
                 raise UnknownAccount(account_id)
@@ -225,13 +226,13 @@ class DemoBank:
 
     # --- IdentitySource ------------------------------------------------------------------
     def identity_of(self, psu_id: str) -> EndUserIdentity | None:
-        with self._engine.connect() as conn:
+        with read_connection(self._engine) as conn:
             name = conn.execute(_IDENTITY, {"psu_id": psu_id}).scalar_one_or_none()
         return None if name is None else EndUserIdentity(connected_psu=name)
 
     # --- BeneficiarySource ---------------------------------------------------------------
     def trusted_beneficiaries_of(self, psu_id: str) -> Sequence[Beneficiary]:
-        with self._engine.connect() as conn:
+        with read_connection(self._engine) as conn:
             rows = conn.execute(_BENEFICIARIES, {"psu_id": psu_id}).mappings().all()
         return [
             Beneficiary(
@@ -250,7 +251,7 @@ class DemoBank:
     def funds_available(self, psu_id: str, account_id: str, amount: Decimal, currency: str) -> bool:
         """Covered when ``amount`` ≤ the expected (instant) balance + the authorised overdraft
         of the cash account; a card's deferred debits hit its linked cash account."""
-        with self._engine.connect() as conn:
+        with read_connection(self._engine) as conn:
             account = conn.execute(
                 _HELD_ACCOUNT, {"psu_id": psu_id, "account_id": account_id}
             ).first()

@@ -32,6 +32,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Engine, case, insert, or_, select, update
 
 from stetgate.bank.totp import decode_totp_secret, matching_step, new_totp_secret, totp_at
+from stetgate.store.db import read_connection
 from stetgate.store.schema import psus
 
 PSU_ID_PATTERN = re.compile(r"[A-Za-z0-9._@+-]{1,64}")
@@ -136,12 +137,12 @@ class DatabasePsuDirectory:
     def find(self, psu_id: str) -> Psu | None:
         if not PSU_ID_PATTERN.fullmatch(psu_id):
             return None
-        with self._engine.connect() as conn:
+        with read_connection(self._engine) as conn:
             row = conn.execute(select(psus).where(psus.c.psu_id == psu_id)).mappings().first()
         return None if row is None else _psu(row)
 
     def list_psus(self) -> list[Psu]:
-        with self._engine.connect() as conn:
+        with read_connection(self._engine) as conn:
             rows = conn.execute(select(psus).order_by(psus.c.psu_id)).mappings().all()
         return [_psu(row) for row in rows]
 
@@ -149,7 +150,7 @@ class DatabasePsuDirectory:
     def check_password(self, psu_id: str, password: str) -> bool:
         stored: str | None = None
         if PSU_ID_PATTERN.fullmatch(psu_id):
-            with self._engine.connect() as conn:
+            with read_connection(self._engine) as conn:
                 stored = conn.execute(
                     select(psus.c.password_hash).where(psus.c.psu_id == psu_id)
                 ).scalar_one_or_none()
@@ -192,7 +193,7 @@ class DatabasePsuDirectory:
 
     def current_totp(self, psu_id: str, now: datetime) -> str | None:
         """The code the PSU's authenticator shows now (sandbox "phone" page and CLI only)."""
-        with self._engine.connect() as conn:
+        with read_connection(self._engine) as conn:
             enc = conn.execute(
                 select(psus.c.totp_secret_enc).where(psus.c.psu_id == psu_id)
             ).scalar_one_or_none()

@@ -40,6 +40,7 @@ from stetgate.oauth.grants import Grant, find_active_access, find_by_refresh_has
 from stetgate.oauth.tokens import secret_hash
 from stetgate.registry.clients import CLIENT_ACTIVE
 from stetgate.services import Services, services_of
+from stetgate.store.db import read_connection
 from stetgate.store.schema import clients
 
 INTROSPECT_PATH = "/stet/psd2/oauth/introspect"
@@ -152,7 +153,7 @@ async def introspect(request: Request) -> JSONResponse:
     except OAuthError as exc:
         return oauth_error_response(exc)
     privileged = may_introspect_any_token(certificate, services.settings.introspection_org_ids)
-    with services.engine.connect() as conn:
+    with read_connection(services.engine) as conn:
         body = describe_token(
             conn,
             services,

@@ -42,6 +42,7 @@ from stetgate.httpsig import (
 )
 from stetgate.psd2.errors import Unauthorized
 from stetgate.registry.signed_requests import same_distinguished_name
+from stetgate.store.db import read_connection
 from stetgate.store.schema import client_certificates
 
 
@@ -78,7 +79,7 @@ class SealKeyring:
         if not missing:
             return
         cc = client_certificates.c
-        with self._engine.connect() as conn:
+        with read_connection(self._engine) as conn:
             rows = conn.execute(
                 select(cc.thumbprint, cc.pem).where(
                     cc.client_id == client_id, cc.kind == "qsealc", cc.thumbprint.in_(missing)

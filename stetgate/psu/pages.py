@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+from anyio import CapacityLimiter, to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -80,7 +80,7 @@ from stetgate.psu.visits import (
     time_out,
 )
 from stetgate.psu.wiring import psu_directory, sca_methods, session_cookie
-from stetgate.services import services_of
+from stetgate.services import Services, services_of
 from stetgate.store.audit import record_event
 
 
@@ -92,6 +92,15 @@ async def login_page(request: Request) -> Response:
     return screen(visit, "login.html", error_key=None, psu_id="")
 
 
+def password_check_limiter(services: Services) -> CapacityLimiter:
+    """One limiter per app, created on first use (it binds to the running event loop)."""
+    limiter = services.extras.get("password_check_limiter")
+    if limiter is None:
+        limiter = CapacityLimiter(services.settings.password_check_concurrency)
+        services.extras["password_check_limiter"] = limiter
+    return limiter
+
+
 async def login_submit(request: Request) -> Response:
     visit = await open_visit(request, frozenset({STAGE_IDENTIFY}), post=True)
     if isinstance(visit, Response):
@@ -99,8 +108,17 @@ async def login_submit(request: Request) -> Response:
     directory = psu_directory(visit.services)
     psu_id = visit.form.get("psu_id", "").strip()
     password = visit.form.get("password", "")
-    # argon2 takes tens of milliseconds of CPU: off the event loop (it releases the GIL)
-    result = await run_in_threadpool(identify, directory, psu_id, password, visit.now)
+    # argon2 takes tens of milliseconds of CPU and ~19 MiB: off the event loop (it releases
+    # the GIL), and at most `password_check_concurrency` at once so a burst of logins cannot
+    # push a worker's memory past its budget.
+    result = await to_thread.run_sync(
+        identify,
+        directory,
+        psu_id,
+        password,
+        visit.now,
+        limiter=password_check_limiter(visit.services),
+    )
     if result.verdict is Verdict.FAILED:
         return failed_attempt(
             visit,

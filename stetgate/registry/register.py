@@ -59,6 +59,7 @@ from stetgate.registry.signed_requests import (
 )
 from stetgate.services import Services, services_of
 from stetgate.store.audit import record_event
+from stetgate.store.db import read_connection
 
 MAX_REGISTER_BODY_BYTES = 32 * 1024
 """A QSealC with its chain is a few kB; 32 KiB leaves room and bounds JSON parsing work."""
@@ -199,7 +200,7 @@ def _registration_token_caller(request: Request, services: Services, now: dateti
     A token of another organization is 403; the same organization over another certificate
     (e.g. a renewed QWAC) is 401 ``invalid_token`` — get a new token with it."""
     bearer = _bearer(request)
-    with services.engine.connect() as conn:
+    with read_connection(services.engine) as conn:
         token = find_registration_token(conn, bearer, now)
     if token is None:
         raise InvalidToken(
@@ -230,7 +231,7 @@ def _registration_access_caller(
     TPP can rotate its QWAC with PUT."""
     bearer = _bearer(request)
     client_id = request.path_params["client_id"]
-    with services.engine.connect() as conn:
+    with read_connection(services.engine) as conn:
         client = client_by_registration_token(conn, bearer)
     if client is None or client.client_id != client_id or client.origin != ORIGIN_REGISTER:
         raise InvalidToken(

@@ -25,6 +25,7 @@ from stetgate.oauth.scopes import MANAGE_REGISTRATION
 from stetgate.oauth.token import GrantHandler, TokenRequest
 from stetgate.oauth.tokens import new_secret, secret_hash
 from stetgate.store.audit import record_event
+from stetgate.store.db import read_connection
 from stetgate.store.schema import service_tokens
 
 GRANT_TYPE = "client_credentials"
@@ -157,7 +158,7 @@ class ClientCredentialsGrant:
         client_id = required_client_id(request.form)
         engine = request.services.engine
         if not is_registration_client(client_id, settings.registration_client_id):
-            with engine.connect() as conn:
+            with read_connection(engine) as conn:
                 authenticate_client(conn, request.certificate, client_id)
             raise refuse_client_credentials_for(client_id)
         check_registration_scope(request.form.get("scope"))

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from stetgate.eidas import CertificateError
 from stetgate.services import services_of
+from stetgate.store.db import read_connection
 
 
 async def live(request: Request) -> JSONResponse:
@@ -21,7 +22,7 @@ async def ready(request: Request) -> JSONResponse:
     """Ready when the database answers (a load balancer takes the worker out otherwise)."""
     services = services_of(request)
     try:
-        with services.engine.connect() as conn:
+        with read_connection(services.engine) as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, 503)

@@ -13,7 +13,7 @@ from typing import Any
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import QueuePool
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -58,8 +58,21 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_begin_immediate(conn: Any) -> None:
     """Take the write lock at BEGIN so concurrent writers queue on busy_timeout instead of
-    failing on lock upgrade; reads in WAL mode are not blocked by it."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    failing on lock upgrade. Connections from `read_connection` begin deferred: in WAL mode a
+    reader never waits for a writer, so reads of several workers run in parallel."""
+    if conn.get_execution_options().get(READ_ONLY_OPTION):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+READ_ONLY_OPTION = "stetgate_read_only"
+
+
+def read_connection(engine: Engine) -> Connection:
+    """A connection for reads only (use as a context manager). On SQLite it does not take the
+    write lock; on PostgreSQL it is an ordinary connection."""
+    return engine.connect().execution_options(**{READ_ONLY_OPTION: True})
 
 
 def alembic_config(url: str) -> Config:
