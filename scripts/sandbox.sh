@@ -5,7 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
+  if ! python3 -m venv .venv 2>/dev/null; then
+    # Debian's python3 ships venv/ensurepip separately.
+    rm -rf .venv
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+    python3 -m venv .venv || { echo "python3 -m venv failed: install python3-venv" >&2; exit 1; }
+  fi
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e .
 exec .venv/bin/stetgate --data-dir "${STETGATE_DATA_DIR:-var}" sandbox "$@"
