@@ -125,6 +125,19 @@ class _Entry:
     generation: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    error_type: type[CertificateError]
+    message: str
+    at: datetime
+    generation: int
+
+
+FAILURE_TTL = timedelta(seconds=60)
+"""How long a refusal is remembered (same CRL set): a TPP that keeps presenting a revoked or
+foreign certificate costs a dictionary lookup, not a path validation (~1 ms), per request."""
+
+
 class _LoopThread:
     """A private event loop on a daemon thread. pyhanko-certvalidator's API is async and
     its sync wrappers call ``asyncio.run``, which fails inside a running loop (an ASGI
@@ -174,6 +187,7 @@ class CertificateValidator:
         self.require_qc_compliance = require_qc_compliance
         self.max_cache_entries = max_cache_entries
         self._cache: dict[tuple[str, str], _Entry] = {}
+        self._failures: dict[tuple[str, str], _Failure] = {}
         self._cache_generation = -1
         self._runner = _LoopThread()
         self.path_validations = 0
@@ -207,8 +221,12 @@ class CertificateValidator:
         snapshot, hit = self._lookup(cert, purpose, at)
         if hit is not None:
             return hit
-        self._pre_check(cert, purpose)
-        path = self._runner.run(self._run_pyhanko(cert, at, snapshot))
+        try:
+            self._pre_check(cert, purpose)
+            path = self._runner.run(self._run_pyhanko(cert, at, snapshot))
+        except CertificateError as exc:
+            self._remember_failure(cert, purpose, exc, at, snapshot)
+            raise
         return self._remember(cert, purpose, path, snapshot)
 
     async def avalidate(
@@ -218,8 +236,12 @@ class CertificateValidator:
         snapshot, hit = self._lookup(cert, purpose, at)
         if hit is not None:
             return hit
-        self._pre_check(cert, purpose)
-        path = await self._run_pyhanko(cert, at, snapshot)
+        try:
+            self._pre_check(cert, purpose)
+            path = await self._run_pyhanko(cert, at, snapshot)
+        except CertificateError as exc:
+            self._remember_failure(cert, purpose, exc, at, snapshot)
+            raise
         return self._remember(cert, purpose, path, snapshot)
 
     def validate_pem(self, pem_or_der: bytes, purpose: Purpose, at: datetime) -> Psd2Certificate:
@@ -228,6 +250,7 @@ class CertificateValidator:
 
     def clear_cache(self) -> None:
         self._cache.clear()
+        self._failures.clear()
 
     # ------------------------------------------------------------------ internals
 
@@ -239,7 +262,16 @@ class CertificateValidator:
         snapshot = self.crls.snapshot()
         if snapshot.generation != self._cache_generation:
             self._cache = {}
+            self._failures = {}
             self._cache_generation = snapshot.generation
+        failure = self._failures.get((cert.thumbprint_s256, purpose))
+        if (
+            failure is not None
+            and failure.generation == snapshot.generation
+            and failure.at <= at < failure.at + FAILURE_TTL
+        ):
+            # A fresh exception each time: re-raising one instance would grow its traceback.
+            raise failure.error_type(failure.message)
         entry = self._cache.get((cert.thumbprint_s256, purpose))
         if (
             entry is not None
@@ -283,6 +315,21 @@ class CertificateValidator:
         except Exception as exc:
             raise _translate(exc, snapshot) from exc
         return path
+
+    def _remember_failure(
+        self,
+        cert: Psd2Certificate,
+        purpose: Purpose,
+        error: CertificateError,
+        at: datetime,
+        snapshot: CrlSnapshot,
+    ) -> None:
+        if len(self._failures) >= self.max_cache_entries:
+            self._failures.clear()
+        if snapshot.generation == self._cache_generation:
+            self._failures[(cert.thumbprint_s256, purpose)] = _Failure(
+                type(error), error.message, at, snapshot.generation
+            )
 
     def _remember(
         self,

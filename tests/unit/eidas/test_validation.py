@@ -391,3 +391,45 @@ def test_validate_pem_parses_then_validates(issue: Issue, validator: Certificate
     assert cert.roles == frozenset({Psd2Role.PSP_AI, Psd2Role.PSP_IC})
     with pytest.raises(MalformedCertificate):
         validator.validate_pem(b"garbage", "qwac", NOW)
+
+
+def test_refusal_is_remembered_without_running_path_validation_again(
+    issue: Issue, validator: CertificateValidator, qtsp_dir: Path
+) -> None:
+    tpp = issue()
+    qwac = load(tpp.qwac_pem)
+    revoke(qtsp_dir, tpp.qwac_pem, now=NOW)
+    with pytest.raises(CertificateRevoked):
+        validator.validate(qwac, "qwac", LATER)
+    runs = validator.path_validations
+    for _ in range(3):
+        with pytest.raises(CertificateRevoked, match="compromised key"):
+            validator.validate(qwac, "qwac", LATER + timedelta(seconds=30))
+    assert validator.path_validations == runs
+
+
+def test_remembered_refusal_expires_and_is_checked_again(
+    issue: Issue, validator: CertificateValidator, qtsp_dir: Path
+) -> None:
+    tpp = issue()
+    qwac = load(tpp.qwac_pem)
+    revoke(qtsp_dir, tpp.qwac_pem, now=NOW)
+    with pytest.raises(CertificateRevoked):
+        validator.validate(qwac, "qwac", LATER)
+    runs = validator.path_validations
+    with pytest.raises(CertificateRevoked):
+        validator.validate(qwac, "qwac", LATER + timedelta(seconds=61))
+    assert validator.path_validations == runs + 1
+
+
+def test_remembered_refusal_is_dropped_when_the_crl_changes(
+    issue: Issue, validator: CertificateValidator, qtsp_dir: Path
+) -> None:
+    qwac = load(issue(not_before=LATER).qwac_pem)
+    with pytest.raises(CertificateNotYetValid):
+        validator.validate(qwac, "qwac", NOW)
+    publish_crl(qtsp_dir, now=NOW)
+    runs = validator.path_validations
+    with pytest.raises(CertificateNotYetValid):
+        validator.validate(qwac, "qwac", NOW + timedelta(seconds=1))
+    assert validator.path_validations == runs + 1
