@@ -76,6 +76,7 @@ from refresh_grants import (  # sibling benchmark: same server and /proc plumbin
     postgres_backends,
     process_tree,
     rss_of_tree,
+    start_server,
 )
 
 ORG = "PSDFR-ACPR-BENCH3"
@@ -141,46 +142,6 @@ def prepare(
         )
     engine.dispose()
     return people
-
-
-def start_server(
-    data_dir: Path, port: int, workers: int, database_url: str | None
-) -> subprocess.Popen[bytes]:
-    """``stetgate serve`` with the issuer pinned to the address the load generator uses."""
-    env = dict(
-        os.environ,
-        STETGATE_DATA_DIR=str(data_dir),
-        STETGATE_ISSUER=f"https://127.0.0.1:{port}",
-    )
-    if database_url:
-        env["STETGATE_DATABASE_URL"] = database_url
-    command = [
-        sys.executable,
-        "-m",
-        "stetgate.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    context = ssl.create_default_context(cafile=str(data_dir / "ca.pem"))
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            url = f"https://127.0.0.1:{port}/health/ready"
-            if httpx.get(url, verify=context, timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            error = process.stderr.read().decode() if process.stderr else ""
-            raise SystemExit(f"stetgate serve did not start:\n{error}")
-        time.sleep(0.2)
 
 
 def box_busy_seconds() -> float:

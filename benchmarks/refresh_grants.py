@@ -138,7 +138,13 @@ def drop_pg_database(admin_url: str, name: str) -> None:
 def start_server(
     data_dir: Path, port: int, workers: int, database_url: str | None
 ) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, STETGATE_DATA_DIR=str(data_dir))
+    """``stetgate serve`` on 127.0.0.1, issuer pinned to the address the load generator uses
+    (the TPP checks the callback's ``iss`` against it)."""
+    env = dict(
+        os.environ,
+        STETGATE_DATA_DIR=str(data_dir),
+        STETGATE_ISSUER=f"https://127.0.0.1:{port}",
+    )
     if database_url:
         env["STETGATE_DATABASE_URL"] = database_url
     command = [
