@@ -49,7 +49,7 @@ from stetgate.eidas import parse_certificate, qtsp
 from stetgate.httpsig import required_signed_headers, sign_request
 from stetgate.oauth.grants import create_pair
 from stetgate.psd2.consents import Consent, replace_consent
-from stetgate.registry.clients import Client, insert_client, stored_certificate
+from stetgate.registry.clients import golive_client, insert_client, stored_certificate
 from stetgate.settings import Settings
 from stetgate.store.db import make_engine, upgrade
 
@@ -86,23 +86,16 @@ def prepare(data_dir: Path, port: int, database_url: str | None) -> tuple[dict[s
     with engine.begin() as conn:
         insert_client(
             conn,
-            Client(
-                client_id=ORG,
-                org_id=ORG,
-                name="Benchmark TPP",
-                origin="golive",
-                status="active",
-                redirect_uris=("https://tpp.example/cb",),
-                require_pkce=False,
-                contacts=(),
-                grant_types=("authorization_code",),
-                response_types=("code",),
-                certificates=(
+            golive_client(
+                ORG,
+                "Benchmark TPP",
+                ["https://tpp.example/cb"],
+                now,
+                certificates=[
                     stored_certificate("qwac", qwac),
                     stored_certificate("qsealc", qsealc),
-                ),
-                created_at=now,
-                updated_at=now,
+                ],
+                grant_types=("authorization_code",),
             ),
         )
         pair = create_pair(

@@ -60,7 +60,7 @@ from stetgate.bank.psus import password_hasher
 from stetgate.bank.totp import decode_totp_secret, new_totp_secret, time_step, totp_at
 from stetgate.eidas import parse_certificate, qtsp
 from stetgate.keys import InstanceKeys, load_master_key
-from stetgate.registry.clients import Client, insert_client, stored_certificate
+from stetgate.registry.clients import golive_client, insert_client, stored_certificate
 from stetgate.settings import Settings
 from stetgate.store.db import make_engine, upgrade
 from stetgate.store.schema import psus
@@ -105,20 +105,12 @@ def prepare(
     with engine.begin() as conn:
         insert_client(
             conn,
-            Client(
-                client_id=ORG,
-                org_id=ORG,
-                name="Cinematics Benchmark TPP",
-                origin="golive",
-                status="active",
-                redirect_uris=(CALLBACK,),
-                require_pkce=False,
-                contacts=(),
-                grant_types=("authorization_code", "refresh_token"),
-                response_types=("code",),
-                certificates=(stored_certificate("qwac", qwac),),
-                created_at=now,
-                updated_at=now,
+            golive_client(
+                ORG,
+                "Cinematics Benchmark TPP",
+                [CALLBACK],
+                now,
+                certificates=[stored_certificate("qwac", qwac)],
             ),
         )
         # Same columns and encryption as DatabasePsuDirectory.add_psu (secret normalised:

@@ -54,7 +54,7 @@ from sqlalchemy import create_engine, text
 
 from stetgate.eidas import parse_certificate, qtsp
 from stetgate.oauth.grants import create_pair
-from stetgate.registry.clients import Client, insert_client, stored_certificate
+from stetgate.registry.clients import golive_client, insert_client, stored_certificate
 from stetgate.settings import Settings
 from stetgate.store.db import make_engine, upgrade
 
@@ -84,20 +84,12 @@ def prepare(data_dir: Path, port: int, database_url: str | None, grants: int) ->
     with engine.begin() as conn:
         insert_client(
             conn,
-            Client(
-                client_id=ORG,
-                org_id=ORG,
-                name="Benchmark TPP",
-                origin="golive",
-                status="active",
-                redirect_uris=("https://tpp.example/cb",),
-                require_pkce=False,
-                contacts=(),
-                grant_types=("authorization_code", "refresh_token"),
-                response_types=("code",),
-                certificates=(stored_certificate("qwac", qwac),),
-                created_at=now,
-                updated_at=now,
+            golive_client(
+                ORG,
+                "Benchmark TPP",
+                ["https://tpp.example/cb"],
+                now,
+                certificates=[stored_certificate("qwac", qwac)],
             ),
         )
         for index in range(grants):

@@ -15,8 +15,9 @@ from pathlib import Path
 import click
 import uvicorn
 
+from stetgate.clock import SystemClock
 from stetgate.eidas import parse_certificate, qtsp
-from stetgate.registry.clients import Client, get_client, insert_client, stored_certificate
+from stetgate.registry.clients import get_client, golive_client, insert_client, stored_certificate
 from stetgate.serving.server import serve
 from stetgate.settings import Settings
 from stetgate.store.db import make_engine, upgrade
@@ -53,30 +54,20 @@ def prepare_sandbox(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> Path:
     try:
         with engine.begin() as conn:
             if get_client(conn, DEMO_TPP_ORG_ID) is None:
-                from stetgate.clock import SystemClock
-
                 now = SystemClock().now()
                 qwac = parse_certificate((tpp_dir / "qwac.pem").read_bytes())
                 qsealc = parse_certificate((tpp_dir / "qsealc.pem").read_bytes())
                 insert_client(
                     conn,
-                    Client(
-                        client_id=DEMO_TPP_ORG_ID,
-                        org_id=DEMO_TPP_ORG_ID,
-                        name=DEMO_TPP_NAME,
-                        origin="golive",
-                        status="active",
-                        redirect_uris=(f"{demo_tpp_url(tpp_port)}/callback",),
-                        require_pkce=False,
-                        contacts=("sandbox@localhost",),
-                        grant_types=("authorization_code", "refresh_token"),
-                        response_types=("code",),
-                        certificates=(
+                    golive_client(
+                        DEMO_TPP_ORG_ID,
+                        DEMO_TPP_NAME,
+                        [f"{demo_tpp_url(tpp_port)}/callback"],
+                        now,
+                        certificates=[
                             stored_certificate("qwac", qwac),
                             stored_certificate("qsealc", qsealc),
-                        ),
-                        created_at=now,
-                        updated_at=now,
+                        ],
                     ),
                 )
     finally:

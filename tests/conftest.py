@@ -71,18 +71,23 @@ def _truncate_all(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated, empty database: a copied SQLite file, or the session's PostgreSQL database
-    truncated before the test."""
-    if request.param == "sqlite":
+def fresh_database_url(request: pytest.FixtureRequest, kind: str, directory: Path) -> str:
+    """A migrated, empty database of `kind`: a copy of the SQLite template in `directory`, or
+    the session's PostgreSQL database truncated. Also for module-scoped fixtures."""
+    if kind == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "stetgate.db"
+        path = directory / "stetgate.db"
         shutil.copy(template, path)
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("pg_database")
     _truncate_all(url)
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: SQLite and PostgreSQL."""
+    return fresh_database_url(request, request.param, tmp_path)
 
 
 # --- PKI and real TLS bank servers ------------------------------------------------------------

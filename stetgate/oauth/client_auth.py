@@ -31,11 +31,10 @@ from stetgate.eidas import CertificateError, Psd2Certificate
 from stetgate.oauth.errors import InvalidClient, UnauthorizedClient
 from stetgate.oauth.form import required_parameter
 from stetgate.oauth.scopes import ROLE_FOR_SCOPE
+from stetgate.registry.clients import ORIGIN_GOLIVE as GOLIVE
+from stetgate.registry.clients import ORIGIN_REGISTER as REGISTER
 from stetgate.registry.clients import Client, get_client
 from stetgate.serving.tpp_identity import TppIdentity
-
-GOLIVE = "golive"
-REGISTER = "register"
 
 _CERTIFICATE_PROBLEMS: dict[str, str] = {
     "no_client_certificate": "no client certificate: mutual TLS with a QWAC is required "

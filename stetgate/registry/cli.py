@@ -33,11 +33,11 @@ from stetgate.oauth.grants import CLIENT_REMOVED, revoke_all_for_client
 from stetgate.registry.clients import (
     CLIENT_ACTIVE,
     CLIENT_SUSPENDED,
-    Client,
     DuplicateClient,
     StoredCertificate,
     delete_client,
     get_client,
+    golive_client,
     insert_client,
     list_clients,
     set_status,
@@ -48,7 +48,6 @@ from stetgate.store.audit import record_event
 from stetgate.store.db import DatabaseNotMigrated, make_engine, require_migrated
 from stetgate.store.schema import grants
 
-GOLIVE = "golive"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
@@ -189,20 +188,8 @@ def add(
                 certificates.append(
                     certificate_for_client(path.read_bytes(), kind, org_id, validator, now)
                 )
-    client = Client(
-        client_id=org_id,
-        org_id=org_id,
-        name=name,
-        origin=GOLIVE,
-        status=CLIENT_ACTIVE,
-        redirect_uris=tuple(uris),
-        require_pkce=require_pkce,
-        contacts=(),
-        grant_types=("authorization_code", "refresh_token"),
-        response_types=("code",),
-        certificates=tuple(certificates),
-        created_at=now,
-        updated_at=now,
+    client = golive_client(
+        org_id, name, uris, now, certificates=certificates, require_pkce=require_pkce
     )
     try:
         with _database(settings) as engine, engine.begin() as conn:

@@ -19,6 +19,8 @@ from stetgate.store.schema import client_certificates, clients
 
 CLIENT_ACTIVE = "active"
 CLIENT_SUSPENDED = "suspended"
+ORIGIN_GOLIVE = "golive"
+ORIGIN_REGISTER = "register"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,35 @@ class Client:
 
     def certificates_of(self, kind: str) -> tuple[StoredCertificate, ...]:
         return tuple(c for c in self.certificates if c.kind == kind)
+
+
+def golive_client(
+    org_id: str,
+    name: str,
+    redirect_uris: Sequence[str],
+    now: datetime,
+    *,
+    certificates: Sequence[StoredCertificate] = (),
+    require_pkce: bool = False,
+    grant_types: Sequence[str] = ("authorization_code", "refresh_token"),
+) -> Client:
+    """A client added by the operator (the old BPCE "Go Live" procedure): its ``client_id``
+    **is** the organizationIdentifier of its certificates (decisions.md)."""
+    return Client(
+        client_id=org_id,
+        org_id=org_id,
+        name=name,
+        origin=ORIGIN_GOLIVE,
+        status=CLIENT_ACTIVE,
+        redirect_uris=tuple(redirect_uris),
+        require_pkce=require_pkce,
+        contacts=(),
+        grant_types=tuple(grant_types),
+        response_types=("code",),
+        certificates=tuple(certificates),
+        created_at=now,
+        updated_at=now,
+    )
 
 
 class DuplicateClient(ValueError):

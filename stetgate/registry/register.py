@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from stetgate.eidas import CertificateError, Psd2Certificate
-from stetgate.registry.clients import Client
+from stetgate.registry.clients import ORIGIN_REGISTER, Client
 from stetgate.registry.errors import (
     NO_STORE,
     REQUEST_ID_HEADER,
@@ -43,7 +43,6 @@ from stetgate.registry.metadata_rules import (
 )
 from stetgate.registry.registration_token import find_registration_token
 from stetgate.registry.registrations import (
-    ORIGIN_REGISTER,
     REGISTER_PATH,
     client_by_registration_token,
     client_information,

@@ -27,6 +27,7 @@ from stetgate.oauth.grants import revoke_all_for_client
 from stetgate.oauth.tokens import new_id, new_secret, secret_hash
 from stetgate.registry.clients import (
     CLIENT_ACTIVE,
+    ORIGIN_REGISTER,
     Client,
     DuplicateClient,
     StoredCertificate,
@@ -41,7 +42,6 @@ from stetgate.registry.metadata_rules import TLS_CLIENT_AUTH, ClientMetadata, Se
 from stetgate.registry.signed_requests import SealSignature
 from stetgate.store.schema import clients
 
-ORIGIN_REGISTER = "register"
 REGISTER_PATH = "/stet/setting/v1/register"
 REGISTRATION_DELETED = "registration_deleted"
 """``grants.revoked_reason`` of the pairs of a client deleted through the register API."""

@@ -8,7 +8,6 @@ unattended counters, tokens) back before each test.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -286,18 +285,10 @@ class ApiWorld:
 
 
 def database_url(request: pytest.FixtureRequest, directory: Path) -> str:
-    """Like the `db_url` fixture, for module-scoped worlds: a copy of the migrated SQLite
-    template, or the session's PostgreSQL database emptied."""
-    if request.param == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = directory / "stetgate.db"
-        shutil.copy(template, path)
-        return f"sqlite:///{path}"
-    from tests.conftest import _truncate_all
+    """`db_url` for module-scoped worlds (the module fixture is parametrized the same way)."""
+    from tests.conftest import fresh_database_url
 
-    url: str = request.getfixturevalue("pg_database")
-    _truncate_all(url)
-    return url
+    return fresh_database_url(request, request.param, directory)
 
 
 def build_world(
