@@ -43,13 +43,13 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from stetgate.bank.demo import DemoBank
-from stetgate.bank.demo_seed import seed_demo_bank
+from stetgate.demo.bank import DemoBank
+from stetgate.demo.seed import seed_demo_bank
 from stetgate.eidas import parse_certificate, qtsp
 from stetgate.httpsig import required_signed_headers, sign_request
-from stetgate.oauth.grants import create_pair
+from stetgate.oauth.clients import golive_client, insert_client, stored_certificate
+from stetgate.oauth.token_pairs import create_pair
 from stetgate.psd2.consents import Consent, replace_consent
-from stetgate.registry.clients import golive_client, insert_client, stored_certificate
 from stetgate.settings import Settings
 from stetgate.store.db import make_engine, upgrade
 

@@ -56,11 +56,11 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
-from stetgate.bank.psus import password_hasher
-from stetgate.bank.totp import decode_totp_secret, new_totp_secret, time_step, totp_at
+from stetgate.demo.psu_directory import password_hasher
+from stetgate.demo.totp import decode_totp_secret, new_totp_secret, time_step, totp_at
 from stetgate.eidas import parse_certificate, qtsp
 from stetgate.keys import InstanceKeys, load_master_key
-from stetgate.registry.clients import golive_client, insert_client, stored_certificate
+from stetgate.oauth.clients import golive_client, insert_client, stored_certificate
 from stetgate.settings import Settings
 from stetgate.store.db import make_engine, upgrade
 from stetgate.store.schema import psus

@@ -53,8 +53,8 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from stetgate.eidas import parse_certificate, qtsp
-from stetgate.oauth.grants import create_pair
-from stetgate.registry.clients import golive_client, insert_client, stored_certificate
+from stetgate.oauth.clients import golive_client, insert_client, stored_certificate
+from stetgate.oauth.token_pairs import create_pair
 from stetgate.settings import Settings
 from stetgate.store.db import make_engine, upgrade
 

@@ -7,49 +7,82 @@ effects, no registration magic. `app_from_environment` is the factory uvicorn wo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+from anyio import CapacityLimiter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from stetgate.bank import demo_pages
+from stetgate import diagnostics
+from stetgate.bank.backend import BankBackend
+from stetgate.bank.psus import PsuDirectory
+from stetgate.bank.sca import ScaMethod
 from stetgate.clock import Clock, SystemClock
+from stetgate.demo import phone_pages as demo_pages
+from stetgate.demo.bank import DemoBank
+from stetgate.demo.psu_directory import DatabasePsuDirectory
 from stetgate.eidas.validation import CertificateValidator
 from stetgate.keys import InstanceKeys, load_master_key
 from stetgate.oauth import authorize as oauth_authorize
 from stetgate.oauth import endpoints as oauth_endpoints
 from stetgate.psd2 import routes as psd2_api
 from stetgate.psu import pages as psu_pages
+from stetgate.psu.authorize_frontend import PsuAuthorizationFrontend
+from stetgate.psu.sca import default_sca_methods
 from stetgate.registry import register as register_api
 from stetgate.registry import registration_token
 from stetgate.services import Services, services_of
-from stetgate.serving import diagnostics
 from stetgate.serving.client_cert import ClientCertificateSource
 from stetgate.serving.middleware import BodySizeLimit, SecurityHeaders
 from stetgate.serving.tpp_identity import TppIdentity
 from stetgate.settings import Settings, load_settings
 from stetgate.store.db import make_engine, require_migrated
+from stetgate.store.reading import read_only_engine
 
 
-def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    bank: BankBackend | None = None,
+    psus: PsuDirectory | None = None,
+    sca_methods: Sequence[ScaMethod] | None = None,
+) -> Services:
+    """The shared objects of one app; a port left as None gets stetgate's built-in adapter
+    (the demo bank over this database, the local PSU directory, TOTP and app confirmation)."""
     engine = make_engine(settings.resolved_database_url, settings.db_pool_size)
     require_migrated(engine)
+    read_engine = read_only_engine(engine, settings.db_pool_size)
     validator = CertificateValidator.from_folders(
         settings.trust_path, settings.crl_path, poll_seconds=settings.crl_poll_seconds
     )
     source = ClientCertificateSource(
         settings.trusted_proxies, settings.client_cert_header, settings.client_cert_header_format
     )
+    keys = InstanceKeys.from_master(load_master_key(settings.secret_key, settings.data_dir))
+    if psus is None:
+        psus = DatabasePsuDirectory(
+            engine,
+            keys.totp_fernet,
+            max_failed_attempts=settings.max_failed_auth_attempts,
+            block_seconds=settings.psu_block_seconds,
+        )
     return Services(
         settings=settings,
         clock=clock or SystemClock(),
         engine=engine,
-        keys=InstanceKeys.from_master(load_master_key(settings.secret_key, settings.data_dir)),
+        read_engine=read_engine,
+        keys=keys,
         tpp_identity=TppIdentity(source, validator),
         issuer=settings.resolved_issuer,
+        bank=bank if bank is not None else DemoBank(read_engine),
+        psus=psus,
+        sca_methods=tuple(sca_methods if sca_methods is not None else default_sca_methods()),
+        password_checks=CapacityLimiter(settings.password_check_concurrency),
     )
 
 
@@ -63,9 +96,25 @@ async def _published_crl(request: Request) -> Response:
     return FileResponse(path, media_type="application/pkix-crl")
 
 
-def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
-    """Build the ASGI app for `settings`; `clock` is injected by tests."""
-    services = build_services(settings, clock)
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    bank: BankBackend | None = None,
+    psus: PsuDirectory | None = None,
+    sca_methods: Sequence[ScaMethod] | None = None,
+) -> Starlette:
+    """Build the ASGI app for `settings`.
+
+    The seams, each a typed port of `stetgate.bank`: ``bank`` (core banking: accounts,
+    balances, transactions, beneficiaries, identity, funds), ``psus`` (identify, check
+    credentials, count failures, block) and ``sca_methods`` (in the order the PSU is offered
+    them); None means stetgate's built-in adapter, what `stetgate serve` and the sandbox run.
+    ``clock`` is injected by tests.
+    """
+    services = build_services(
+        settings, clock=clock, bank=bank, psus=psus, sca_methods=sca_methods
+    )
     grant_handlers = oauth_endpoints.grant_handlers(
         services
     )  # token endpoint: grant_type → handler
@@ -77,7 +126,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         *psd2_api.routes(services),  # first: the hot path matches without scanning others
         *oauth_endpoints.routes(grant_handlers),
         *register_api.routes(),
-        *oauth_authorize.routes(),
+        *oauth_authorize.routes(PsuAuthorizationFrontend()),
         *psu_pages.routes(),
         *demo_pages.routes(settings),
     ]

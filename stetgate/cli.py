@@ -159,10 +159,10 @@ def _register_groups() -> None:
     from stetgate.registry.cli import clients
 
     main.add_command(clients)
-    from stetgate.psu.cli import psu
+    from stetgate.demo.psu_cli import psu
 
     main.add_command(psu)
-    from stetgate.bank.cli import demo
+    from stetgate.demo.cli import demo
 
     main.add_command(demo)
 

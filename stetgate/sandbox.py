@@ -17,7 +17,7 @@ import uvicorn
 
 from stetgate.clock import SystemClock
 from stetgate.eidas import parse_certificate, qtsp
-from stetgate.registry.clients import get_client, golive_client, insert_client, stored_certificate
+from stetgate.oauth.clients import get_client, golive_client, insert_client, stored_certificate
 from stetgate.serving.server import serve
 from stetgate.settings import Settings
 from stetgate.store.db import make_engine, upgrade
@@ -33,7 +33,7 @@ def demo_tpp_url(port: int = DEMO_TPP_PORT) -> str:
 
 def prepare_sandbox(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> Path:
     """Set everything up (idempotently); returns the demo TPP's certificate folder."""
-    from stetgate.bank.demo_seed import seed_demo_bank
+    from stetgate.demo.seed import seed_demo_bank
 
     data_dir = settings.data_dir
     qtsp.init_qtsp(data_dir, ["localhost", "127.0.0.1"], f"{settings.resolved_issuer}/qtsp/crl")

@@ -1,32 +1,44 @@
 """The objects one app instance shares between requests, built once by `create_app`.
 
 Handlers reach them through ``request.app.state.services``; nothing is a module-level global,
-so tests build as many independent apps (databases, clocks, trust stores) as they need.
+so tests build as many independent apps (databases, clocks, trust stores, banks) as they need.
+The bank's own systems come in here as typed ports (`stetgate.bank`): its core banking
+(`BankBackend`), its customer directory (`PsuDirectory`) and its SCA methods (`ScaMethod`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from anyio import CapacityLimiter
 from sqlalchemy import Engine
 from starlette.requests import Request
 
+from stetgate.bank.backend import BankBackend
+from stetgate.bank.psus import PsuDirectory
+from stetgate.bank.sca import ScaMethod
 from stetgate.clock import Clock
 from stetgate.keys import InstanceKeys
 from stetgate.serving.tpp_identity import TppIdentity
 from stetgate.settings import Settings
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
     settings: Settings
     clock: Clock
     engine: Engine
+    """Read-write transactions (``BEGIN IMMEDIATE`` on SQLite)."""
+    read_engine: Engine
+    """Single-statement reads on the hot paths (`stetgate.store.reading`)."""
     keys: InstanceKeys
     tpp_identity: TppIdentity
     issuer: str
-    extras: dict[str, Any] = field(default_factory=dict)
+    bank: BankBackend
+    psus: PsuDirectory
+    sca_methods: tuple[ScaMethod, ...]
+    password_checks: CapacityLimiter
+    """At most ``password_check_concurrency`` password verifications at once per worker."""
 
 
 def services_of(request: Request) -> Services:

@@ -3,7 +3,7 @@
 stetgate is the bank's PSD2 gateway, not its ledger. Everything the AISP and CBPII endpoints
 serve comes through these narrow protocols (one per concern, in the spirit of Fosite's
 per-flow storage interfaces), so a real adapter implements them against the bank's systems and
-the demo bank (`stetgate.bank.demo`) against the database. PSU identification and SCA hooks
+the demo bank (`stetgate.demo.bank`) against the database. PSU identification and SCA hooks
 are the other half of the backend: `stetgate.bank.psus.PsuDirectory`.
 
 Values are plain frozen dataclasses in STET vocabulary (STET v1.4.2 Part II §4: AccountResource,

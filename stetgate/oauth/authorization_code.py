@@ -28,14 +28,14 @@ from stetgate.oauth.client_auth import (
     require_role_for_scope,
     required_client_id,
 )
+from stetgate.oauth.clients import Client
 from stetgate.oauth.errors import InvalidGrant, InvalidRequest, InvalidScope
 from stetgate.oauth.form import required_parameter
-from stetgate.oauth.grants import CODE_REPLAY, create_pair, find_by_code_hash, revoke_grant
 from stetgate.oauth.pkce import S256, is_valid_verifier, verifier_matches
 from stetgate.oauth.scopes import ROLE_FOR_SCOPE, format_scope
-from stetgate.oauth.token import TokenRequest, seconds_until, token_response_body
-from stetgate.oauth.tokens import secret_hash
-from stetgate.registry.clients import Client
+from stetgate.oauth.token_endpoint import TokenRequest, seconds_until, token_response_body
+from stetgate.oauth.token_pairs import CODE_REPLAY, create_pair, find_by_code_hash, revoke_grant
+from stetgate.secrets import secret_hash
 from stetgate.settings import Settings
 from stetgate.store.audit import record_event
 from stetgate.store.schema import authorization_codes

@@ -19,15 +19,18 @@ goes:
    no PSD2 role for the scope in them → ``unauthorized_client``/``role_missing``.
 
 Empty parameters count as absent (RFC 6749 §3.1); unknown ones are ignored (§3.1). Nothing is
-stored for a refused request except its audit event. An accepted one starts a server-side
-journey (`stetgate.psu.journeys`) and sends the browser to the identification page.
+stored for a refused request except its audit event. An accepted one is handed, as an
+`AuthorizationRequest`, to the `AuthorizationFrontend` (stetgate's PSU pages), which starts the
+PSU's journey; `stetgate.oauth.codes.complete_authorization` ends it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 from urllib.parse import unquote_plus
 
 from sqlalchemy import Connection
@@ -37,7 +40,9 @@ from starlette.routing import Route
 
 from stetgate.eidas import CertificateError, parse_certificate
 from stetgate.eidas.model import Purpose
+from stetgate.oauth.authorization_request import AuthorizationRequest
 from stetgate.oauth.callback import error_redirect
+from stetgate.oauth.clients import Client, get_client
 from stetgate.oauth.errors import (
     AccessDenied,
     InvalidRequest,
@@ -52,22 +57,12 @@ from stetgate.oauth.scopes import (
     format_scope,
     parse_authorization_scope,
 )
-from stetgate.psu.journeys import (
-    KIND_AUTHORIZE,
-    OUTCOME_SUPERSEDED,
-    finish,
-    load_journey,
-    start_journey,
-)
-from stetgate.psu.rendering import redirect, render_page
-from stetgate.psu.texts import pick_language
-from stetgate.psu.wiring import session_cookie
-from stetgate.registry.clients import Client, get_client
 from stetgate.services import Services, services_of
+from stetgate.serving.request_id import request_id_of
 from stetgate.store.audit import record_event
+from stetgate.store.audit_events import AUTHORIZE_REQUEST_REJECTED
 
 AUTHORIZE_PATH = "/stet/psd2/oauth/authorize"
-LOGIN_PATH = "/psu/login"
 
 MAX_QUERY_BYTES = 8192
 MAX_LENGTHS = {
@@ -136,17 +131,6 @@ def parse_query(raw: bytes) -> QueryParameters:
     return QueryParameters(values, frozenset(malformed), len(raw) > MAX_QUERY_BYTES)
 
 
-@dataclass(frozen=True)
-class AuthorizationRequest:
-    client: Client
-    redirect_uri: str
-    role_scope: str
-    scope: str
-    state: str | None
-    code_challenge: str | None
-    code_challenge_method: str | None
-
-
 class UntrustedRedirect(Exception):
     """Client or redirect_uri unusable: answer with an error page, never a redirect."""
 
@@ -213,7 +197,7 @@ def validate_request(
     if response_type != "code":
         raise refuse(UnsupportedResponseType("only response_type=code is supported"))
     try:
-        role_scope, scopes = parse_authorization_scope(
+        _role_scope, scopes = parse_authorization_scope(
             params.single("scope"), allow_extended_history=allow_extended_history
         )
     except ScopeError as exc:
@@ -230,9 +214,8 @@ def validate_request(
     elif client.require_pkce:
         raise refuse(InvalidRequest("code challenge required"))
     return AuthorizationRequest(
-        client=client,
+        client_id=client.client_id,
         redirect_uri=redirect_uri,
-        role_scope=role_scope,
         scope=format_scope(scopes),
         state=state,
         code_challenge=challenge,
@@ -259,94 +242,89 @@ def check_tpp(services: Services, client: Client, role_scope: str, now: datetime
             raise UnauthorizedClient("role_missing")
 
 
-async def authorize(request: Request) -> Response:
-    services = services_of(request)
-    settings = services.settings
-    now = services.clock.now()
-    params = parse_query(request.scope.get("query_string", b""))
-    ui_locale = (params.single("ui_locales") or "").split(" ")[0][:2]
-    lang = pick_language(ui_locale, settings.default_language)
-    request_id = request.headers.get("x-request-id")
-    try:
-        with services.engine.begin() as conn:
-            client, redirect_uri = trusted_callback(conn, params)
-        auth = validate_request(
-            params, client, redirect_uri, allow_extended_history=settings.allow_extended_history
-        )
+class AuthorizationFrontend(Protocol):
+    """The PSU-facing side of ``/authorize`` (stetgate's PSU pages implement it): the endpoint
+    decides, the frontend shows. Keeping the pages behind this port lets the OAuth rules stay
+    below the pages in the package graph."""
+
+    def begin(
+        self,
+        request: Request,
+        client: Client,
+        auth: AuthorizationRequest,
+        *,
+        ui_locales: str | None,
+        now: datetime,
+    ) -> Response:
+        """Start the PSU's journey for a valid request (identification page next)."""
+        ...
+
+    def refuse(self, request: Request, reason: str, *, ui_locales: str | None) -> Response:
+        """The error page for a request whose callback cannot be trusted (never a redirect,
+        RFC 6749 §4.1.2.1)."""
+        ...
+
+    def send_back(self, location: str) -> Response:
+        """Send the browser to the TPP's (trusted) callback with an error."""
+        ...
+
+
+def authorize_endpoint(frontend: AuthorizationFrontend) -> Callable[[Request], Awaitable[Response]]:
+    """The ``GET /authorize`` handler: validate in RFC 6749 §4.1.2.1 order, audit a refusal,
+    hand a valid request to ``frontend``."""
+
+    async def authorize(request: Request) -> Response:
+        services = services_of(request)
+        settings = services.settings
+        now = services.clock.now()
+        params = parse_query(request.scope.get("query_string", b""))
+        ui_locales = params.single("ui_locales")
+        request_id = request_id_of(request.headers)
         try:
-            check_tpp(services, client, auth.role_scope, now)
-        except OAuthError as exc:
-            raise RedirectedError(exc, client, redirect_uri, auth.state) from None
-    except UntrustedRedirect as exc:
-        with services.engine.begin() as conn:
-            record_event(
-                conn,
-                now,
-                "authorize_request_rejected",
-                client_id=exc.client_id,
-                request_id=request_id,
-                reason=exc.reason,
+            with services.engine.begin() as conn:
+                client, redirect_uri = trusted_callback(conn, params)
+            auth = validate_request(
+                params, client, redirect_uri, allow_extended_history=settings.allow_extended_history
             )
-        return render_page(
-            "message.html",
-            lang=lang,
-            status_code=400,
-            title_key="bad_request_title",
-            body_key="bad_request_body",
-            detail=exc.reason,
-        )
-    except RedirectedError as exc:
-        with services.engine.begin() as conn:
-            record_event(
-                conn,
-                now,
-                "authorize_request_rejected",
-                client_id=exc.client.client_id,
-                org_id=exc.client.org_id,
-                request_id=request_id,
-                reason=f"{exc.error.error}: {exc.error.description}",
+            try:
+                check_tpp(services, client, auth.role_scope, now)
+            except OAuthError as exc:
+                raise RedirectedError(exc, client, redirect_uri, auth.state) from None
+        except UntrustedRedirect as exc:
+            with services.engine.begin() as conn:
+                record_event(
+                    conn,
+                    now,
+                    AUTHORIZE_REQUEST_REJECTED,
+                    client_id=exc.client_id,
+                    request_id=request_id,
+                    reason=exc.reason,
+                )
+            return frontend.refuse(request, exc.reason, ui_locales=ui_locales)
+        except RedirectedError as exc:
+            with services.engine.begin() as conn:
+                record_event(
+                    conn,
+                    now,
+                    AUTHORIZE_REQUEST_REJECTED,
+                    client_id=exc.client.client_id,
+                    org_id=exc.client.org_id,
+                    request_id=request_id,
+                    reason=f"{exc.error.error}: {exc.error.description}",
+                )
+            return frontend.send_back(
+                error_redirect(
+                    exc.redirect_uri,
+                    error=exc.error.error,
+                    description=exc.error.description,
+                    state=exc.state,
+                    issuer=services.issuer,
+                )
             )
-        return redirect(
-            error_redirect(
-                exc.redirect_uri,
-                error=exc.error.error,
-                description=exc.error.description,
-                state=exc.state,
-                issuer=services.issuer,
-            )
-        )
-    cookie = session_cookie(services)
-    previous = cookie.session_id(request)
-    with services.engine.begin() as conn:
-        if previous is not None:
-            old = load_journey(conn, previous)
-            if old is not None:
-                finish(conn, old, OUTCOME_SUPERSEDED, now)
-        session_id = start_journey(
-            conn,
-            kind=KIND_AUTHORIZE,
-            client_id=client.client_id,
-            redirect_uri=redirect_uri,
-            scope=auth.scope,
-            state=auth.state,
-            code_challenge=auth.code_challenge,
-            code_challenge_method=auth.code_challenge_method,
-            lang=lang,
-            now=now,
-        )
-        record_event(
-            conn,
-            now,
-            "authorization_started",
-            client_id=client.client_id,
-            org_id=client.org_id,
-            request_id=request_id,
-            detail={"scope": auth.scope, "pkce": auth.code_challenge is not None},
-        )
-    response = redirect(LOGIN_PATH)
-    cookie.attach(response, session_id)
-    return response
+        return frontend.begin(request, client, auth, ui_locales=ui_locales, now=now)
+
+    return authorize
 
 
-def routes() -> list[Route]:
-    return [Route(AUTHORIZE_PATH, authorize, methods=["GET"])]
+def routes(frontend: AuthorizationFrontend) -> list[Route]:
+    return [Route(AUTHORIZE_PATH, authorize_endpoint(frontend), methods=["GET"])]

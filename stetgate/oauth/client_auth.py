@@ -28,12 +28,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from stetgate.eidas import CertificateError, Psd2Certificate
+from stetgate.oauth.clients import ORIGIN_GOLIVE as GOLIVE
+from stetgate.oauth.clients import ORIGIN_REGISTER as REGISTER
+from stetgate.oauth.clients import Client, get_client
 from stetgate.oauth.errors import InvalidClient, UnauthorizedClient
 from stetgate.oauth.form import required_parameter
 from stetgate.oauth.scopes import ROLE_FOR_SCOPE
-from stetgate.registry.clients import ORIGIN_GOLIVE as GOLIVE
-from stetgate.registry.clients import ORIGIN_REGISTER as REGISTER
-from stetgate.registry.clients import Client, get_client
 from stetgate.serving.tpp_identity import TppIdentity
 
 _CERTIFICATE_PROBLEMS: dict[str, str] = {

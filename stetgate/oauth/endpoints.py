@@ -15,7 +15,7 @@ from stetgate.oauth import authorization_code, refresh
 from stetgate.oauth.introspect import introspect_route
 from stetgate.oauth.metadata import metadata_route
 from stetgate.oauth.revoke import revoke_route
-from stetgate.oauth.token import GrantHandler, token_route
+from stetgate.oauth.token_endpoint import GrantHandler, token_route
 from stetgate.services import Services
 
 

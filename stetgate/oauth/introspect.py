@@ -34,11 +34,11 @@ from starlette.routing import Route
 from stetgate.eidas import Psd2Certificate
 from stetgate.eidas.model import Psd2Role
 from stetgate.oauth.client_auth import tls_client_certificate
+from stetgate.oauth.clients import CLIENT_ACTIVE
 from stetgate.oauth.errors import NO_STORE, OAuthError, oauth_error_response
 from stetgate.oauth.form import read_form, required_parameter
-from stetgate.oauth.grants import Grant, find_active_access, find_by_refresh_hash
-from stetgate.oauth.tokens import secret_hash
-from stetgate.registry.clients import CLIENT_ACTIVE
+from stetgate.oauth.token_pairs import Grant, find_active_access, find_by_refresh_hash
+from stetgate.secrets import secret_hash
 from stetgate.services import Services, services_of
 from stetgate.store.db import read_connection
 from stetgate.store.schema import clients

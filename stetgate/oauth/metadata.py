@@ -22,7 +22,7 @@ from stetgate.oauth.introspect import INTROSPECT_PATH
 from stetgate.oauth.pkce import S256
 from stetgate.oauth.revoke import REVOKE_PATH
 from stetgate.oauth.scopes import AISP, CBPII, EXTENDED_HISTORY, MANAGE_REGISTRATION
-from stetgate.oauth.token import TOKEN_PATH
+from stetgate.oauth.token_endpoint import TOKEN_PATH
 from stetgate.services import services_of
 from stetgate.settings import Settings
 

@@ -27,17 +27,17 @@ from stetgate.oauth.client_auth import (
 )
 from stetgate.oauth.errors import InvalidGrant, InvalidScope, OAuthError
 from stetgate.oauth.form import required_parameter
-from stetgate.oauth.grants import (
+from stetgate.oauth.refresh_store import RefreshStore
+from stetgate.oauth.scopes import ROLE_FOR_SCOPE
+from stetgate.oauth.token_endpoint import TokenRequest, seconds_until, token_response_body
+from stetgate.oauth.token_pairs import (
     REFRESH_TOKEN_REUSE,
     Grant,
     find_by_previous_refresh_hash,
     find_by_refresh_hash,
     revoke_grant,
 )
-from stetgate.oauth.refresh_store import RefreshStore
-from stetgate.oauth.scopes import ROLE_FOR_SCOPE
-from stetgate.oauth.token import TokenRequest, seconds_until, token_response_body
-from stetgate.oauth.tokens import new_secret, secret_hash
+from stetgate.secrets import new_secret, secret_hash
 from stetgate.services import Services
 from stetgate.store.audit import record_event
 

@@ -68,7 +68,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
-from stetgate.registry.clients import CLIENT_ACTIVE
+from stetgate.oauth.clients import CLIENT_ACTIVE
 from stetgate.store.schema import UtcDateTime, audit_events, clients, grants
 
 TOKEN_REFRESHED = "token_refreshed"  # noqa: S105 - an audit event name

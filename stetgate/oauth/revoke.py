@@ -29,8 +29,8 @@ from stetgate.oauth.client_auth import (
 )
 from stetgate.oauth.errors import NO_STORE, OAuthError, oauth_error_response
 from stetgate.oauth.form import read_form, request_id_of, required_parameter
-from stetgate.oauth.grants import REVOKED_BY_CLIENT, revoke_by_token_hash
-from stetgate.oauth.tokens import secret_hash
+from stetgate.oauth.token_pairs import REVOKED_BY_CLIENT, revoke_by_token_hash
+from stetgate.secrets import secret_hash
 from stetgate.services import Services, services_of
 from stetgate.store.audit import record_event
 

@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
-from stetgate.bank.backend import BankBackend
 from stetgate.oauth.scopes import AISP, CBPII
 from stetgate.psd2.aisp import AccountInformation
 from stetgate.psd2.callers import ApiCaller, CallAuthenticator, request_target
@@ -43,7 +41,6 @@ from stetgate.psd2.errors import (
 )
 from stetgate.psd2.limits import limiter_for
 from stetgate.psd2.paging import PagingTokens, paging_key
-from stetgate.psd2.reading import read_only_engine
 from stetgate.psd2.representations import BASE_PATH, hal_response
 from stetgate.psd2.request_headers import (
     header_map,
@@ -76,9 +73,10 @@ def _json_body(body: bytes) -> Any:
 class StetApi:
     """ASGI app of the resource API (mount it at `BASE_PATH`)."""
 
-    def __init__(self, services: Services, bank: BankBackend, reads: Engine) -> None:
+    def __init__(self, services: Services) -> None:
+        bank = services.bank
         self.services = services
-        self.calls = CallAuthenticator(services, reads)
+        self.calls = CallAuthenticator(services, services.read_engine)
         self.aisp = AccountInformation(
             bank=bank,
             paging=PagingTokens(paging_key(services.keys.pseudonym_key)),
@@ -278,15 +276,9 @@ class StetApi:
         return Response(self._openapi, media_type="application/json")
 
 
-def routes(services: Services, bank: BankBackend | None = None) -> list[BaseRoute]:
-    """The resource API, served by ``bank`` (the demo bank over the database by default)."""
-    reads = read_only_engine(services.engine, services.settings.db_pool_size)
-    services.extras["psd2_read_engine"] = reads
-    if bank is None:
-        from stetgate.bank.demo import DemoBank
-
-        bank = DemoBank(reads)
-    return [Mount(BASE_PATH, app=StetApi(services, bank, reads))]
+def routes(services: Services) -> list[BaseRoute]:
+    """The resource API, served by the bank backend of ``services``."""
+    return [Mount(BASE_PATH, app=StetApi(services))]
 
 
 __all__ = ["BASE_PATH", "HAL_JSON", "StetApi", "routes"]

@@ -2,7 +2,7 @@
 authorization), the PSU sees each TPP holding a valid authorization — name, role, granted on,
 expires on, last used — and can withdraw it, which revokes the token pair at once (STET v1.4.2
 Part I §3.4.3.5 via BPCE: the ASPSP revokes "when the PSU withdraws the TPP's access in the
-ASPSP channel"). Pairs come from `stetgate.oauth.grants`; a PSU can only ever see and revoke
+ASPSP channel"). Pairs come from `stetgate.oauth.token_pairs`; a PSU can only ever see and revoke
 its own.
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from stetgate.oauth.grants import (
+from stetgate.oauth.clients import get_client
+from stetgate.oauth.token_pairs import (
     REVOKED_BY_PSU,
     get_grant,
     list_active_grants_for_psu,
@@ -35,7 +36,6 @@ from stetgate.psu.visits import (
     screen,
 )
 from stetgate.psu.wiring import session_cookie
-from stetgate.registry.clients import get_client
 from stetgate.services import services_of
 from stetgate.store.audit import record_event
 
@@ -72,12 +72,7 @@ async def connected_apps_page(request: Request) -> Response:
         new_id = start_journey(
             conn,
             kind=KIND_CONNECTED_APPS,
-            client_id="",
-            redirect_uri="",
-            scope="",
-            state=None,
-            code_challenge=None,
-            code_challenge_method=None,
+            request=None,
             lang=lang,
             now=now,
         )

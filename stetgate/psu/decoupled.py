@@ -1,7 +1,7 @@
 """The banking-app side of the decoupled SCA method: list and answer pending challenges.
 
 In a real bank, the app on the PSU's enrolled phone does this after its own device binding; in
-the sandbox the demo phone page (`stetgate.bank.demo_pages`) and ``stetgate psu approve|reject``
+the sandbox the demo phone page (`stetgate.demo.phone_pages`) and ``stetgate psu approve|reject``
 play the app. A challenge can be answered once, only while its journey waits at the SCA stage
 and has not timed out; the answer is audited.
 """
@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from stetgate.oauth.clients import get_client
 from stetgate.psu.journeys import (
     KIND_AUTHORIZE,
     decide_challenge,
@@ -21,7 +22,6 @@ from stetgate.psu.journeys import (
     normalise_challenge_id,
     pending_challenges,
 )
-from stetgate.registry.clients import get_client
 from stetgate.settings import Settings
 from stetgate.store.audit import record_event
 

@@ -25,7 +25,9 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from stetgate.oauth.tokens import new_secret, secret_hash
+from stetgate.bank.sca import CHALLENGE_APPROVED, CHALLENGE_PENDING, CHALLENGE_REJECTED
+from stetgate.oauth.authorization_request import AuthorizationRequest
+from stetgate.secrets import new_secret, secret_hash
 from stetgate.store.schema import psu_journeys
 
 KIND_AUTHORIZE = "authorize"
@@ -48,9 +50,6 @@ OUTCOME_CLIENT_REJECTED = "client_rejected"
 OUTCOME_SUPERSEDED = "superseded"
 OUTCOME_SIGNED_OUT = "signed_out"
 
-CHALLENGE_PENDING = "pending"
-CHALLENGE_APPROVED = "approved"
-CHALLENGE_REJECTED = "rejected"
 
 _CHALLENGE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud, typed
 
@@ -77,6 +76,18 @@ class Journey:
     sca_completed_at: datetime | None
     outcome: str | None
     failed_attempts: int
+
+    @property
+    def request(self) -> AuthorizationRequest:
+        """The TPP's validated authorization request this journey serves."""
+        return AuthorizationRequest(
+            client_id=self.client_id,
+            redirect_uri=self.redirect_uri,
+            scope=self.scope,
+            state=self.state,
+            code_challenge=self.code_challenge,
+            code_challenge_method=self.code_challenge_method,
+        )
 
     @property
     def finished(self) -> bool:
@@ -115,12 +126,7 @@ def start_journey(
     conn: Connection,
     *,
     kind: str,
-    client_id: str,
-    redirect_uri: str,
-    scope: str,
-    state: str | None,
-    code_challenge: str | None,
-    code_challenge_method: str | None,
+    request: AuthorizationRequest | None,
     lang: str,
     now: datetime,
 ) -> str:
@@ -130,12 +136,12 @@ def start_journey(
         insert(psu_journeys).values(
             id_hash=secret_hash(session_id),
             kind=kind,
-            client_id=client_id,
-            redirect_uri=redirect_uri,
-            scope=scope,
-            state=state,
-            code_challenge=code_challenge,
-            code_challenge_method=code_challenge_method,
+            client_id=request.client_id if request else "",
+            redirect_uri=request.redirect_uri if request else "",
+            scope=request.scope if request else "",
+            state=request.state if request else None,
+            code_challenge=request.code_challenge if request else None,
+            code_challenge_method=request.code_challenge_method if request else None,
             lang=lang,
             psu_id=None,
             stage=STAGE_IDENTIFY,

@@ -18,20 +18,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from anyio import CapacityLimiter, to_thread
+from anyio import to_thread
+from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from stetgate.bank.psus import Psu
-from stetgate.oauth.authorize import check_tpp
+from stetgate.bank.sca import ScaCheck, ScaMethod
 from stetgate.oauth.callback import (
     AUTHENTICATION_FAILED,
     CONSENT_REFUSED,
     success_redirect,
 )
-from stetgate.oauth.codes import issue_authorization_code
+from stetgate.oauth.codes import complete_authorization
 from stetgate.oauth.errors import OAuthError
 from stetgate.oauth.scopes import AISP, CBPII, EXTENDED_HISTORY
 from stetgate.psu.authentication import Verdict, identify
@@ -53,7 +54,7 @@ from stetgate.psu.journeys import (
     load_journey,
 )
 from stetgate.psu.rendering import redirect
-from stetgate.psu.sca import ScaCheck, ScaMethod, enrolled_methods, method_named
+from stetgate.psu.sca import enrolled_methods, method_named
 from stetgate.psu.visits import (
     APPS_PATH,
     APPS_REVOKE_PATH,
@@ -79,9 +80,14 @@ from stetgate.psu.visits import (
     sign_out,
     time_out,
 )
-from stetgate.psu.wiring import psu_directory, sca_methods, session_cookie
-from stetgate.services import Services, services_of
+from stetgate.psu.wiring import session_cookie
+from stetgate.services import services_of
 from stetgate.store.audit import record_event
+from stetgate.store.audit_events import (
+    AUTHORIZATION_FAILED,
+    AUTHORIZATION_GRANTED,
+    AUTHORIZATION_REFUSED,
+)
 
 
 # --- identification -------------------------------------------------------------------------
@@ -92,20 +98,11 @@ async def login_page(request: Request) -> Response:
     return screen(visit, "login.html", error_key=None, psu_id="")
 
 
-def password_check_limiter(services: Services) -> CapacityLimiter:
-    """One limiter per app, created on first use (it binds to the running event loop)."""
-    limiter = services.extras.get("password_check_limiter")
-    if limiter is None:
-        limiter = CapacityLimiter(services.settings.password_check_concurrency)
-        services.extras["password_check_limiter"] = limiter
-    return limiter
-
-
 async def login_submit(request: Request) -> Response:
     visit = await open_visit(request, frozenset({STAGE_IDENTIFY}), post=True)
     if isinstance(visit, Response):
         return visit
-    directory = psu_directory(visit.services)
+    directory = visit.services.psus
     psu_id = visit.form.get("psu_id", "").strip()
     password = visit.form.get("password", "")
     # argon2 takes tens of milliseconds of CPU and ~19 MiB: off the event loop (it releases
@@ -117,7 +114,7 @@ async def login_submit(request: Request) -> Response:
         psu_id,
         password,
         visit.now,
-        limiter=password_check_limiter(visit.services),
+        limiter=visit.services.password_checks,
     )
     if result.verdict is Verdict.FAILED:
         return failed_attempt(
@@ -149,7 +146,7 @@ async def login_submit(request: Request) -> Response:
             reason="psu_blocked",
             blocked_seconds=(result.blocked_until - visit.now).total_seconds(),
         )
-    methods = enrolled_methods(sca_methods(visit.services), psu)
+    methods = enrolled_methods(visit.services.sca_methods, psu)
     if not methods:
         return _no_sca_method(visit, psu.psu_id)
     with visit.services.engine.begin() as conn:
@@ -177,7 +174,7 @@ def _no_sca_method(visit: Visit, psu_id: str | None) -> Response:
                 conn,
                 visit.now,
                 **visit.audit(
-                    "authorization_failed" if visit.authorize else "session_failed",
+                    AUTHORIZATION_FAILED if visit.authorize else "session_failed",
                     psu_id=psu_id,
                     reason="no_sca_method",
                 ),
@@ -188,10 +185,10 @@ def _no_sca_method(visit: Visit, psu_id: str | None) -> Response:
 
 # --- choosing the SCA method ------------------------------------------------------------
 def _enrolled(visit: Visit) -> tuple[Psu | None, list[ScaMethod]]:
-    psu = psu_directory(visit.services).find(visit.journey.psu_id or "")
+    psu = visit.services.psus.find(visit.journey.psu_id or "")
     if psu is None:
         return None, []
-    return psu, enrolled_methods(sca_methods(visit.services), psu)
+    return psu, enrolled_methods(visit.services.sca_methods, psu)
 
 
 async def method_page(request: Request) -> Response:
@@ -256,7 +253,7 @@ async def sca_page(request: Request) -> Response:
     visit = await open_visit(request, frozenset({STAGE_SCA}), post=False)
     if isinstance(visit, Response):
         return visit
-    method = method_named(sca_methods(visit.services), visit.journey.sca_method)
+    method = method_named(visit.services.sca_methods, visit.journey.sca_method)
     if method is None:
         return _no_sca_method(visit, visit.journey.psu_id)
     return _sca_page(visit, method)
@@ -267,9 +264,9 @@ async def sca_submit(request: Request) -> Response:
     if isinstance(visit, Response):
         return visit
     services = visit.services
-    directory = psu_directory(services)
+    directory = services.psus
     psu = directory.find(visit.journey.psu_id or "")
-    method = method_named(sca_methods(services), visit.journey.sca_method)
+    method = method_named(services.sca_methods, visit.journey.sca_method)
     if psu is None or method is None or psu.blocked_at(visit.now):
         return end_authentication_failed(
             visit, reason="psu_blocked", blocked_seconds=_block_left(visit, psu)
@@ -284,7 +281,7 @@ async def sca_submit(request: Request) -> Response:
                     conn,
                     visit.now,
                     **visit.audit(
-                        "authorization_failed" if visit.authorize else "session_failed",
+                        AUTHORIZATION_FAILED if visit.authorize else "session_failed",
                         reason="app_rejected",
                     ),
                 )
@@ -399,7 +396,7 @@ async def consent_submit(request: Request) -> Response:
 def _refuse(visit: Visit, *, reason: str) -> Response:
     with visit.services.engine.begin() as conn:
         if finish(conn, visit.journey, OUTCOME_CONSENT_REFUSED, visit.now):
-            record_event(conn, visit.now, **visit.audit("authorization_refused", reason=reason))
+            record_event(conn, visit.now, **visit.audit(AUTHORIZATION_REFUSED, reason=reason))
     return redirect(callback_error(visit, CONSENT_REFUSED))
 
 
@@ -413,46 +410,48 @@ def _grant(visit: Visit) -> Response:
         with services.engine.begin() as conn:
             finish(conn, journey, OUTCOME_CLIENT_REJECTED, visit.now)
             record_event(
-                conn, visit.now, **visit.audit("authorization_failed", reason="client_removed")
+                conn, visit.now, **visit.audit(AUTHORIZATION_FAILED, reason="client_removed")
             )
         return message_page(visit, "ended_title", "ended_body", status_code=400)
-    role_scope = CBPII if CBPII in journey.scope.split() else AISP
+    assert journey.psu_id is not None and journey.sca_completed_at is not None
     try:
-        check_tpp(services, client, role_scope, visit.now)
+        code = complete_authorization(
+            services,
+            client,
+            journey.request,
+            psu_id=journey.psu_id,
+            sca_at=journey.sca_completed_at,
+            now=visit.now,
+            end_journey=lambda conn: _end_granted(conn, visit),
+        )
     except OAuthError as exc:
         with services.engine.begin() as conn:
             if finish(conn, journey, OUTCOME_CLIENT_REJECTED, visit.now):
                 record_event(
                     conn,
                     visit.now,
-                    **visit.audit("authorization_failed", reason=f"{exc.error}: {exc.description}"),
+                    **visit.audit(AUTHORIZATION_FAILED, reason=f"{exc.error}: {exc.description}"),
                 )
         return redirect(callback_error(visit, exc.description, exc.error))
-    assert journey.psu_id is not None and journey.sca_completed_at is not None
-    with services.engine.begin() as conn:
-        if not finish(conn, journey, OUTCOME_GRANTED, visit.now):
-            return ended_page(visit)
-        code = issue_authorization_code(
-            conn,
-            client_id=client.client_id,
-            org_id=client.org_id,
-            psu_id=journey.psu_id,
-            redirect_uri=journey.redirect_uri,
-            scope=journey.scope,
-            code_challenge=journey.code_challenge,
-            code_challenge_method=journey.code_challenge_method,
-            sca_at=journey.sca_completed_at,
-            now=visit.now,
-            ttl_seconds=services.settings.auth_code_ttl_seconds,
-        )
-        record_event(
-            conn, visit.now, **visit.audit("authorization_granted", detail={"scope": journey.scope})
-        )
+    if code is None:
+        return ended_page(visit)
     return redirect(
         success_redirect(
             journey.redirect_uri, code=code, state=journey.state, issuer=services.issuer
         )
     )
+
+
+def _end_granted(conn: Connection, visit: Visit) -> bool:
+    """Close the journey as granted and audit it, in the code's transaction."""
+    if not finish(conn, visit.journey, OUTCOME_GRANTED, visit.now):
+        return False
+    record_event(
+        conn,
+        visit.now,
+        **visit.audit(AUTHORIZATION_GRANTED, detail={"scope": visit.journey.scope}),
+    )
+    return True
 
 
 # --- leaving early ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Strong customer authentication methods: the possession factor after the password.
 
-An SCA method is a small `ScaMethod` object (a `typing.Protocol`), so a bank adds its own
+An SCA method is a small `ScaMethod` object (`stetgate.bank.sca.ScaMethod`), so a bank adds its own
 (SMS OTP, FIDO…) without touching the pages. The two real ones:
 
 - ``totp``: a 6-digit RFC 6238 code from the PSU's authenticator (shown, in the sandbox, by the
@@ -14,42 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 from stetgate.bank.psus import Psu, PsuDirectory
-from stetgate.psu.journeys import (
+from stetgate.bank.sca import (
     CHALLENGE_APPROVED,
     CHALLENGE_PENDING,
     CHALLENGE_REJECTED,
-    Journey,
-    new_challenge_id,
+    ScaAttempt,
+    ScaCheck,
+    ScaMethod,
 )
-
-
-class ScaCheck(Enum):
-    COMPLETED = "completed"  # the factor is proven
-    FAILED = "failed"  # a wrong factor: counts as a failed attempt
-    PENDING = "pending"  # nothing decided yet (decoupled: not confirmed)
-    REJECTED = "rejected"  # the PSU said no on its device
-
-
-class ScaMethod(Protocol):
-    name: str
-    """Form value of the method choice (field ``method``) and ``psu_journeys.sca_method``."""
-
-    template: str
-    """The page that collects or waits for the factor."""
-
-    def enrolled(self, psu: Psu) -> bool: ...
-
-    def begin(self) -> dict[str, Any]:
-        """Journey columns to set when the PSU starts this method."""
-        ...
-
-    def check(
-        self, directory: PsuDirectory, journey: Journey, form: Mapping[str, str], now: datetime
-    ) -> ScaCheck: ...
+from stetgate.psu.journeys import new_challenge_id
 
 
 class TotpMethod:
@@ -63,12 +39,12 @@ class TotpMethod:
         return {"app_challenge_id": None, "app_challenge_status": None}
 
     def check(
-        self, directory: PsuDirectory, journey: Journey, form: Mapping[str, str], now: datetime
+        self, directory: PsuDirectory, attempt: ScaAttempt, form: Mapping[str, str], now: datetime
     ) -> ScaCheck:
         code = "".join(form.get("otp", "").split())
-        if journey.psu_id is None or not code:
+        if attempt.psu_id is None or not code:
             return ScaCheck.FAILED
-        ok = directory.check_totp(journey.psu_id, code, now)
+        ok = directory.check_totp(attempt.psu_id, code, now)
         return ScaCheck.COMPLETED if ok else ScaCheck.FAILED
 
 
@@ -83,11 +59,11 @@ class AppMethod:
         return {"app_challenge_id": new_challenge_id(), "app_challenge_status": CHALLENGE_PENDING}
 
     def check(
-        self, directory: PsuDirectory, journey: Journey, form: Mapping[str, str], now: datetime
+        self, directory: PsuDirectory, attempt: ScaAttempt, form: Mapping[str, str], now: datetime
     ) -> ScaCheck:
-        if journey.app_challenge_status == CHALLENGE_APPROVED:
+        if attempt.app_challenge_status == CHALLENGE_APPROVED:
             return ScaCheck.COMPLETED
-        if journey.app_challenge_status == CHALLENGE_REJECTED:
+        if attempt.app_challenge_status == CHALLENGE_REJECTED:
             return ScaCheck.REJECTED
         return ScaCheck.PENDING
 

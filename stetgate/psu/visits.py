@@ -35,7 +35,7 @@ from stetgate.oauth.callback import (
     error_redirect,
     redirect_origin,
 )
-from stetgate.oauth.tokens import same_secret
+from stetgate.oauth.clients import Client, get_client
 from stetgate.psu.journeys import (
     KIND_AUTHORIZE,
     OUTCOME_AUTHENTICATION_FAILED,
@@ -55,7 +55,7 @@ from stetgate.psu.journeys import (
 from stetgate.psu.rendering import bad_form_page, redirect, render_page
 from stetgate.psu.texts import pick_language
 from stetgate.psu.wiring import session_cookie
-from stetgate.registry.clients import Client, get_client
+from stetgate.secrets import same_secret
 from stetgate.services import Services, services_of
 from stetgate.store.audit import record_event
 

@@ -29,8 +29,7 @@ from stetgate.clock import SystemClock
 from stetgate.eidas import CertificateError, OrganizationIdentifier, parse_certificate
 from stetgate.eidas.model import Purpose
 from stetgate.eidas.validation import CertificateValidator
-from stetgate.oauth.grants import CLIENT_REMOVED, revoke_all_for_client
-from stetgate.registry.clients import (
+from stetgate.oauth.clients import (
     CLIENT_ACTIVE,
     CLIENT_SUSPENDED,
     DuplicateClient,
@@ -43,6 +42,7 @@ from stetgate.registry.clients import (
     set_status,
     stored_certificate,
 )
+from stetgate.oauth.token_pairs import CLIENT_REMOVED, revoke_all_for_client
 from stetgate.settings import Settings
 from stetgate.store.audit import record_event
 from stetgate.store.db import DatabaseNotMigrated, make_engine, require_migrated

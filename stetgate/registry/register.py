@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from stetgate.eidas import CertificateError, Psd2Certificate
-from stetgate.registry.clients import ORIGIN_REGISTER, Client
+from stetgate.oauth.clients import ORIGIN_REGISTER, Client
 from stetgate.registry.errors import (
     NO_STORE,
     REQUEST_ID_HEADER,

@@ -22,8 +22,8 @@ from stetgate.eidas import Psd2Certificate
 from stetgate.oauth.client_auth import authenticate_client, required_client_id
 from stetgate.oauth.errors import InvalidScope, UnauthorizedClient
 from stetgate.oauth.scopes import MANAGE_REGISTRATION
-from stetgate.oauth.token import GrantHandler, TokenRequest
-from stetgate.oauth.tokens import new_secret, secret_hash
+from stetgate.oauth.token_endpoint import GrantHandler, TokenRequest
+from stetgate.secrets import new_secret, secret_hash
 from stetgate.store.audit import record_event
 from stetgate.store.db import read_connection
 from stetgate.store.schema import service_tokens
@@ -144,7 +144,7 @@ def find_registration_token(
 
 
 class ClientCredentialsGrant:
-    """The ``client_credentials`` handler of the token endpoint (`stetgate.oauth.token`).
+    """The ``client_credentials`` handler of the token endpoint (`stetgate.oauth.token_endpoint`).
 
     The endpoint has already validated the QWAC of the TLS session. For the registration
     client id, any PSD2 role suffices and the token is issued. Any other ``client_id`` is

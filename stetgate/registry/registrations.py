@@ -3,7 +3,7 @@
 Each function runs inside the caller's transaction and checks what only the database can tell
 (the ``client_name`` is free, the client still exists) *before* writing, so a refused change
 writes nothing (decisions.md "Errors"). The client store itself is
-:mod:`stetgate.registry.clients`; this module adds what is specific to API registrations:
+:mod:`stetgate.oauth.clients`; this module adds what is specific to API registrations:
 the opaque ``client_id`` linked to the organizationIdentifier, the hashed
 ``registration_access_token`` (RFC 7592 §3) and the client information response (RFC 7591
 §3.2.1).
@@ -23,9 +23,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from stetgate.eidas import Psd2Certificate
-from stetgate.oauth.grants import revoke_all_for_client
-from stetgate.oauth.tokens import new_id, new_secret, secret_hash
-from stetgate.registry.clients import (
+from stetgate.oauth.clients import (
     CLIENT_ACTIVE,
     ORIGIN_REGISTER,
     Client,
@@ -37,9 +35,11 @@ from stetgate.registry.clients import (
     replace_certificates,
     stored_certificate,
 )
+from stetgate.oauth.token_pairs import revoke_all_for_client
 from stetgate.registry.errors import InvalidClientMetadata, InvalidToken
 from stetgate.registry.metadata_rules import TLS_CLIENT_AUTH, ClientMetadata, SealKey, name_key
 from stetgate.registry.signed_requests import SealSignature
+from stetgate.secrets import new_id, new_secret, secret_hash
 from stetgate.store.schema import clients
 
 REGISTER_PATH = "/stet/setting/v1/register"

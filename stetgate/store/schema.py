@@ -237,7 +237,7 @@ audit_events = Table(
 )
 
 # --- bank data of the demo bank, STET consents, unattended-access counters (issue 6) ----------
-# The bank_* tables are the demo bank's ledger (stetgate.bank.demo); a core-banking adapter
+# The bank_* tables are the demo bank's ledger (stetgate.demo.bank); a core-banking adapter
 # replaces them. psd2_* tables belong to the resource API itself (stetgate.psd2).
 bank_accounts = Table(
     "bank_accounts",

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stetgate.bank.totp import decode_totp_secret, totp_at
+from stetgate.demo.totp import decode_totp_secret, totp_at
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 pytestmark = pytest.mark.browser

@@ -26,14 +26,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from sqlalchemy import Engine, delete
 
-from stetgate.bank.demo_seed import DemoLedger, build_demo_ledger, seed_demo_bank
-from stetgate.bank.psus import DatabasePsuDirectory
 from stetgate.clock import FrozenClock
+from stetgate.demo.psu_directory import DatabasePsuDirectory
+from stetgate.demo.seed import DemoLedger, build_demo_ledger, seed_demo_bank
 from stetgate.eidas import parse_certificate
 from stetgate.httpsig import compute_digest, required_signed_headers, sign_request
 from stetgate.keys import InstanceKeys, load_master_key
-from stetgate.oauth.grants import create_pair
-from stetgate.registry.clients import Client, insert_client, stored_certificate
+from stetgate.oauth.clients import Client, insert_client, stored_certificate
+from stetgate.oauth.token_pairs import create_pair
 from stetgate.settings import Settings
 from stetgate.store.schema import audit_events, grants, psd2_consents, psd2_unattended_access
 from tests.support.bank import RunningBank, start_bank

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from stetgate.registry.clients import CLIENT_SUSPENDED, set_status
+from stetgate.oauth.clients import CLIENT_SUSPENDED, set_status
 from stetgate.store.schema import authorization_codes, psus
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from stetgate.registry.clients import CLIENT_SUSPENDED
+from stetgate.oauth.clients import CLIENT_SUSPENDED
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki
 from tests.support.psu_flow import AUTHORIZE, authorize_params, callback_keys, callback_query
@@ -304,7 +304,7 @@ def test_client_without_the_role_for_the_scope_is_unauthorized_client(
 def test_client_without_stored_certificates_is_checked_at_token_time_only(
     bank: RunningBank, pki: TestPki
 ) -> None:
-    from stetgate.registry.clients import replace_certificates
+    from stetgate.oauth.clients import replace_certificates
 
     add_client(bank.services.engine, pki.issue(ORG, ("AISP",)), bank.clock.now())
     with bank.services.engine.begin() as conn:

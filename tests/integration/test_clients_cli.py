@@ -12,8 +12,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, select
 
 from stetgate.cli import main
+from stetgate.oauth.clients import get_client
 from stetgate.registry.cli import InvalidRedirectUri, check_redirect_uri
-from stetgate.registry.clients import get_client
 from stetgate.store.schema import grants
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki, TppCerts

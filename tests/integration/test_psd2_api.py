@@ -17,8 +17,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from stetgate.oauth.clients import set_status
 from stetgate.psd2.errors import HAL_JSON
-from stetgate.registry.clients import set_status
 from stetgate.store.schema import (
     bank_accounts,
     bank_balances,

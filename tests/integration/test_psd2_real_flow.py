@@ -9,8 +9,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from stetgate.bank.demo_seed import seed_demo_bank
-from stetgate.bank.totp import decode_totp_secret, totp_at
+from stetgate.demo.seed import seed_demo_bank
+from stetgate.demo.totp import decode_totp_secret, totp_at
 from stetgate.tpp.client import BankError, StetBankClient, TppCredentials
 from stetgate.tpp.psu_robot import PsuRobot
 from tests.integration import stet_schemas as schemas

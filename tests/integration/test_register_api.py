@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from stetgate.httpsig import compute_digest
-from stetgate.oauth.tokens import secret_hash
 from stetgate.registry.register import MAX_REGISTER_BODY_BYTES
+from stetgate.secrets import secret_hash
 from stetgate.store.schema import clients, service_tokens
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki, TppCerts

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, insert, select
 
-from stetgate.oauth.tokens import new_id, new_secret, secret_hash
+from stetgate.secrets import new_id, new_secret, secret_hash
 from stetgate.store.audit import record_event
 from stetgate.store.db import make_engine
 from stetgate.store.retention import purge_expired

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from stetgate.registry.clients import Client
+from stetgate.oauth.clients import Client
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki, TppCerts
 from tests.support.token_side import (

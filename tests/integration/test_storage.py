@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from stetgate.eidas import parse_certificate
-from stetgate.oauth.tokens import new_id, new_secret, secret_hash
-from stetgate.registry.clients import (
+from stetgate.oauth.clients import (
     Client,
     DuplicateClient,
     delete_client,
@@ -21,6 +20,7 @@ from stetgate.registry.clients import (
     set_status,
     stored_certificate,
 )
+from stetgate.secrets import new_id, new_secret, secret_hash
 from stetgate.store.audit import record_event
 from stetgate.store.db import DatabaseNotMigrated, make_engine, require_migrated
 from stetgate.store.schema import audit_events, grants, psus

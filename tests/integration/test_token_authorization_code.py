@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from stetgate.eidas import parse_certificate
+from stetgate.oauth.clients import CLIENT_SUSPENDED
 from stetgate.oauth.pkce import s256_challenge
-from stetgate.registry.clients import CLIENT_SUSPENDED
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki, TppCerts
 from tests.support.token_side import (

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from stetgate.eidas import parse_certificate
-from stetgate.registry.clients import CLIENT_SUSPENDED, set_status
+from stetgate.oauth.clients import CLIENT_SUSPENDED, set_status
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki, TppCerts
 from tests.support.token_side import (

@@ -10,6 +10,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,9 +60,16 @@ class RunningBank:
 
 
 def start_bank(
-    pki: TestPki, db_url: str, data_dir: Path, clock: FrozenClock | None = None, **overrides: Any
+    pki: TestPki,
+    db_url: str,
+    data_dir: Path,
+    clock: FrozenClock | None = None,
+    *,
+    ports: Mapping[str, Any] | None = None,
+    **overrides: Any,
 ) -> RunningBank:
-    """Start a bank on an ephemeral port; `overrides` are Settings fields."""
+    """Start a bank on an ephemeral port; `ports` are `create_app`'s seams (``bank``, ``psus``,
+    ``sca_methods``), `overrides` are Settings fields."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -82,7 +90,7 @@ def start_bank(
     values.update(overrides)
     settings = Settings(**values)
     clock = clock or FrozenClock()
-    app = create_app(settings, clock)
+    app = create_app(settings, clock=clock, **(ports or {}))
     config = uvicorn.Config(
         app,
         http=TLSHttpToolsProtocol,

@@ -18,8 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 from sqlalchemy import select, update
 
-from stetgate.bank.psus import DatabasePsuDirectory
-from stetgate.psu.wiring import psu_directory
+from stetgate.demo.psu_directory import DatabasePsuDirectory
 from stetgate.store.schema import psu_journeys, psus
 from tests.support.bank import RunningBank
 from tests.support.token_side import CALLBACK
@@ -34,7 +33,7 @@ _RETURN_LINK = re.compile(r'id="return-to-tpp" href="([^"]+)"')
 
 def directory(bank: RunningBank) -> DatabasePsuDirectory:
     """The directory instance the bank's pages use."""
-    found = psu_directory(bank.services)
+    found = bank.services.psus
     assert isinstance(found, DatabasePsuDirectory)
     return found
 

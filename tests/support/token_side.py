@@ -14,8 +14,9 @@ import httpx
 from sqlalchemy import Engine, select
 
 from stetgate.eidas import parse_certificate
+from stetgate.oauth.authorization_request import AuthorizationRequest
+from stetgate.oauth.clients import CLIENT_ACTIVE, Client, insert_client, stored_certificate
 from stetgate.oauth.codes import issue_authorization_code
-from stetgate.registry.clients import CLIENT_ACTIVE, Client, insert_client, stored_certificate
 from stetgate.store.schema import audit_events, metadata
 from tests.support.bank import RunningBank
 from tests.support.pki import TppCerts
@@ -76,13 +77,16 @@ def new_code(
     with engine.begin() as conn:
         return issue_authorization_code(
             conn,
-            client_id=client.client_id,
+            AuthorizationRequest(
+                client_id=client.client_id,
+                redirect_uri=redirect_uri,
+                scope=scope,
+                state=None,
+                code_challenge=code_challenge,
+                code_challenge_method="S256" if code_challenge else None,
+            ),
             org_id=client.org_id,
             psu_id=psu_id,
-            redirect_uri=redirect_uri,
-            scope=scope,
-            code_challenge=code_challenge,
-            code_challenge_method="S256" if code_challenge else None,
             sca_at=sca_at or now,
             now=now,
             ttl_seconds=ttl_seconds,

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
 from stetgate.bank.backend import CurrencyMismatch, TransactionQuery, UnknownAccount
-from stetgate.bank.demo import DemoBank
-from stetgate.bank.demo_seed import build_demo_ledger, seed_demo_bank
-from stetgate.bank.totp import decode_totp_secret, totp_at
 from stetgate.cli import main
+from stetgate.demo.bank import DemoBank
+from stetgate.demo.seed import build_demo_ledger, seed_demo_bank
+from stetgate.demo.totp import decode_totp_secret, totp_at
 from stetgate.settings import Settings
 from stetgate.store.db import make_engine
 from stetgate.store.schema import (

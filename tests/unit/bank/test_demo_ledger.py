@@ -8,13 +8,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from stetgate.bank.demo_seed import (
+from stetgate.bank.iban import is_valid_iban
+from stetgate.demo.seed import (
     HISTORY_DAYS,
     DemoLedger,
     build_demo_ledger,
     numbered_entries,
 )
-from stetgate.bank.iban import is_valid_iban
 
 ANCHOR = date(2026, 11, 26)
 RESOURCE_ID = re.compile(r"[a-zA-Z0-9 /\-?:\()\.,']{1,35}")

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from stetgate.clock import FrozenClock
 from stetgate.eidas import Psd2Certificate, Psd2Role, QcType
 from stetgate.eidas.parse import thumbprint_s256
-from stetgate.registry.clients import CLIENT_ACTIVE, Client, insert_client
+from stetgate.oauth.clients import CLIENT_ACTIVE, Client, insert_client
 from stetgate.store.db import make_engine
 
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import Engine, select
 
 from stetgate.clock import FrozenClock
-from stetgate.oauth import grants as repo
+from stetgate.oauth import token_pairs as repo
+from stetgate.oauth.clients import CLIENT_SUSPENDED, set_status
 from stetgate.oauth.refresh_store import RefreshStore
-from stetgate.oauth.tokens import new_secret, secret_hash
-from stetgate.registry.clients import CLIENT_SUSPENDED, set_status
+from stetgate.secrets import new_secret, secret_hash
 from stetgate.store.db import make_engine
 from stetgate.store.schema import audit_events, grants
 from tests.unit.oauth.conftest import client, store_client

@@ -31,10 +31,10 @@ from stetgate.oauth.errors import (
     OAuthError,
     UnauthorizedClient,
 )
-from stetgate.oauth.grants import Grant
 from stetgate.oauth.metadata import authorization_server_metadata
 from stetgate.oauth.pkce import s256_challenge
 from stetgate.oauth.refresh import refresh_refusal, requested_role_scope
+from stetgate.oauth.token_pairs import Grant
 from stetgate.serving.tpp_identity import NoClientCertificate
 from stetgate.settings import Settings
 from tests.unit.oauth.conftest import START, certificate, client

@@ -14,7 +14,7 @@ from stetgate.oauth.authorize import (
     parse_query,
     validate_request,
 )
-from stetgate.registry.clients import Client
+from stetgate.oauth.clients import Client
 
 CB = "https://tpp.example/cb"
 CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"

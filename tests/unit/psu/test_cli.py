@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from stetgate.bank.totp import decode_totp_secret, totp_at
 from stetgate.cli import main
+from stetgate.demo.totp import decode_totp_secret, totp_at
+from stetgate.oauth.authorization_request import AuthorizationRequest
 from stetgate.psu.journeys import KIND_AUTHORIZE, STAGE_SCA, advance, load_journey, start_journey
 from stetgate.psu.sca import AppMethod
 from stetgate.store.db import make_engine
@@ -98,12 +99,14 @@ def test_approve_or_reject_a_pending_challenge(
         session = start_journey(
             conn,
             kind=KIND_AUTHORIZE,
-            client_id="c",
-            redirect_uri="https://t",
-            scope="aisp",
-            state=None,
-            code_challenge=None,
-            code_challenge_method=None,
+            request=AuthorizationRequest(
+                client_id="c",
+                redirect_uri="https://t",
+                scope="aisp",
+                state=None,
+                code_challenge=None,
+                code_challenge_method=None,
+            ),
             lang="fr",
             now=now,
         )

@@ -11,8 +11,8 @@ from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select, update
 
-from stetgate.bank.psus import DatabasePsuDirectory, InvalidPsu
-from stetgate.bank.totp import InvalidTotpSecret, decode_totp_secret, totp_at
+from stetgate.demo.psu_directory import DatabasePsuDirectory, InvalidPsu
+from stetgate.demo.totp import InvalidTotpSecret, decode_totp_secret, totp_at
 from stetgate.store.db import make_engine
 from stetgate.store.schema import psus
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from stetgate.bank.totp import (
+from stetgate.demo.totp import (
     InvalidTotpSecret,
     decode_totp_secret,
     hotp,

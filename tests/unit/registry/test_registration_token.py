@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import Engine, select
 
 from stetgate.oauth.errors import InvalidScope, UnauthorizedClient
-from stetgate.oauth.tokens import secret_hash
 from stetgate.registry.registration_token import (
     check_registration_scope,
     find_registration_token,
@@ -18,6 +17,7 @@ from stetgate.registry.registration_token import (
     refuse_client_credentials_for,
     require_psd2_role,
 )
+from stetgate.secrets import secret_hash
 from stetgate.store.db import make_engine
 from stetgate.store.schema import audit_events, service_tokens
 from tests.unit.registry.conftest import ORG_A, RegistryPki, psd2

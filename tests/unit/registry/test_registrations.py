@@ -11,9 +11,8 @@ import pytest
 from cryptography import x509
 from sqlalchemy import Engine, select
 
-from stetgate.oauth.grants import create_pair, get_grant
-from stetgate.oauth.tokens import secret_hash
-from stetgate.registry.clients import get_client
+from stetgate.oauth.clients import get_client
+from stetgate.oauth.token_pairs import create_pair, get_grant
 from stetgate.registry.errors import InvalidClientMetadata, InvalidToken
 from stetgate.registry.metadata_rules import client_metadata_of, seal_key_of
 from stetgate.registry.registrations import (
@@ -25,6 +24,7 @@ from stetgate.registry.registrations import (
     replace_registration,
 )
 from stetgate.registry.signed_requests import SealSignature
+from stetgate.secrets import secret_hash
 from stetgate.store.db import make_engine
 from stetgate.store.schema import clients
 from tests.unit.registry.conftest import ORG_A, ORG_B, RegistryPki, psd2

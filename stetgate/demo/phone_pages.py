@@ -17,13 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from stetgate.bank.psus import DatabasePsuDirectory
-from stetgate.bank.totp import seconds_left_in_step
-from stetgate.oauth.tokens import new_secret, same_secret
+from stetgate.demo.psu_directory import DatabasePsuDirectory
+from stetgate.demo.totp import seconds_left_in_step
 from stetgate.psu.decoupled import answer_challenge, pending_for
 from stetgate.psu.rendering import bad_form_page, render_page
 from stetgate.psu.texts import pick_language
-from stetgate.psu.wiring import psu_directory
+from stetgate.secrets import new_secret, same_secret
 from stetgate.services import Services, services_of
 from stetgate.settings import Settings
 
@@ -104,7 +103,7 @@ def _phone_view(
     notice: str | None = None,
     reference: str = "",
 ) -> Response:
-    directory = psu_directory(services)
+    directory = services.psus
     now = services.clock.now()
     psu = directory.find(psu_id)
     if psu is None:

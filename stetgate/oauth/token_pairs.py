@@ -5,7 +5,7 @@ decisions.md "Token rules":
   the same triplet in the caller's transaction, so there is never a moment with two.
 - **Revoking either token revokes both** (RFC 7009 §2.1 allows it; BPCE requires it): a pair is
   one row, so revocation is one ``UPDATE`` of ``revoked_at``.
-- Tokens are opaque 256-bit secrets stored as SHA-256 digests only (`stetgate.oauth.tokens`).
+- Tokens are opaque 256-bit secrets stored as SHA-256 digests only (`stetgate.secrets`).
 - The access token is bound to the QWAC thumbprint (``access_cnf`` = ``x5t#S256``, RFC 8705
   §3); the refresh token to the client and its organizationIdentifier (``client_id``,
   ``org_id``), so a TPP that renews its QWAC can still refresh.
@@ -26,7 +26,7 @@ from datetime import datetime
 from sqlalchemy import Connection, RowMapping, and_, insert, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from stetgate.oauth.tokens import new_id, new_secret, secret_hash
+from stetgate.secrets import new_id, new_secret, secret_hash
 from stetgate.store.schema import authorization_codes, grants
 
 # revoked_reason values (grants.revoked_reason, String(40))

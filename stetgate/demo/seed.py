@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, delete, insert, select
 
 from stetgate.bank.iban import french_iban
-from stetgate.bank.psus import DatabasePsuDirectory
+from stetgate.demo.psu_directory import DatabasePsuDirectory
 from stetgate.settings import Settings
 from stetgate.store.schema import (
     bank_account_holders,

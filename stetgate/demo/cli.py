@@ -43,7 +43,7 @@ def demo() -> None:
 @click.pass_context
 def seed_command(ctx: click.Context, seed: int, anchor_date: datetime | None) -> None:
     """Create or replace the demo PSUs and their accounts; write DATA_DIR/demo-psus.json."""
-    from stetgate.bank.demo_seed import seed_demo_bank
+    from stetgate.demo.seed import seed_demo_bank
     from stetgate.store.db import DatabaseNotMigrated
 
     try:

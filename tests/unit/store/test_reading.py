@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, bindparam, exc, func, insert, select, text
 
-from stetgate.psd2.reading import CompiledRead, read_only_engine
 from stetgate.store.db import make_engine
+from stetgate.store.reading import CompiledRead, read_only_engine
 from stetgate.store.schema import bank_accounts, bank_balances, psd2_consents
 
 NOW = datetime(2026, 11, 26, 12, 30, 15, 250_000, tzinfo=UTC)

@@ -35,8 +35,8 @@ from stetgate.bank.backend import (
     UnknownAccount,
     Usage,
 )
-from stetgate.psd2.reading import CompiledRead
 from stetgate.store.db import read_connection
+from stetgate.store.reading import CompiledRead
 from stetgate.store.schema import (
     bank_account_holders,
     bank_accounts,
@@ -149,7 +149,7 @@ _BENEFICIARIES = (
 
 
 class DemoBank:
-    """The demo bank's ledger, read-only (seeding is `stetgate.bank.demo_seed`)."""
+    """The demo bank's ledger, read-only (seeding is `stetgate.demo.seed`)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine

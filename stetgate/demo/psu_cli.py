@@ -15,8 +15,8 @@ from urllib.parse import quote
 import click
 from sqlalchemy import Engine
 
-from stetgate.bank.psus import DatabasePsuDirectory, InvalidPsu
-from stetgate.bank.totp import InvalidTotpSecret, seconds_left_in_step
+from stetgate.demo.psu_directory import DatabasePsuDirectory, InvalidPsu
+from stetgate.demo.totp import InvalidTotpSecret, seconds_left_in_step
 from stetgate.psu.decoupled import answer_challenge, pending_for
 from stetgate.settings import Settings
 from stetgate.store.audit import record_event

@@ -1,0 +1,91 @@
+"""The PSU pages' side of ``GET /authorize``: `stetgate.oauth.authorize.AuthorizationFrontend`.
+
+The OAuth endpoint validates the TPP's request; this module turns the outcome into what the
+PSU's browser sees: a new server-side journey and the identification page for a valid request
+(any journey the same browser still had is superseded: one browser, one journey), the error
+page when the callback cannot be trusted, or the redirect back to the TPP with an error.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from stetgate.oauth.authorization_request import AuthorizationRequest
+from stetgate.oauth.clients import Client
+from stetgate.psu.journeys import (
+    KIND_AUTHORIZE,
+    OUTCOME_SUPERSEDED,
+    finish,
+    load_journey,
+    start_journey,
+)
+from stetgate.psu.rendering import redirect, render_page
+from stetgate.psu.texts import pick_language
+from stetgate.psu.visits import LOGIN_PATH
+from stetgate.psu.wiring import session_cookie
+from stetgate.services import services_of
+from stetgate.serving.request_id import request_id_of
+from stetgate.store.audit import record_event
+from stetgate.store.audit_events import AUTHORIZATION_STARTED
+
+
+def _language(request: Request, ui_locales: str | None) -> str:
+    """The page language: the first of ``ui_locales`` (OpenID Connect Core §3.1.2.1) when the
+    bank has it, else the bank's default."""
+    first = (ui_locales or "").split(" ")[0][:2]
+    return pick_language(first, services_of(request).settings.default_language)
+
+
+class PsuAuthorizationFrontend:
+    def begin(
+        self,
+        request: Request,
+        client: Client,
+        auth: AuthorizationRequest,
+        *,
+        ui_locales: str | None,
+        now: datetime,
+    ) -> Response:
+        services = services_of(request)
+        cookie = session_cookie(services)
+        previous = cookie.session_id(request)
+        with services.engine.begin() as conn:
+            if previous is not None:
+                old = load_journey(conn, previous)
+                if old is not None:
+                    finish(conn, old, OUTCOME_SUPERSEDED, now)
+            session_id = start_journey(
+                conn,
+                kind=KIND_AUTHORIZE,
+                request=auth,
+                lang=_language(request, ui_locales),
+                now=now,
+            )
+            record_event(
+                conn,
+                now,
+                AUTHORIZATION_STARTED,
+                client_id=client.client_id,
+                org_id=client.org_id,
+                request_id=request_id_of(request.headers),
+                detail={"scope": auth.scope, "pkce": auth.code_challenge is not None},
+            )
+        response = redirect(LOGIN_PATH)
+        cookie.attach(response, session_id)
+        return response
+
+    def refuse(self, request: Request, reason: str, *, ui_locales: str | None) -> Response:
+        return render_page(
+            "message.html",
+            lang=_language(request, ui_locales),
+            status_code=400,
+            title_key="bad_request_title",
+            body_key="bad_request_body",
+            detail=reason,
+        )
+
+    def send_back(self, location: str) -> Response:
+        return redirect(location)
