@@ -37,7 +37,7 @@ from stetgate.oauth.client_auth import tls_client_certificate
 from stetgate.oauth.clients import CLIENT_ACTIVE
 from stetgate.oauth.errors import NO_STORE, OAuthError, oauth_error_response
 from stetgate.oauth.form import read_form, required_parameter
-from stetgate.oauth.token_pairs import Grant, find_active_access, find_by_refresh_hash
+from stetgate.oauth.token_pairs import TokenPair, find_active_access, find_by_refresh_hash
 from stetgate.secrets import secret_hash
 from stetgate.services import Services, services_of
 from stetgate.store.db import read_connection
@@ -57,7 +57,7 @@ def may_introspect_any_token(
     )
 
 
-def psu_reference(services: Services, grant: Grant, *, for_bank: bool) -> str:
+def psu_reference(services: Services, grant: TokenPair, *, for_bank: bool) -> str:
     """The PSU id for the bank; a per-organization pseudonym for a TPP."""
     if for_bank:
         return grant.psu_id
@@ -134,7 +134,7 @@ def describe_token(
 
 def _active_refresh(
     conn: Connection, token_hash: str, now: datetime, sca_validity_days: int
-) -> Grant | None:
+) -> TokenPair | None:
     grant = find_by_refresh_hash(conn, token_hash)
     if grant is None or not grant.refresh_active(now):
         return None

@@ -32,7 +32,7 @@ from stetgate.oauth.scopes import ROLE_FOR_SCOPE
 from stetgate.oauth.token_endpoint import TokenRequest, seconds_until, token_response_body
 from stetgate.oauth.token_pairs import (
     REFRESH_TOKEN_REUSE,
-    Grant,
+    TokenPair,
     find_by_previous_refresh_hash,
     find_by_refresh_hash,
     revoke_grant,
@@ -61,7 +61,7 @@ def requested_role_scope(scope: str | None) -> str | None:
 
 
 def refresh_refusal(
-    grant: Grant,
+    grant: TokenPair,
     *,
     client_id: str,
     certificate: Psd2Certificate,

@@ -63,7 +63,7 @@ _GRANT_COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True)
-class Grant:
+class TokenPair:
     """A token pair as stored, without its secrets (only their digests exist)."""
 
     id: str
@@ -97,15 +97,15 @@ class Grant:
 class IssuedPair:
     """A freshly created pair and its two secrets (the only copies: returned to the TPP once)."""
 
-    grant: Grant
+    grant: TokenPair
     access_token: str
     refresh_token: str
     superseded: tuple[str, ...]
     """Ids of the pairs this one replaced (one valid pair per PSU, organization and role)."""
 
 
-def _grant(row: RowMapping) -> Grant:
-    return Grant(**{column.name: row[column.name] for column in _GRANT_COLUMNS})
+def _grant(row: RowMapping) -> TokenPair:
+    return TokenPair(**{column.name: row[column.name] for column in _GRANT_COLUMNS})
 
 
 def _active(now: datetime) -> ColumnElement[bool]:
@@ -149,7 +149,7 @@ def create_pair(
         .all()
     )
     access_token, refresh_token = new_secret(), new_secret()
-    grant = Grant(
+    grant = TokenPair(
         id=new_id(),
         client_id=client_id,
         org_id=org_id,
@@ -211,7 +211,7 @@ def revoke_grant(
 
 def revoke_by_token_hash(
     conn: Connection, token_hash: str, now: datetime, *, reason: str, client_id: str | None = None
-) -> Grant | None:
+) -> TokenPair | None:
     """Revoke the pair holding this access or refresh token (RFC 7009 §2.1: "revoking either
     token revokes both" is BPCE's rule). ``client_id`` limits it to that client's pairs, so a
     TPP cannot revoke another TPP's tokens. Returns the revoked pair, or None."""
@@ -244,7 +244,7 @@ def revoke_all_for_client(conn: Connection, client_id: str, now: datetime, *, re
     return int(result.rowcount)
 
 
-def list_active_grants_for_psu(conn: Connection, psu_id: str, now: datetime) -> list[Grant]:
+def list_active_grants_for_psu(conn: Connection, psu_id: str, now: datetime) -> list[TokenPair]:
     """The PSU's valid authorizations (not revoked, refresh token not expired), newest first:
     what the "connected apps" page lists."""
     rows = (
@@ -259,12 +259,12 @@ def list_active_grants_for_psu(conn: Connection, psu_id: str, now: datetime) -> 
     return [_grant(row) for row in rows]
 
 
-def _find(conn: Connection, *conditions: ColumnElement[bool]) -> Grant | None:
+def _find(conn: Connection, *conditions: ColumnElement[bool]) -> TokenPair | None:
     row = conn.execute(select(*_GRANT_COLUMNS).where(*conditions)).mappings().first()
     return None if row is None else _grant(row)
 
 
-def find_active_access(conn: Connection, access_hash: str, now: datetime) -> Grant | None:
+def find_active_access(conn: Connection, access_hash: str, now: datetime) -> TokenPair | None:
     """The pair whose current access token has this digest, if that token is still valid
     (not revoked, not expired). A replaced access token no longer has a row: it is dead."""
     return _find(
@@ -275,22 +275,22 @@ def find_active_access(conn: Connection, access_hash: str, now: datetime) -> Gra
     )
 
 
-def find_by_refresh_hash(conn: Connection, refresh_hash: str) -> Grant | None:
+def find_by_refresh_hash(conn: Connection, refresh_hash: str) -> TokenPair | None:
     """The pair holding this refresh token, whatever its state (for precise errors)."""
     return _find(conn, grants.c.refresh_hash == refresh_hash)
 
 
-def find_by_previous_refresh_hash(conn: Connection, refresh_hash: str) -> Grant | None:
+def find_by_previous_refresh_hash(conn: Connection, refresh_hash: str) -> TokenPair | None:
     """The pair whose refresh token *was* this one before the last rotation."""
     return _find(conn, grants.c.previous_refresh_hash == refresh_hash)
 
 
-def find_by_code_hash(conn: Connection, code_hash: str) -> Grant | None:
+def find_by_code_hash(conn: Connection, code_hash: str) -> TokenPair | None:
     """The pair issued from this authorization code (RFC 6749 §4.1.2 replay revocation)."""
     return _find(conn, grants.c.code_hash == code_hash)
 
 
-def get_grant(conn: Connection, grant_id: str) -> Grant | None:
+def get_grant(conn: Connection, grant_id: str) -> TokenPair | None:
     return _find(conn, grants.c.id == grant_id)
 
 
@@ -301,8 +301,8 @@ __all__ = [
     "REVOKED_BY_CLIENT",
     "REVOKED_BY_PSU",
     "SUPERSEDED",
-    "Grant",
     "IssuedPair",
+    "TokenPair",
     "create_pair",
     "find_active_access",
     "find_by_code_hash",

@@ -74,7 +74,7 @@ _ACCESS_GRANT = (
 
 
 @dataclass(frozen=True, slots=True)
-class AccessGrant:
+class AccessTokenRecord:
     """An active access token as the resource API needs it (no secret)."""
 
     grant_id: str
@@ -88,19 +88,19 @@ class AccessGrant:
     consent: Consent | None
 
 
-class AccessGrants:
+class AccessTokenLookup:
     """Looks up active access tokens: one pre-compiled statement on the read engine."""
 
     def __init__(self, reads: Engine) -> None:
         self._lookup = CompiledRead(reads, _ACCESS_GRANT)
 
-    def find(self, access_hash: str, now: datetime) -> AccessGrant | None:
+    def find(self, access_hash: str, now: datetime) -> AccessTokenRecord | None:
         """The active grant of an access-token hash, with its client's QSealC references and
         the PSU's consent for the organization (one row per registered QSealC)."""
         return _grant_of(self._lookup.rows({"access_hash": access_hash, "now": now}))
 
 
-def _grant_of(rows: Sequence[Any]) -> AccessGrant | None:
+def _grant_of(rows: Sequence[Any]) -> AccessTokenRecord | None:
     if not rows:
         return None
     first = rows[0]
@@ -112,7 +112,7 @@ def _grant_of(rows: Sequence[Any]) -> AccessGrant | None:
             first.balances, first.transactions, first.trusted_beneficiaries, first.psu_identity
         )
     )
-    return AccessGrant(
+    return AccessTokenRecord(
         grant_id=first.id,
         client_id=first.client_id,
         org_id=first.org_id,
@@ -170,7 +170,7 @@ class CallAuthenticator:
 
     def __init__(self, services: Services, reads: Engine) -> None:
         self._services = services
-        self._grants = AccessGrants(reads)
+        self._grants = AccessTokenLookup(reads)
         self.keyring = SealKeyring(reads, services.tpp_identity.validator)
 
     def authenticate(

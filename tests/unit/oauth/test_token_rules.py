@@ -34,7 +34,7 @@ from stetgate.oauth.errors import (
 from stetgate.oauth.metadata import authorization_server_metadata
 from stetgate.oauth.pkce import s256_challenge
 from stetgate.oauth.refresh import refresh_refusal, requested_role_scope
-from stetgate.oauth.token_pairs import Grant
+from stetgate.oauth.token_pairs import TokenPair
 from stetgate.serving.tpp_identity import NoClientCertificate
 from stetgate.settings import Settings
 from tests.unit.oauth.conftest import START, certificate, client
@@ -235,8 +235,8 @@ def test_lifetimes_follow_the_settings() -> None:
 # --- refresh (RFC 6749 §6, decisions.md) -------------------------------------------------------
 
 
-def _grant(**changes: object) -> Grant:
-    grant = Grant(
+def _grant(**changes: object) -> TokenPair:
+    grant = TokenPair(
         id="g1",
         client_id=ORG,
         org_id=ORG,
@@ -256,7 +256,7 @@ def _grant(**changes: object) -> Grant:
     return replace(grant, **changes)  # type: ignore[arg-type]
 
 
-def _refusal(grant: Grant, clock: FrozenClock, **kwargs: object) -> OAuthError | None:
+def _refusal(grant: TokenPair, clock: FrozenClock, **kwargs: object) -> OAuthError | None:
     arguments: dict[str, object] = {
         "client_id": ORG,
         "certificate": certificate(),
@@ -297,7 +297,7 @@ def test_refreshable_grant_has_no_refusal(clock: FrozenClock) -> None:
 )
 def test_refresh_refusals(
     clock: FrozenClock,
-    grant: Grant,
+    grant: TokenPair,
     kwargs: dict[str, object],
     error: type[OAuthError],
     fragment: str,
