@@ -1,12 +1,12 @@
 """Whole "get your token" cinematics per second (product bar: ≥ 50/s on the 2-core reference
 box), end to end through a real ``stetgate serve`` process.
 
-One cinematic is what a TPP and its PSU do for one consent (STET v1.4.2 Part I §3.4.3, the
-seed's steps 2-7): ``GET /stet/psd2/oauth/authorize`` → PSU identification (``psu_id`` +
-``password``, argon2id check) → SCA method → TOTP (``otp``, RFC 6238, replay refused) → consent
-(``decision=authorize``) → redirect to the TPP callback with the code → ``POST
-/stet/psd2/oauth/token`` (``authorization_code``) over mutual TLS with the TPP's QWAC. It is
-driven by the shipped TPP library: `stetgate.tpp.client.StetBankClient` (one keep-alive mTLS
+One cinematic is what a TPP and its PSU do for one consent (STET v1.4.2 Part I §3.4.3; steps 2-7
+of docs/decisions.md#the-cinematic): ``GET /stet/psd2/oauth/authorize`` → PSU identification
+(``psu_id`` + ``password``, argon2id check) → SCA method → TOTP (``otp``, RFC 6238, replay
+refused) → consent (``decision=authorize``) → redirect to the TPP callback with the code →
+``POST /stet/psd2/oauth/token`` (``authorization_code``) over mutual TLS with the TPP's QWAC. It
+is driven by the shipped TPP library: `stetgate.tpp.client.StetBankClient` (one keep-alive mTLS
 client per load thread, like a TPP back end) and `stetgate.tpp.psu_robot.PsuRobot` walking the
 PSU pages in a fresh browser (new ``httpx.Client``: new TLS session, no cookies) per cinematic.
 Nothing is weakened for the benchmark: default settings, OWASP argon2id parameters.

@@ -4,12 +4,30 @@
 # its dev extras, installs Debian's Chromium when run as root (browser tests skip with a reason
 # otherwise), starts the local PostgreSQL cluster if it is installed but down (PostgreSQL tests
 # skip with a reason when none is reachable), then runs pytest with any extra arguments.
+#
+# STETGATE_TEST_FAKETIME, a libfaketime offset such as "+400d" or "+39439675s", runs pytest under
+# Debian's libfaketime with the clock moved by it (servers and browsers the tests start
+# included; use an offset, not an "@date", which restarts in every new process). faketime is
+# installed like chromium when run as root, and its absence is an error. Setup (venv, pip) runs
+# on the real clock. Pair it with STETGATE_TEST_DATABASES=sqlite: the PostgreSQL server's clock
+# is not moved.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "== installing Debian's chromium for browser tests"
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ -n "${STETGATE_TEST_FAKETIME:-}" ]; then
+  case "$STETGATE_TEST_FAKETIME" in
+    [+-][0-9]*) ;;
+    *) echo "STETGATE_TEST_FAKETIME=$STETGATE_TEST_FAKETIME: give an offset such as +400d" >&2; exit 1 ;;
+  esac
+  if ! command -v faketime >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing Debian's faketime for the date-shifted run"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
+  fi
 fi
 
 if command -v pg_lsclusters >/dev/null 2>&1; then
@@ -33,4 +51,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 
+if [ -n "${STETGATE_TEST_FAKETIME:-}" ]; then
+  if ! command -v faketime >/dev/null; then
+    echo "STETGATE_TEST_FAKETIME is set but faketime is missing: apt-get install faketime" >&2
+    exit 1
+  fi
+  echo "== pytest under faketime -f '$STETGATE_TEST_FAKETIME' (now: $(faketime -f "$STETGATE_TEST_FAKETIME" date -u '+%F %T UTC'))"
+  # Monotonic clocks stay real (timed waits hang on a faked one); scripts/faketime/ works around
+  # this libfaketime's time.sleep bug in every Python process of the run.
+  export FAKETIME_DONT_FAKE_MONOTONIC=1 PYTHONPATH="$PWD/scripts/faketime${PYTHONPATH:+:$PYTHONPATH}"
+  exec faketime -f "$STETGATE_TEST_FAKETIME" .venv/bin/python -m pytest "$@"
+fi
 exec .venv/bin/python -m pytest "$@"

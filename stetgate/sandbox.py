@@ -39,7 +39,7 @@ def prepare_sandbox(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> Path:
     qtsp.init_qtsp(data_dir, ["localhost", "127.0.0.1"], f"{settings.resolved_issuer}/qtsp/crl")
     upgrade(settings.resolved_database_url)
     if not (data_dir / "demo-psus.json").exists():
-        seed_demo_bank(settings)
+        seed_demo_bank(settings, now=SystemClock().now())
     tpp_dir = data_dir / "demo-tpp"
     if not (tpp_dir / "qsealc.key").exists():
         qtsp.issue_tpp(

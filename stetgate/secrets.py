@@ -1,6 +1,6 @@
 """Opaque secrets: tokens, codes, session ids.
 
-decisions.md "Token rules": opaque, at least 256 bits of randomness, stored only as SHA-256
+docs/decisions.md#opaque-secrets: opaque, at least 256 bits of randomness, stored only as SHA-256
 hashes. Lookups go by hash (an index hit), so comparing the presented value happens inside the
 database on a digest; where a value is compared in Python, use `same_secret` (constant time).
 """

@@ -1,10 +1,11 @@
 """One typed settings object for a stetgate instance.
 
-Every behaviour that `shared/spec/decisions.md` marks as a *setting* is a field here, with the
-secure default given there. Values come from, in increasing priority: defaults, an optional TOML
-file (``STETGATE_CONFIG`` or ``--config``), ``STETGATE_*`` environment variables, and explicit
-keyword arguments (CLI flags). Invalid values fail at start with pydantic's message, which names
-the field (e.g. ``sca_validity_days``).
+Every rule that can vary between banks is a field here, with a secure default; the rules are in
+docs/decisions.md#settings-index, the operator's view in docs/operations.md#settings-reference.
+Values come from, in increasing priority: defaults, an optional TOML file (``STETGATE_CONFIG``
+or ``--config``), ``STETGATE_*`` environment variables, and explicit keyword arguments (CLI
+flags). Invalid values fail at start with pydantic's message, which names the field (e.g.
+``sca_validity_days``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ DEFAULT_DATA_DIR = Path("./var")
 
 
 class Settings(BaseSettings):
-    """Runtime configuration. Field docs are the operator's reference (docs/operations.md)."""
+    """Runtime configuration; the operator's reference is docs/operations.md#settings-reference."""
 
     model_config = SettingsConfigDict(env_prefix="STETGATE_", extra="forbid", frozen=True)
 
@@ -80,7 +81,7 @@ class Settings(BaseSettings):
         repr=False,
     )
 
-    # --- lifetimes (decisions.md "Lifetimes") -------------------------------------------------
+    # --- lifetimes (docs/decisions.md#lifetimes) ----------------------------------------------
     auth_code_ttl_seconds: int = Field(60, ge=10, le=600)
     access_token_ttl_seconds: int = Field(3600, ge=60, le=86400)
     sca_validity_days: int = Field(90, ge=1, le=180)

@@ -6,9 +6,9 @@ implementation over the ``psus`` table is `stetgate.demo.psu_directory.DatabaseP
 Every implementation must keep these rules:
 
 - an unknown PSU id costs the same as a wrong password, so neither the answer nor the timing
-  tells whether an id exists (PSD2 RTS (EU) 2018/389 Art. 4(3)(b));
+  tells whether an id exists (PSD2 RTS (EU) 2018/389 Art. 4(3)(a));
 - ``max_failed_attempts`` consecutive failed identification or SCA attempts block the PSU
-  (RTS Art. 4(3)(a)); the count restarts after a block and after a completed SCA, and counting
+  (RTS Art. 4(3)(b)); the count restarts after a block and after a completed SCA, and counting
   is atomic so concurrent attempts cannot slip past the limit;
 - a one-time code is accepted once (RFC 6238 §5.2).
 """

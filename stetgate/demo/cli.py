@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
 
 import click
 
-from stetgate.settings import Settings
-
-
-class _SettingsSource(Protocol):
-    def settings(self) -> Settings: ...
-
-
-def _settings(ctx: click.Context) -> Settings:
-    """The root command's settings (``--data-dir``, ``--config``, environment)."""
-    source: _SettingsSource = ctx.find_root().obj
-    return source.settings()
+from stetgate.cli_context import settings_of
 
 
 @click.group()
@@ -43,12 +32,16 @@ def demo() -> None:
 @click.pass_context
 def seed_command(ctx: click.Context, seed: int, anchor_date: datetime | None) -> None:
     """Create or replace the demo PSUs and their accounts; write DATA_DIR/demo-psus.json."""
+    from stetgate.clock import SystemClock
     from stetgate.demo.seed import seed_demo_bank
     from stetgate.store.db import DatabaseNotMigrated
 
     try:
         summary = seed_demo_bank(
-            _settings(ctx), seed, anchor=anchor_date.date() if anchor_date else None
+            settings_of(ctx),
+            seed,
+            now=SystemClock().now(),
+            anchor=anchor_date.date() if anchor_date else None,
         )
     except DatabaseNotMigrated as exc:
         raise click.ClickException(str(exc)) from None

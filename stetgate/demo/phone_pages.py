@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -131,21 +132,33 @@ async def phone_page(request: Request) -> Response:
     return _render(request, services, cookie_value[:100])
 
 
-async def phone_submit(request: Request) -> Response:
-    services = services_of(request)
-    checked = await _checked_form(request, services)
-    if checked is None:
-        return _bad_form(request, services)
-    values, cookie_value = checked
+PhoneForm = Callable[[Request, Services, dict[str, str], str], Response]
+
+
+def _checked(handler: PhoneForm) -> Callable[[Request], Awaitable[Response]]:
+    """A POST of the phone page: refused (400, nothing done) unless its CSRF token matches
+    the phone's cookie; ``handler`` gets the form values and the cookie."""
+
+    async def endpoint(request: Request) -> Response:
+        services = services_of(request)
+        checked = await _checked_form(request, services)
+        if checked is None:
+            return _bad_form(request, services)
+        values, cookie_value = checked
+        return handler(request, services, values, cookie_value)
+
+    return endpoint
+
+
+def _show_psu(
+    request: Request, services: Services, values: dict[str, str], cookie_value: str
+) -> Response:
     return _phone_view(request, services, cookie_value, values.get("psu_id", "").strip())
 
 
-async def challenge_submit(request: Request) -> Response:
-    services = services_of(request)
-    checked = await _checked_form(request, services)
-    if checked is None:
-        return _bad_form(request, services)
-    values, cookie_value = checked
+def _answer(
+    request: Request, services: Services, values: dict[str, str], cookie_value: str
+) -> Response:
     psu_id = values.get("psu_id", "").strip()
     action = values.get("action")
     reference = values.get("challenge_id", "")
@@ -178,6 +191,6 @@ def routes(settings: Settings) -> list[BaseRoute]:
         return []
     return [
         Route(PHONE_PATH, phone_page, methods=["GET"]),
-        Route(PHONE_PATH, phone_submit, methods=["POST"]),
-        Route(CHALLENGE_PATH, challenge_submit, methods=["POST"]),
+        Route(PHONE_PATH, _checked(_show_psu), methods=["POST"]),
+        Route(CHALLENGE_PATH, _checked(_answer), methods=["POST"]),
     ]

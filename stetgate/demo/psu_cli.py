@@ -9,35 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote
 
 import click
 from sqlalchemy import Engine
 
+from stetgate.cli_context import settings_of
+from stetgate.clock import SystemClock
 from stetgate.demo.psu_directory import DatabasePsuDirectory, InvalidPsu
 from stetgate.demo.totp import InvalidTotpSecret, seconds_left_in_step
+from stetgate.keys import InstanceKeys, load_master_key
 from stetgate.psu.decoupled import answer_challenge, pending_for
 from stetgate.settings import Settings
 from stetgate.store.audit import record_event
-
-
-def _settings(ctx: click.Context) -> Settings:
-    settings: Settings = ctx.find_root().obj.settings()
-    return settings
+from stetgate.store.audit_events import PSU_ADDED, PSU_UNBLOCKED
+from stetgate.store.operator import operator_database
 
 
 @contextmanager
 def _directory(settings: Settings) -> Iterator[tuple[DatabasePsuDirectory, Engine]]:
-    from stetgate.keys import InstanceKeys, load_master_key
-    from stetgate.store.db import DatabaseNotMigrated, make_engine, require_migrated
-
-    engine = make_engine(settings.resolved_database_url, 1)
-    try:
-        try:
-            require_migrated(engine)
-        except DatabaseNotMigrated as exc:
-            raise click.ClickException(str(exc)) from None
+    with operator_database(settings) as engine:
         keys = InstanceKeys.from_master(load_master_key(settings.secret_key, settings.data_dir))
         yield (
             DatabasePsuDirectory(
@@ -48,12 +40,11 @@ def _directory(settings: Settings) -> Iterator[tuple[DatabasePsuDirectory, Engin
             ),
             engine,
         )
-    finally:
-        engine.dispose()
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    """A command line acts now: the system clock (the one the bank's servers use)."""
+    return SystemClock().now()
 
 
 @click.group()
@@ -84,7 +75,7 @@ def add(
     app: bool,
 ) -> None:
     """Create a PSU with a password, a TOTP secret and optionally the banking-app method."""
-    with _directory(_settings(ctx)) as (directory, engine):
+    with _directory(settings_of(ctx)) as (directory, engine):
         now = _now()
         try:
             secret = directory.add_psu(
@@ -94,7 +85,7 @@ def add(
             raise click.ClickException(str(exc)) from None
         with engine.begin() as conn:
             record_event(
-                conn, now, "psu_added", psu_id=psu_id, detail={"app_sca": app, "source": "cli"}
+                conn, now, PSU_ADDED, psu_id=psu_id, detail={"app_sca": app, "source": "cli"}
             )
     click.echo(f"PSU {psu_id} added")
     click.echo(f"TOTP secret (base32): {secret}")
@@ -108,7 +99,7 @@ def add(
 @click.pass_context
 def list_psus(ctx: click.Context) -> None:
     """List PSUs with their SCA methods and block state."""
-    with _directory(_settings(ctx)) as (directory, _):
+    with _directory(settings_of(ctx)) as (directory, _):
         now = _now()
         rows = directory.list_psus()
     if not rows:
@@ -129,11 +120,11 @@ def list_psus(ctx: click.Context) -> None:
 @click.pass_context
 def unblock(ctx: click.Context, psu_id: str) -> None:
     """Lift a block caused by failed attempts and restart the count."""
-    with _directory(_settings(ctx)) as (directory, engine):
+    with _directory(settings_of(ctx)) as (directory, engine):
         if not directory.unblock(psu_id):
             raise click.ClickException(f"no PSU {psu_id!r}")
         with engine.begin() as conn:
-            record_event(conn, _now(), "psu_unblocked", psu_id=psu_id, detail={"source": "cli"})
+            record_event(conn, _now(), PSU_UNBLOCKED, psu_id=psu_id, detail={"source": "cli"})
     click.echo(f"PSU {psu_id} unblocked")
 
 
@@ -142,7 +133,7 @@ def unblock(ctx: click.Context, psu_id: str) -> None:
 @click.pass_context
 def totp(ctx: click.Context, psu_id: str) -> None:
     """Print the PSU's current one-time code (sandbox helper: what its phone shows)."""
-    with _directory(_settings(ctx)) as (directory, _):
+    with _directory(settings_of(ctx)) as (directory, _):
         now = _now()
         code = directory.current_totp(psu_id, now)
     if code is None:
@@ -156,7 +147,7 @@ def totp(ctx: click.Context, psu_id: str) -> None:
 @click.pass_context
 def challenges(ctx: click.Context, psu_id: str) -> None:
     """List the PSU's pending 'confirm in the banking app' challenges."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     with _directory(settings) as (_, engine):
         pending = pending_for(engine, settings, psu_id, _now())
     if not pending:
@@ -166,7 +157,7 @@ def challenges(ctx: click.Context, psu_id: str) -> None:
 
 
 def _answer(ctx: click.Context, challenge_id: str, approve: bool) -> None:
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     with _directory(settings) as (_, engine):
         done = answer_challenge(engine, settings, challenge_id, approve=approve, now=_now())
     if not done:

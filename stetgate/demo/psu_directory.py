@@ -10,7 +10,7 @@
 - TOTP secrets are stored encrypted (Fernet, key from `InstanceKeys.totp_fernet`); a code's
   time step is recorded when accepted and older or equal steps are refused (RFC 6238 §5.2).
 - Failures: `max_failed_attempts` consecutive failed identification or SCA attempts block the
-  PSU for `block_seconds` (RTS (EU) 2018/389 Art. 4(3)(a)); the counter restarts after a block
+  PSU for `block_seconds` (RTS (EU) 2018/389 Art. 4(3)(b)); the counter restarts after a block
   and after a completed SCA. Counting and blocking is one UPDATE, so concurrent attempts cannot
   slip past the limit.
 """

@@ -69,7 +69,7 @@ class _AccountPlan:
     product: str
     usage: Literal["PRIV", "ORGA"]
     profile: Profile
-    closing_range: tuple[int, int]  # euros
+    instant_range: tuple[int, int]  # euros: the expected balance (XPCD) on the anchor day
     overdraft: int  # euros
     card: str | None = None  # product name of its deferred-debit card
 
@@ -468,7 +468,11 @@ def _fill_history(
             card.entries.append(DemoEntry(day, unsettled, f"REGLEMENT {statement}", day, day))
             unsettled = 0
 
-    closing = rng.randrange(plan.closing_range[0] * 100, plan.closing_range[1] * 100)
+    # The plan fixes the expected balance (pending card payments included), so an account keeps
+    # its profile whatever the anchor day: the student is overdrawn within the overdraft even
+    # when the last two days' pending payments are large.
+    instant = rng.randrange(plan.instant_range[0] * 100, plan.instant_range[1] * 100)
+    closing = instant - sum(e.amount_minor for e in cash.entries if e.pending)
     opening_day = anchor - timedelta(days=HISTORY_DAYS)
     opening = closing - sum(e.amount_minor for e in cash.entries if not e.pending)
     cash.entries.insert(
@@ -620,45 +624,26 @@ def _balance_rows(
         last_change_at=last_change,
         last_committed_entry=last_entry,
     )
+    closing, expected = account.closing_minor, account.closing_minor + pending
+    balances: list[tuple[str, int, str]]
     if account.cash_account_type == "CARD":
-        return [
-            dict(
-                common,
-                balance_type="CLBD",
-                position=0,
-                amount_minor=account.closing_minor,
-                name=f"Encours comptabilisé au {anchor:%d/%m/%Y}",
-            ),
-            dict(
-                common,
-                balance_type="OTHR",
-                position=1,
-                amount_minor=account.closing_minor + pending,
-                name="Encours débit différé (avec opérations en attente)",
+        balances = [
+            ("CLBD", closing, f"Encours comptabilisé au {anchor:%d/%m/%Y}"),
+            ("OTHR", expected, "Encours débit différé (avec opérations en attente)"),
+        ]
+    else:
+        balances = [
+            ("CLBD", closing, f"Solde comptable au {anchor:%d/%m/%Y}"),
+            ("XPCD", expected, "Solde instantané"),
+            (
+                "OTHR",
+                expected + account.overdraft_minor,
+                "Solde disponible (découvert autorisé compris)",
             ),
         ]
     return [
-        dict(
-            common,
-            balance_type="CLBD",
-            position=0,
-            amount_minor=account.closing_minor,
-            name=f"Solde comptable au {anchor:%d/%m/%Y}",
-        ),
-        dict(
-            common,
-            balance_type="XPCD",
-            position=1,
-            amount_minor=account.closing_minor + pending,
-            name="Solde instantané",
-        ),
-        dict(
-            common,
-            balance_type="OTHR",
-            position=2,
-            amount_minor=account.closing_minor + pending + account.overdraft_minor,
-            name="Solde disponible (découvert autorisé compris)",
-        ),
+        dict(common, balance_type=kind, position=position, amount_minor=amount, name=name)
+        for position, (kind, amount, name) in enumerate(balances)
     ]
 
 
@@ -799,16 +784,19 @@ def seed_demo_bank(
     settings: Settings,
     seed: int = DEFAULT_SEED,
     *,
+    now: datetime,
     anchor: date | None = None,
-    now: datetime | None = None,
     directory_factory: DirectoryFactory | None = None,
 ) -> SeedSummary:
-    """Seed (or re-seed) the demo bank of ``settings``' database and write the credentials."""
+    """Seed (or re-seed) the demo bank of ``settings``' database and write the credentials.
+
+    ``now`` comes from the caller's clock (the system clock for the CLI and the sandbox, the
+    test's clock in tests): it dates the PSUs' creation, and the history ends on ``anchor``,
+    by default ``now``'s day in Europe/Paris."""
     from stetgate.keys import InstanceKeys, load_master_key
     from stetgate.store.db import make_engine, require_migrated
 
-    moment = now or datetime.now(UTC)
-    day = anchor or moment.astimezone(PARIS).date()
+    day = anchor or now.astimezone(PARIS).date()
     ledger = build_demo_ledger(seed, day)
     engine = make_engine(settings.resolved_database_url, 1)
     try:
@@ -823,7 +811,7 @@ def seed_demo_bank(
                 max_failed_attempts=settings.max_failed_auth_attempts,
                 block_seconds=settings.psu_block_seconds,
             )
-        ensure_demo_psus(directory, engine, ledger.psus, moment)
+        ensure_demo_psus(directory, engine, ledger.psus, now)
         with engine.begin() as conn:
             transactions = store_demo_ledger(conn, ledger)
     finally:

@@ -6,11 +6,8 @@ from pathlib import Path
 
 import click
 
+from stetgate.cli_context import settings_of
 from stetgate.eidas import CertificateError, parse_certificate, qtsp
-
-
-def _settings(ctx: click.Context):  # type: ignore[no-untyped-def]
-    return ctx.find_root().obj.settings()
 
 
 @click.group()
@@ -28,7 +25,7 @@ def certs() -> None:
 @click.pass_context
 def init(ctx: click.Context, hostnames: tuple[str, ...]) -> None:
     """Create the test root CA, the trust folder, the CRL and the bank's server certificate."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     names = list(hostnames) or ["localhost", "127.0.0.1"]
     info = qtsp.init_qtsp(settings.data_dir, names, f"{settings.resolved_issuer}/qtsp/crl")
     state = "created" if info.created else "already present"
@@ -50,7 +47,7 @@ def issue_tpp(
     ctx: click.Context, org_id: str, name: str, roles: str, out_dir: Path, days: int
 ) -> None:
     """Issue a TPP's QWAC and QSealC (qwac.pem/.key, qsealc.pem/.key; keys 0600)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     try:
         role_set = [r for r in (part.strip() for part in roles.split(",")) if r]
         issued = qtsp.issue_tpp(settings.data_dir, org_id, name, role_set, out_dir, days=days)
@@ -68,7 +65,7 @@ def issue_tpp(
 @click.pass_context
 def revoke(ctx: click.Context, cert_file: Path, reason: str) -> None:
     """Revoke a certificate of this QTSP and republish the CRL."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     try:
         crl = qtsp.revoke(settings.data_dir, cert_file, reason)
     except ValueError as exc:
@@ -80,7 +77,7 @@ def revoke(ctx: click.Context, cert_file: Path, reason: str) -> None:
 @click.pass_context
 def crl(ctx: click.Context) -> None:
     """Re-sign the CRL (fresh thisUpdate/nextUpdate); run it before nextUpdate passes."""
-    click.echo(str(qtsp.publish_crl(_settings(ctx).data_dir)))
+    click.echo(str(qtsp.publish_crl(settings_of(ctx).data_dir)))
 
 
 @certs.command("show")

@@ -114,22 +114,3 @@ class WrongCertificateType(CertificateError):
     the use: a QWAC must be ``web``, a QSealC ``eseal``."""
 
     reason = "wrong_certificate_type"
-
-
-__all__ = [
-    "CertificateError",
-    "CertificateExpired",
-    "CertificateNotYetValid",
-    "CertificateRevoked",
-    "InvalidCertificateChain",
-    "InvalidKeyUsage",
-    "InvalidOrganizationIdentifier",
-    "MalformedCertificate",
-    "MalformedQcStatements",
-    "MissingOrganizationIdentifier",
-    "MissingPsd2Statement",
-    "RevocationUnavailable",
-    "RoleAbsent",
-    "UnknownIssuer",
-    "WrongCertificateType",
-]

@@ -1,7 +1,7 @@
 """Value types for eIDAS PSD2 certificates (ETSI TS 119 495, ETSI EN 319 412-5).
 
 A TPP is known by the organizationIdentifier in its certificate subject and by the
-PSD2 roles in its qcStatements (decisions.md, "Who the client is"). Roles are decided
+PSD2 roles in its qcStatements (docs/decisions.md#client-identification). Roles are decided
 by OID (``roleOfPspOid``), never by the informative ``roleOfPspName`` string, because
 ETSI TS 119 495 §5.1 makes the OID normative and the name only descriptive.
 """
@@ -45,7 +45,7 @@ class Psd2Role(Enum):
 
     @classmethod
     def from_name(cls, name: str) -> Psd2Role:
-        """Accept ``AISP``/``CBPII``/``PISP``/``ASPSP`` (STET / decisions.md wording) or
+        """Accept ``AISP``/``CBPII``/``PISP``/``ASPSP`` (STET wording) or
         ``PSP_AI``-style ETSI names, case-insensitively. Raises ``ValueError``."""
         key = name.strip().upper()
         role = ROLE_BY_SERVICE_NAME.get(key)
@@ -65,7 +65,7 @@ ROLE_BY_SERVICE_NAME: dict[str, Psd2Role] = {
     "AISP": Psd2Role.PSP_AI,
     "CBPII": Psd2Role.PSP_IC,
 }
-"""PSD2 service names (as used for scopes in decisions.md) to ETSI roles."""
+"""PSD2 service names (as in docs/decisions.md#scopes-and-roles) to ETSI roles."""
 
 
 class QcType(Enum):
@@ -157,7 +157,8 @@ class Psd2Certificate:
 
 
 def require_role(cert: Psd2Certificate, role: Psd2Role | str) -> None:
-    """Raise :class:`RoleAbsent` unless ``cert`` carries ``role`` (decisions.md, scopes).
+    """Raise :class:`RoleAbsent` unless ``cert`` carries ``role``
+    (docs/decisions.md#scopes-and-roles).
 
     ``role`` may be a :class:`Psd2Role` or a service name such as ``"AISP"``.
     """

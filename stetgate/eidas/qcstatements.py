@@ -1,7 +1,8 @@
 """ASN.1 for the qcStatements extension as used by PSD2 certificates.
 
 Neither ``cryptography`` nor ``asn1crypto`` knows these types, so they are declared
-here (verified against ``openssl asn1parse`` in feasibility-crypto.md §1)::
+here, after ETSI TS 119 495 §5.1, ETSI EN 319 412-5 and RFC 3739 (checked with
+``openssl asn1parse`` on test certificates)::
 
     qcStatements (1.3.6.1.5.5.7.1.3) ::= SEQUENCE OF QCStatement          -- RFC 3739 §3.2.6
     QCStatement ::= SEQUENCE { statementId OBJECT IDENTIFIER,

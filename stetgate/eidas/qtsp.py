@@ -52,6 +52,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
+from stetgate.clock import SystemClock
 from stetgate.eidas.model import OrganizationIdentifier, Psd2Role, QcType
 from stetgate.eidas.qcstatements import QC_STATEMENTS_OID, encode_qc_statements
 
@@ -177,8 +178,9 @@ def generate_ec_key() -> ec.EllipticCurvePrivateKey:
 
 
 def _now(now: datetime | None) -> datetime:
+    """``now`` from the caller's clock; the system clock when a command line omits it."""
     if now is None:
-        return datetime.now(UTC)
+        return SystemClock().now()
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return now.astimezone(UTC)

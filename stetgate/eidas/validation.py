@@ -5,8 +5,9 @@ pyhanko-certvalidator against a :class:`~stetgate.eidas.trust.TrustStore` and a
 :class:`~stetgate.eidas.crl_store.CrlStore`, with ``revocation_mode="require"``.
 Why not ``"hard-fail"``: it only consults CRLs for certificates that *declare* a
 CRL distribution point, so a revoked leaf without one was accepted
-(feasibility-crypto.md §2). ``"require"`` demands revocation information for every
-non-anchor certificate in the path, so a missing or stale CRL fails closed.
+(docs/decisions.md#revocation-checking-fails-closed). ``"require"`` demands revocation
+information for every non-anchor certificate in the path, so a missing or stale CRL fails
+closed.
 
 On top of RFC 5280 the PSD2 profile adds (ETSI TS 119 495 §4-5, EN 319 412-5 §4.2):
 a QWAC must be QcType ``web`` with keyUsage digitalSignature and EKU clientAuth;

@@ -4,8 +4,8 @@ Only the subset STET needs is implemented: RSASSA-PKCS1-v1_5 with SHA-256 (``rsa
 request, keyed by the TPP's QSealC. The verifier pins the algorithm and the key type itself and
 never lets the request choose them — the hole in the ``httpsig`` package, where
 ``algorithm="hmac-sha256"`` turns the TPP's *public* key into an HMAC secret
-(feasibility-crypto.md §3). Policy (decisions.md, "HTTP signatures on the register and resource
-APIs"): ``(request-target)`` and ``x-request-id`` always signed, ``digest`` with a body, every
+(docs/decisions.md#own-http-signature-verifier). Policy (docs/decisions.md#http-signatures):
+``(request-target)`` and ``x-request-id`` always signed, ``digest`` with a body, every
 ``psu-*`` header present signed, ``Digest`` checked against the body, signed ``Date`` within skew.
 
 Signing string (draft-cavage-12 §2.3), one line per entry of ``headers="..."``, joined by ``\\n``
@@ -179,9 +179,10 @@ def required_signed_headers(
 ) -> tuple[str, ...]:
     """The headers our policy requires in ``headers="..."`` for this request.
 
-    decisions.md: ``(request-target)``, ``x-request-id``, ``digest`` when there is a body, every
-    ``psu-*`` header present (they carry the PSU context the TPP vouches for, stet-api.md §7),
-    plus ``required_extra``. TPP clients use it to pick what to sign; the verifier to check.
+    docs/decisions.md#http-signatures: ``(request-target)``, ``x-request-id``, ``digest`` when
+    there is a body, every ``psu-*`` header present (they carry the PSU context the TPP vouches
+    for), plus ``required_extra``. TPP clients use it to pick what to sign; the verifier to
+    check.
     """
     return _required(_collect_headers(headers), body, required_extra)
 

@@ -1,7 +1,8 @@
 """The ``Digest`` header (RFC 3230) that binds a request body to its HTTP signature.
 
-STET signs the ``Digest`` header, not the body (stet-api.md §7): the signature only protects the
-body if we recompute ``SHA-256=<base64>`` over the exact bytes received and compare.
+STET signs the ``Digest`` header, not the body (docs/decisions.md#http-signatures): the
+signature only protects the body if we recompute ``SHA-256=<base64>`` over the exact bytes
+received and compare.
 """
 
 from __future__ import annotations

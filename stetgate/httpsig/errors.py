@@ -2,8 +2,8 @@
 
 Every failure is a :class:`SignatureError` with a stable machine ``reason`` (for logs, metrics and
 tests) and a human message (safe to return to the TPP: it never contains key material). The HTTP
-layer answers any of them with 401 and the STET error body (decisions.md, "HTTP signatures on the
-register and resource APIs"); it does not need to tell the subclasses apart.
+layer answers any of them with 401 (docs/decisions.md#http-signatures); it does not need to
+tell the subclasses apart.
 """
 
 from __future__ import annotations

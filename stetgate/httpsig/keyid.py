@@ -1,9 +1,10 @@
 """The ``keyId`` forms STET banks accept, classified so a resolver can match registered QSealCs.
 
 STET's OAS text asks for a URL where the QSealC can be downloaded; several STET banks require
-``SN=<hex serial>,CA=<issuer DN>`` instead (stet-api.md §7). stetgate also accepts the ``kid``
+``SN=<hex serial>,CA=<issuer DN>`` instead. stetgate also accepts the ``kid``
 given at registration. Whatever the form, the resolver matches it only against the TPP's
-registered certificates and never dereferences a URL from a request (decisions.md: no SSRF).
+registered certificates and never dereferences a URL from a request (no SSRF;
+docs/decisions.md#http-signatures).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``grant_type=authorization_code``: exchanging the PSU's code for a token pair.
 
-RFC 6749 §4.1.3 as profiled by STET v1.4.2 Part I §3.4 (BPCE) and decisions.md "Token rules".
+RFC 6749 §4.1.3 as profiled by STET v1.4.2 Part I §3.4 (BPCE) and docs/decisions.md#code-exchange.
 Validate everything first (`check_code_redemption`, a pure function), then act in one
 transaction: claim the code with one atomic ``UPDATE … WHERE used_at IS NULL`` (so two
 concurrent redemptions cannot both succeed), revoke the earlier pair of the same (PSU,
@@ -38,11 +38,10 @@ from stetgate.oauth.token_pairs import CODE_REPLAY, create_pair, find_by_code_ha
 from stetgate.secrets import secret_hash
 from stetgate.settings import Settings
 from stetgate.store.audit import record_event
+from stetgate.store.audit_events import CODE_REPLAYED, TOKEN_ISSUED
 from stetgate.store.schema import authorization_codes
 
 GRANT_TYPE = "authorization_code"
-TOKEN_ISSUED = "token_issued"  # noqa: S105 - an audit event name
-CODE_REPLAYED = "code_replayed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +121,13 @@ def check_code_redemption(
     """Every rule of the exchange, in RFC 6749 §4.1.3 order; raises the OAuth error.
 
     - the code exists and was issued to this client (§4.1.3), has not been used (§4.1.2,
-      `CodeReplayed`) and has not expired (decisions.md: 60 s);
+      `CodeReplayed`) and has not expired (docs/decisions.md#lifetimes: 60 s);
     - ``redirect_uri`` is identical to the one of the authorization request (§4.1.3);
     - PKCE (RFC 7636 §4.6): when a challenge was sent, the S256 of ``code_verifier`` equals it;
       when none was sent, a ``code_verifier`` is refused (OAuth 2.1 §4.1.3: a downgrade sign),
       and a client registered with ``require_pkce`` must have sent one;
     - ``scope`` is not needed (BPCE); when present it must not exceed the granted scope and
-      must keep its role scope (``invalid_scope``, decisions.md);
+      must keep its role scope (``invalid_scope``, docs/decisions.md#code-exchange);
     - the QWAC carries the PSD2 role of that scope (``unauthorized_client``).
     """
     if code is None:
@@ -183,7 +182,7 @@ def pair_lifetimes(
     settings: Settings, sca_at: datetime, now: datetime
 ) -> tuple[datetime, datetime]:
     """(refresh token expiry, access token expiry). The refresh token lives as long as the
-    SCA is valid (``sca_validity_days`` after it, decisions.md "Lifetimes"); the access token
+    SCA is valid (``sca_validity_days`` after it, docs/decisions.md#lifetimes); the access token
     ``access_token_ttl_seconds``, never beyond the refresh token."""
     refresh_expires_at = sca_at + timedelta(days=settings.sca_validity_days)
     access_expires_at = min(
@@ -305,9 +304,7 @@ class AuthorizationCodeGrant:
 
 
 __all__ = [
-    "CODE_REPLAYED",
     "GRANT_TYPE",
-    "TOKEN_ISSUED",
     "AuthorizationCodeGrant",
     "CodeReplayed",
     "Redemption",

@@ -26,5 +26,5 @@ class AuthorizationRequest:
     @property
     def role_scope(self) -> str:
         """The one PSD2 role scope of the request: a token pair is per role (one pair per
-        PSU, organization and role; see docs/decisions.md)."""
+        PSU, organization and role; docs/decisions.md#one-pair-per-psu-organization-and-role)."""
         return CBPII if CBPII in self.scope.split() else AISP

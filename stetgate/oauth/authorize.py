@@ -1,5 +1,5 @@
 """``GET /stet/psd2/oauth/authorize``: the TPP sends the PSU's browser to the bank
-(RFC 6749 §4.1.1; STET v1.4.2 Part I §3.4; seed steps 2-3).
+(RFC 6749 §4.1.1; STET v1.4.2 Part I §3.4; steps 2-3 of docs/decisions.md#the-cinematic).
 
 Validation runs in the order RFC 6749 §4.1.2.1 imposes, because it decides *where* an error
 goes:
@@ -13,8 +13,8 @@ goes:
    values → ``invalid_request``; ``response_type`` other than ``code`` →
    ``unsupported_response_type``; scope → ``invalid_scope`` (§3.3); PKCE (RFC 7636 §4.4.1:
    ``plain`` refused, a challenge required when the client registered ``require_pkce``) →
-   ``invalid_request``; then the TPP itself (decisions.md callback table): suspended client →
-   ``access_denied``/``client_suspended``; a stored QWAC/QSealC that fails validation →
+   ``invalid_request``; then the TPP itself (docs/decisions.md#callback-outcomes): suspended
+   client → ``access_denied``/``client_suspended``; a stored QWAC/QSealC that fails validation →
    ``access_denied`` with the eIDAS reason (``certificate_expired``, ``certificate_revoked``…);
    no PSD2 role for the scope in them → ``unauthorized_client``/``role_missing``.
 
@@ -224,9 +224,9 @@ def validate_request(
 
 
 def check_tpp(services: Services, client: Client, role_scope: str, now: datetime) -> None:
-    """decisions.md "Who the client is": the client is active, each certificate stored for it
-    still validates (chain, validity, CRL) and carries the PSD2 role the scope needs
-    (ETSI TS 119 495 §5.1). Raises AccessDenied / UnauthorizedClient."""
+    """docs/decisions.md#checks-on-the-tpp-at-authorize: the client is active, each certificate
+    stored for it still validates (chain, validity, CRL) and carries the PSD2 role the scope
+    needs (ETSI TS 119 495 §5.1). Raises AccessDenied / UnauthorizedClient."""
     if not client.active:
         raise AccessDenied("client_suspended")
     role = ROLE_FOR_SCOPE[role_scope]

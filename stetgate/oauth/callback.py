@@ -1,4 +1,4 @@
-"""The redirect back to the TPP's callback, in every outcome (decisions.md "The callback").
+"""The redirect back to the TPP's callback, in every outcome (docs/decisions.md#callback-outcomes).
 
 RFC 6749 §4.1.2 (success: ``code``, ``state``) and §4.1.2.1 (error: ``error``,
 ``error_description``, ``state``), plus RFC 9207 §2 ``iss`` on every response so a TPP talking
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-# decisions.md "The callback": error_description values the PSU pages produce
+# error_description values the PSU pages produce (docs/decisions.md#callback-outcomes)
 CONSENT_REFUSED = "consent_refused"
 AUTHENTICATION_FAILED = "authentication_failed"
 TIMEOUT = "timeout"

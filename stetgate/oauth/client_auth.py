@@ -1,6 +1,7 @@
 """Client authentication at the token, revocation and introspection endpoints: mutual TLS only.
 
-RFC 8705 §2.1 ``tls_client_auth`` with the PSD2 profile of decisions.md "Who the client is":
+RFC 8705 §2.1 ``tls_client_auth`` with the PSD2 profile of
+docs/decisions.md#mutual-tls-client-authentication:
 
 1. The TLS session carries a QWAC that chains to a trusted QTSP, is within validity, is not
    revoked (CRL) and is fit for TLS client authentication (QcType ``web``, EKU clientAuth) —
@@ -122,8 +123,8 @@ def authenticate_client(
 
 
 def require_role_for_scope(certificate: Psd2Certificate, role_scope: str) -> None:
-    """decisions.md "Scopes and roles": ``aisp`` needs PSP_AI, ``cbpii`` needs PSP_IC, in the
-    QWAC's PSD2 qcStatement (ETSI TS 119 495 §5.1). RFC 6749 §5.2 ``unauthorized_client``."""
+    """``aisp`` needs PSP_AI, ``cbpii`` needs PSP_IC, in the QWAC's PSD2 qcStatement (ETSI TS
+    119 495 §5.1; docs/decisions.md#scopes-and-roles). RFC 6749 §5.2 ``unauthorized_client``."""
     role = ROLE_FOR_SCOPE.get(role_scope)
     if role is None or role not in certificate.roles:
         needed = role.name if role is not None else "none"

@@ -1,9 +1,10 @@
 """TPP clients and their certificates (the client store).
 
-Two registration paths (decisions.md "Who the client is"; seed step 4): Go-Live, where the
-operator adds the client and ``client_id`` **is** the organizationIdentifier, and the API
-register (`stetgate.registry` API), where ``client_id`` is opaque and linked to the
-organizationIdentifier of the certificates given at registration.
+Two registration paths (docs/decisions.md#client-identification; step 4 of
+docs/decisions.md#the-cinematic): Go-Live, where the operator adds the client and ``client_id``
+**is** the organizationIdentifier, and the API register (`stetgate.registry` API), where
+``client_id`` is opaque and linked to the organizationIdentifier of the certificates given at
+registration.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def golive_client(
     grant_types: Sequence[str] = ("authorization_code", "refresh_token"),
 ) -> Client:
     """A client added by the operator (the old BPCE "Go Live" procedure): its ``client_id``
-    **is** the organizationIdentifier of its certificates (decisions.md)."""
+    **is** the organizationIdentifier of its certificates (docs/decisions.md#go-live-clients)."""
     return Client(
         client_id=org_id,
         org_id=org_id,

@@ -1,10 +1,10 @@
 """Issuing authorization codes (RFC 6749 §4.1.2) at the end of the PSU journey.
 
-A code is an opaque 256-bit secret (decisions.md "Token rules"); only its SHA-256 digest is
+A code is an opaque 256-bit secret (docs/decisions.md#opaque-secrets); only its SHA-256 digest is
 stored, with everything the token endpoint must check when it is redeemed: the client and its
 organization, the PSU, the exact ``redirect_uri`` (RFC 6749 §4.1.3), the granted scope, the
 PKCE challenge (RFC 7636 §4.4) and the time of the SCA (the refresh-token lifetime counts from
-it, decisions.md "Lifetimes"). It lives `auth_code_ttl_seconds` (60 s by default; RFC 6749
+it, docs/decisions.md#lifetimes). It lives `auth_code_ttl_seconds` (60 s by default; RFC 6749
 §4.1.2 recommends at most 10 minutes) and is single use — redemption is the token side's job
 (`stetgate.oauth.authorization_code`).
 """

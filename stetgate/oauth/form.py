@@ -27,8 +27,6 @@ MAX_VALUE_LENGTH = 2048
 """Longest accepted value: tokens and codes are 43 characters, redirect URIs rarely exceed
 a few hundred; anything longer is malformed or hostile."""
 
-REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID = re.compile(r"[!-~]{1,100}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -89,21 +87,11 @@ def required_parameter(form: Mapping[str, str], name: str, message: str | None =
     return value
 
 
-def request_id_of(request: Request) -> str | None:
-    """The caller's ``X-Request-ID`` when it is printable and fits the audit column."""
-    value = request.headers.get(REQUEST_ID_HEADER)
-    if value and _REQUEST_ID.fullmatch(value):
-        return value
-    return None
-
-
 __all__ = [
     "FORM_MEDIA_TYPE",
     "MAX_PARAMETERS",
     "MAX_VALUE_LENGTH",
-    "REQUEST_ID_HEADER",
     "parse_form_body",
     "read_form",
-    "request_id_of",
     "required_parameter",
 ]

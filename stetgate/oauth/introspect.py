@@ -12,10 +12,11 @@ The answer (§2.2): ``active``, and for an active token ``scope``, ``client_id``
 tokens, ``cnf: {"x5t#S256": …}`` — the certificate the token is bound to (RFC 8705 §3.2).
 ``sub`` is the PSU reference: the bank's PSU id for the bank's resource servers, a pairwise
 pseudonym (HMAC of the PSU id with the instance's pseudonym key, per organization) for a TPP,
-which has no business learning the PSU's login identifier. A token is active when it is not
-revoked, not expired, its client is not suspended, and — for a refresh token — the PSU's last
-SCA is still within ``sca_validity_days``. An access token replaced by a refresh no longer
-exists: inactive.
+which has no business learning the PSU's login identifier. An access token is active when it is
+not revoked, not expired and its client is registered and active; a refresh token when it could
+be refreshed (`stetgate.oauth.refreshable.refreshable`: not revoked, not expired, the PSU's last
+SCA within ``sca_validity_days``, its client registered, active and of the pair's
+organization). An access token replaced by a refresh no longer exists: inactive.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -34,9 +35,10 @@ from starlette.routing import Route
 from stetgate.eidas import Psd2Certificate
 from stetgate.eidas.model import Psd2Role
 from stetgate.oauth.client_auth import tls_client_certificate
-from stetgate.oauth.clients import CLIENT_ACTIVE
+from stetgate.oauth.clients import CLIENT_ACTIVE, get_client
 from stetgate.oauth.errors import NO_STORE, OAuthError, oauth_error_response
 from stetgate.oauth.form import read_form, required_parameter
+from stetgate.oauth.refreshable import RefreshLimits, refreshable
 from stetgate.oauth.token_pairs import TokenPair, find_active_access, find_by_refresh_hash
 from stetgate.secrets import secret_hash
 from stetgate.services import Services, services_of
@@ -80,6 +82,23 @@ def _client_active(conn: Connection, client_id: str) -> bool:
     return status == CLIENT_ACTIVE
 
 
+def active_pair(
+    conn: Connection, token_hash: str, kind: str, now: datetime, limits: RefreshLimits
+) -> TokenPair | None:
+    """The pair whose ``kind`` token (``access_token`` or ``refresh_token``) has this digest,
+    if that token is active at ``now`` (module docstring)."""
+    if kind == "access_token":
+        grant = find_active_access(conn, token_hash, now)
+        if grant is None or not _client_active(conn, grant.client_id):
+            return None
+        return grant
+    grant = find_by_refresh_hash(conn, token_hash)
+    if grant is None:
+        return None
+    client = get_client(conn, grant.client_id)
+    return grant if refreshable(grant, client, now, limits) is None else None
+
+
 def describe_token(
     conn: Connection,
     services: Services,
@@ -96,17 +115,12 @@ def describe_token(
         if hint == "refresh_token"
         else ("access_token", "refresh_token")
     )
+    limits = RefreshLimits.from_settings(services.settings)
     for kind in order:
-        grant = (
-            find_active_access(conn, token_hash, now)
-            if kind == "access_token"
-            else _active_refresh(conn, token_hash, now, services.settings.sca_validity_days)
-        )
+        grant = active_pair(conn, token_hash, kind, now, limits)
         if grant is None:
             continue
         if caller_org is not None and grant.org_id != caller_org:
-            return INACTIVE
-        if not _client_active(conn, grant.client_id):
             return INACTIVE
         body: dict[str, Any] = {
             "active": True,
@@ -130,17 +144,6 @@ def describe_token(
             )
         return body
     return INACTIVE
-
-
-def _active_refresh(
-    conn: Connection, token_hash: str, now: datetime, sca_validity_days: int
-) -> TokenPair | None:
-    grant = find_by_refresh_hash(conn, token_hash)
-    if grant is None or not grant.refresh_active(now):
-        return None
-    if grant.sca_at <= now - timedelta(days=sca_validity_days):
-        return None
-    return grant
 
 
 async def introspect(request: Request) -> JSONResponse:
@@ -171,6 +174,7 @@ def introspect_route() -> Route:
 
 __all__ = [
     "INTROSPECT_PATH",
+    "active_pair",
     "describe_token",
     "introspect",
     "introspect_route",

@@ -1,12 +1,13 @@
 """``GET /.well-known/oauth-authorization-server``: authorization server metadata (RFC 8414).
 
-What a TPP (or a conformance tool) needs to talk to this bank without reading its manual:
-the endpoints of decisions.md "URLs"; mutual-TLS client authentication everywhere
+What a TPP (or a conformance tool) needs to talk to this bank without reading its manual: the
+endpoints of docs/decisions.md#urls; mutual-TLS client authentication everywhere
 (``tls_client_auth``, RFC 8705 §2.1.1) and certificate-bound access tokens
 (``tls_client_certificate_bound_access_tokens``, RFC 8705 §3.3); the scopes the bank grants;
-``code`` as the only response type (STET v1.4.2 Part I §3.4); PKCE S256 only (decisions.md);
-``iss`` on every authorization response (RFC 9207 §3). ``grant_types_supported`` lists the
-grant handlers actually registered at the token endpoint, so it cannot drift from the code.
+``code`` as the only response type (STET v1.4.2 Part I §3.4); PKCE S256 only
+(docs/decisions.md#pkce); ``iss`` on every authorization response (RFC 9207 §3).
+``grant_types_supported`` lists the grant handlers actually registered at the token endpoint, so
+it cannot drift from the code.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """PKCE (RFC 7636) as stetgate applies it: S256 only, enforced when a challenge was sent.
 
-decisions.md "PKCE": BPCE does not use PKCE; stetgate accepts ``code_challenge`` with
+docs/decisions.md#pkce: BPCE does not use PKCE; stetgate accepts ``code_challenge`` with
 ``code_challenge_method=S256`` from any client, enforces it at the token endpoint when it was
 sent, and refuses ``plain`` (RFC 7636 §4.2 allows it; OAuth 2.1 and RFC 9700 §2.1.1 say S256).
 """

@@ -2,25 +2,28 @@
 
 Refreshing is the most frequent call a TPP makes (every access token lives an hour, for 90 to
 180 days), and the product must sustain thousands per second on two cores. So the whole
-decision of decisions.md "Token rules" is a single ``UPDATE … RETURNING`` on the pair's row:
+decision of docs/decisions.md#refresh is a single ``UPDATE … RETURNING`` on the pair's row:
 
 - the refresh token exists, is not revoked, has not expired (RFC 6749 §6, §10.4);
 - the PSU's last SCA is younger than ``sca_validity_days`` (PSD2 RTS Art. 10/10a via STET
   v1.4.2 Part I §3.4.3.4);
-- the pair belongs to the calling client and to the organization of its QWAC (refresh tokens
-  are bound to client and organization, decisions.md), the client is registered, active and
-  still linked to that organization (RFC 8705 §2: "directly or indirectly" matching);
-- the QWAC carries the PSD2 role of the pair (ETSI TS 119 495 §5.1);
+- the pair belongs to the calling client and to the organization of its QWAC (refresh tokens are
+  bound to client and organization, docs/decisions.md#certificate-binding), the client is
+  registered, active and still linked to that organization (RFC 8705 §2: "directly or
+  indirectly" matching);
+- the QWAC carries the PSD2 role of the pair (ETSI TS 119 495 §5.1)
 
-and when all hold, in the same statement: new access-token digest (the previous token dies at
-once), its expiry (never after the refresh token's), ``cnf`` = the presenting QWAC's thumbprint
-(RFC 8705 §3), scope reduced to the role (``extended_transaction_history`` is dropped on
-refresh), ``last_used_at``; with rotation on, the new refresh digest and the old one kept as
-``previous_refresh_hash`` for reuse detection (OAuth 2.1 §6.1). The ``token_refreshed`` audit
-row is written by the database from the updated row, atomically with it: on PostgreSQL by a
-data-modifying CTE of the same statement, on SQLite by an ``INSERT … SELECT`` in the same
+(these conditions live in `stetgate.oauth.refreshable`, beside their Python twin that explains
+a refusal), and when all hold, in the same statement: new access-token digest (the previous
+token dies at once), its expiry (never after the refresh token's), ``cnf`` = the presenting
+QWAC's thumbprint (RFC 8705 §3), scope reduced to the role (``extended_transaction_history`` is
+dropped on refresh), ``last_used_at``; with rotation on, the new refresh digest and the old one
+kept as ``previous_refresh_hash`` for reuse detection (OAuth 2.1 §6.1). The ``token_refreshed``
+audit row is written by the database from the updated row, atomically with it: on PostgreSQL by
+a data-modifying CTE of the same statement, on SQLite by an ``INSERT … SELECT`` in the same
 transaction. When the statement matches nothing, the caller looks at the row with ordinary
-queries to say precisely why (`stetgate.oauth.refresh`).
+queries to say precisely why (`stetgate.oauth.refresh`, with
+`stetgate.oauth.refreshable.refreshable_by`).
 
 Group commit. Refreshes that reach a worker in the same event-loop turn run in one transaction
 (`RefreshStore.refresh_soon`): one ``BEGIN IMMEDIATE … COMMIT`` on SQLite, one libpq pipeline
@@ -31,51 +34,40 @@ the 2-core box with ``benchmarks/refresh_grants.py`` (2 workers), SQLite went fr
 
 Why the statements are compiled once and run on the DBAPI cursor: they are SQLAlchemy Core
 constructs over `stetgate.store.schema` (so columns and types are checked), compiled once per
-engine; executing them through the DBAPI connection skips SQLAlchemy's per-execution
-context set-up, which measured 2–3× the cost of the SQLite statement itself (≈200 µs vs
-≈85 µs per refresh on this box). Values go through the same type processors SQLAlchemy would
-apply (`UtcDateTime` storage on each dialect), so the rows are identical to Core-written ones.
+engine (`stetgate.store.compiled.CompiledStatement`); executing them through the DBAPI
+connection skips SQLAlchemy's per-execution context set-up, which measured 2–3× the cost of
+the SQLite statement itself (≈200 µs vs ≈85 µs per refresh on this box). Values go through the
+same type processors SQLAlchemy would apply (`UtcDateTime` storage on each dialect), so the
+rows are identical to Core-written ones.
 """
 
 from __future__ import annotations
 
 import asyncio
-import operator
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Engine,
-    String,
-    bindparam,
-    case,
-    event,
-    exists,
-    insert,
-    literal,
-    select,
-    update,
-)
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Engine, String, bindparam, case, event, insert, literal, select, update
 from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ClauseElement
 
-from stetgate.oauth.clients import CLIENT_ACTIVE
-from stetgate.store.schema import UtcDateTime, audit_events, clients, grants
+from stetgate.oauth.refreshable import (
+    NOW,
+    REFRESHABLE_BY_SQL,
+    Presenter,
+    RefreshLimits,
+    statement_parameters,
+)
+from stetgate.store.audit_events import TOKEN_REFRESHED
+from stetgate.store.compiled import CompiledStatement
+from stetgate.store.schema import UtcDateTime, audit_events, grants
 
-TOKEN_REFRESHED = "token_refreshed"  # noqa: S105 - an audit event name
-
-_NOW = bindparam("now", type_=UtcDateTime())
 _ACCESS_EXPIRES = bindparam("access_expires_at", type_=UtcDateTime())
-_ORG = bindparam("org_id", type_=String())
 _REQUEST_ID = bindparam("request_id", type_=String())
 
 
@@ -107,64 +99,9 @@ class _LoopQueue:
     flusher: asyncio.Task[None] | None = None
 
 
-class _Prepared:
-    """A Core statement compiled once for a dialect, run on a DBAPI cursor with the type
-    processors SQLAlchemy itself would apply to each parameter and result column."""
-
-    def __init__(
-        self, statement: ClauseElement, dialect: Dialect, result_types: Mapping[int, Any]
-    ) -> None:
-        compiled = statement.compile(dialect=dialect)
-        assert isinstance(compiled, SQLCompiler)
-        self.sql = compiled.string
-        self._processors: dict[str, Callable[[Any], Any]] = {}
-        self._fixed: dict[str, Any] = {}
-        """The statement's own literals (e.g. ``status = 'active'``), processed once."""
-        for name, bind in compiled.binds.items():
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if not bind.required:
-                self._fixed[name] = bind.value if processor is None else processor(bind.value)
-            elif processor is not None:
-                self._processors[name] = processor
-        order = tuple(compiled.positiontup or ()) if compiled.positional else ()
-        self._in_order: Callable[[dict[str, Any]], tuple[Any, ...]] | None = (
-            (lambda processed: (processed[order[0]],))
-            if len(order) == 1
-            else operator.itemgetter(*order)
-            if order
-            else None
-        )
-        self._results = tuple(
-            (index, processor)
-            for index, type_ in sorted(result_types.items())
-            if (processor := type_.dialect_impl(dialect).result_processor(dialect, None))
-        )
-
-    def parameters(self, values: Mapping[str, Any]) -> Any:
-        """DBAPI parameters: each distinct value processed once, in the paramstyle's shape."""
-        processed = dict(self._fixed)
-        processors = self._processors
-        for name, value in values.items():
-            processor = processors.get(name)
-            processed[name] = value if processor is None else processor(value)
-        return processed if self._in_order is None else self._in_order(processed)
-
-    def row(self, raw: tuple[Any, ...]) -> tuple[Any, ...]:
-        if not self._results:
-            return raw
-        row = list(raw)
-        for index, processor in self._results:
-            row[index] = processor(row[index])
-        return tuple(row)
-
-
-def _refresh_update(rotate: bool) -> Any:
-    """``UPDATE grants SET … WHERE <every refresh rule> RETURNING …`` (see module docstring)."""
-    active_client = exists().where(
-        clients.c.client_id == grants.c.client_id,
-        clients.c.status == CLIENT_ACTIVE,
-        clients.c.org_id == _ORG,
-    )
+def _refresh_update(rotate: bool, returning: tuple[str, ...]) -> Any:
+    """``UPDATE grants SET … WHERE <every refresh rule> RETURNING …`` (see module docstring);
+    the rules are `stetgate.oauth.refreshable.REFRESHABLE_BY_SQL`."""
     values: dict[str, Any] = {
         "access_hash": bindparam("access_hash", type_=String()),
         "access_expires_at": case(
@@ -173,7 +110,7 @@ def _refresh_update(rotate: bool) -> Any:
         ),
         "access_cnf": bindparam("access_cnf", type_=String()),
         "access_scope": grants.c.role,
-        "last_used_at": _NOW,
+        "last_used_at": NOW,
     }
     if rotate:
         values["refresh_hash"] = bindparam("new_refresh_hash", type_=String())
@@ -182,31 +119,17 @@ def _refresh_update(rotate: bool) -> Any:
         update(grants)
         .where(
             grants.c.refresh_hash == bindparam("refresh_hash", type_=String()),
-            grants.c.revoked_at.is_(None),
-            grants.c.refresh_expires_at > _NOW,
-            grants.c.sca_at > bindparam("sca_not_before", type_=UtcDateTime()),
-            grants.c.client_id == bindparam("client_id", type_=String()),
-            grants.c.org_id == _ORG,
-            grants.c.role.in_(
-                [bindparam("role_a", type_=String()), bindparam("role_b", type_=String())]
-            ),
-            active_client,
+            *REFRESHABLE_BY_SQL,
         )
         .values(**values)
-        .returning(
-            grants.c.id,
-            grants.c.psu_id,
-            grants.c.role,
-            grants.c.access_expires_at,
-            grants.c.client_id,
-            grants.c.org_id,
-            grants.c.last_used_at,
-        )
+        .returning(*(grants.c[name] for name in returning))
     )
 
 
-_RESULT_TYPES = {3: UtcDateTime()}
-_RETURNED = ("id", "psu_id", "role", "access_expires_at", "client_id", "org_id", "last_used_at")
+_RETURNED = ("id", "psu_id", "role", "access_expires_at")
+"""What the caller gets back (`RefreshedAccess`)."""
+_AUDITED = (*_RETURNED, "client_id", "org_id", "last_used_at")
+"""What the audit row is made of, when it is written from the statement's own result."""
 _AUDIT_COLUMNS = ["at", "event", "client_id", "org_id", "psu_id", "request_id", "detail"]
 
 BUSY_WAIT_SECONDS = 30.0
@@ -245,24 +168,24 @@ class RefreshStore:
     ``BUSY_WAIT_SECONDS``: with several workers, write transactions of ~50 µs collide often.
     """
 
-    def __init__(self, engine: Engine, *, rotate: bool) -> None:
+    def __init__(self, engine: Engine, *, rotate: bool, limits: RefreshLimits) -> None:
         self.engine = engine
         self.rotate = rotate
+        self.limits = limits
         dialect = engine.dialect
         self._sqlite = dialect.name == "sqlite"
         self._busy_error: type[Exception] = dialect.loaded_dbapi.OperationalError
         if self._sqlite:
-            self._update = _Prepared(_refresh_update(rotate), dialect, _RESULT_TYPES)
+            self._update = CompiledStatement(_refresh_update(rotate, _RETURNED), dialect)
             by_id = select(grants).where(grants.c.id == bindparam("grant_id", type_=String()))
-            self._audit = _Prepared(_audit_from(by_id.subquery()), dialect, {})
+            self._audit = CompiledStatement(_audit_from(by_id.subquery()), dialect)
         else:
-            refreshed = _refresh_update(rotate).cte("refreshed")
-            self._update = _Prepared(
-                select(*(refreshed.c[name] for name in _RETURNED[:6])).add_cte(
+            refreshed = _refresh_update(rotate, _AUDITED).cte("refreshed")
+            self._update = CompiledStatement(
+                select(*(refreshed.c[name] for name in _RETURNED)).add_cte(
                     _audit_from(refreshed).cte("audited")
                 ),
                 dialect,
-                _RESULT_TYPES,
             )
         self._lock = threading.Lock()
         self._raw: PoolProxiedConnection | None = None
@@ -277,36 +200,24 @@ class RefreshStore:
         self,
         *,
         refresh_hash: str,
-        client_id: str,
-        org_id: str,
-        role_scopes: tuple[str, str],
+        presenter: Presenter,
+        now: datetime,
         access_hash: str,
         access_expires_at: datetime,
         access_cnf: str,
-        sca_not_before: datetime,
-        now: datetime,
         request_id: str | None,
         new_refresh_hash: str | None = None,
     ) -> RefreshJob:
-        """One refresh, ready to run (`refresh` now, or `refresh_soon` with others).
-
-        ``role_scopes`` are the role scopes the QWAC allows, padded with ``""`` (two slots,
-        so the statement shape never changes)."""
+        """One refresh of the pair holding ``refresh_hash`` by ``presenter`` at ``now``, ready
+        to run (`refresh` now, or `refresh_soon` with others)."""
         if self.rotate != (new_refresh_hash is not None):
             raise ValueError("new_refresh_hash must be given exactly when rotation is on")
-        values = {
-            "refresh_hash": refresh_hash,
-            "now": now,
-            "sca_not_before": sca_not_before,
-            "client_id": client_id,
-            "org_id": org_id,
-            "role_a": role_scopes[0],
-            "role_b": role_scopes[1],
-            "access_hash": access_hash,
-            "access_expires_at": access_expires_at,
-            "access_cnf": access_cnf,
-            "request_id": request_id,
-        }
+        values = statement_parameters(presenter, now, self.limits)
+        values["refresh_hash"] = refresh_hash
+        values["access_hash"] = access_hash
+        values["access_expires_at"] = access_expires_at
+        values["access_cnf"] = access_cnf
+        values["request_id"] = request_id
         if new_refresh_hash is not None:
             values["new_refresh_hash"] = new_refresh_hash
         return RefreshJob(self._update.parameters(values), request_id)
@@ -377,7 +288,7 @@ class RefreshStore:
         return [None if raw is None else self._refreshed(raw) for raw in fetched]
 
     def _refreshed(self, raw: Any) -> RefreshedAccess:
-        row = self._update.row(tuple(raw))
+        row = self._update.row(raw)
         return RefreshedAccess(
             grant_id=row[0], psu_id=row[1], role=row[2], access_expires_at=row[3]
         )
@@ -464,4 +375,4 @@ class RefreshStore:
             executor.shutdown(wait=False)
 
 
-__all__ = ["TOKEN_REFRESHED", "RefreshJob", "RefreshStore", "RefreshedAccess"]
+__all__ = ["RefreshJob", "RefreshStore", "RefreshedAccess"]

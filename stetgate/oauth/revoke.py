@@ -28,21 +28,21 @@ from stetgate.oauth.client_auth import (
     tls_client_certificate,
 )
 from stetgate.oauth.errors import NO_STORE, OAuthError, oauth_error_response
-from stetgate.oauth.form import read_form, request_id_of, required_parameter
+from stetgate.oauth.form import read_form, required_parameter
 from stetgate.oauth.token_pairs import REVOKED_BY_CLIENT, revoke_by_token_hash
 from stetgate.secrets import secret_hash
 from stetgate.services import Services, services_of
+from stetgate.serving.request_id import request_id_of
 from stetgate.store.audit import record_event
+from stetgate.store.audit_events import REVOCATION_REFUSED, TOKEN_REVOKED
 
 REVOKE_PATH = "/stet/psd2/oauth/revoke"
-TOKEN_REVOKED = "token_revoked"  # noqa: S105 - an audit event name
-REVOCATION_REFUSED = "revocation_refused"
 
 
 async def revoke(request: Request) -> Response:
     services = services_of(request)
     now = services.clock.now()
-    request_id = request_id_of(request)
+    request_id = request_id_of(request.headers)
     client_id: str | None = None
     try:
         form = await read_form(request)
@@ -94,4 +94,4 @@ def revoke_route() -> Route:
     return Route(REVOKE_PATH, revoke, methods=["POST"])
 
 
-__all__ = ["REVOCATION_REFUSED", "REVOKE_PATH", "TOKEN_REVOKED", "revoke", "revoke_route"]
+__all__ = ["REVOKE_PATH", "revoke", "revoke_route"]

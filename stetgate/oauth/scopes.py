@@ -1,4 +1,4 @@
-"""Scopes, and the PSD2 role each one needs (decisions.md "Scopes and roles").
+"""Scopes, and the PSD2 role each one needs (docs/decisions.md#scopes-and-roles).
 
 A TPP holding both AISP and CBPII roles gets separate token pairs per role, so every
 authorization has exactly one *role scope* (``aisp`` or ``cbpii``);

@@ -6,7 +6,8 @@ adds a grant without touching this module — the register API adds ``client_cre
 
 1. the body is an RFC 6749 §3.2 form (`stetgate.oauth.form`), else ``invalid_request``;
 2. the TLS session carries a valid QWAC (RFC 8705 §2, `client_auth.tls_client_certificate`),
-   else ``invalid_client`` — the only client authentication (decisions.md);
+   else ``invalid_client`` — the only client authentication
+   (docs/decisions.md#mutual-tls-client-authentication);
 3. ``grant_type`` names a registered handler, else ``unsupported_grant_type`` (§5.2).
 
 A handler binds the certificate to its client, applies its grant's rules, writes in one
@@ -16,14 +17,14 @@ transaction and returns the RFC 6749 §5.1 JSON body; it refuses with an
 the error and its description — never a token or code); successes by the handler, inside its
 own transaction.
 
-Why a direct implementation over Starlette rather than Authlib's server (issue 4, item 8;
-shared/spec/feasibility-crypto.md §4): Authlib 1.9 has no RFC 8705 (no ``tls_client_auth``,
-no certificate-bound tokens), no ASGI server integration and a synchronous core, so it would
-need 150–250 lines of request/response glue plus a threadpool hop per request, while the
-clients here are mTLS-only, confidential, with no secrets, one response type and two grants.
-What Authlib would contribute — parameter checks of RFC 6749/7009/7662 — is a few dozen lines
-here, each citing its section, and the refresh grant's one-statement hot path (the product's
-throughput bar) could not live inside Authlib's save/query hooks anyway.
+Why a direct implementation over Starlette rather than Authlib's server
+(docs/decisions.md#no-oauth-server-library): Authlib 1.9 has no RFC 8705 (no
+``tls_client_auth``, no certificate-bound tokens), no ASGI server integration and a synchronous
+core, so it would need 150–250 lines of request/response glue plus a threadpool hop per request,
+while the clients here are mTLS-only, confidential, with no secrets, one response type and two
+grants. What Authlib would contribute — parameter checks of RFC 6749/7009/7662 — is a few dozen
+lines here, each citing its section, and the refresh grant's one-statement hot path (the
+product's throughput bar) could not live inside Authlib's save/query hooks anyway.
 """
 
 from __future__ import annotations
@@ -48,12 +49,13 @@ from stetgate.oauth.errors import (
     UnsupportedGrantType,
     oauth_error_response,
 )
-from stetgate.oauth.form import read_form, request_id_of
+from stetgate.oauth.form import read_form
 from stetgate.services import Services, services_of
+from stetgate.serving.request_id import request_id_of
 from stetgate.store.audit import record_event
+from stetgate.store.audit_events import TOKEN_REFUSED
 
 TOKEN_PATH = "/stet/psd2/oauth/token"  # noqa: S105 - a URL path
-TOKEN_REFUSED = "token_refused"  # noqa: S105 - an audit event name
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,7 @@ class TokenEndpoint:
     async def handle(self, request: Request) -> Response:
         services = services_of(request)
         now = services.clock.now()
-        request_id = request_id_of(request)
+        request_id = request_id_of(request.headers)
         form: Mapping[str, str] = {}
         try:
             form = await read_form(request)
@@ -171,7 +173,6 @@ def token_route(handlers: Mapping[str, GrantHandler]) -> Route:
 
 __all__ = [
     "TOKEN_PATH",
-    "TOKEN_REFUSED",
     "GrantHandler",
     "TokenEndpoint",
     "TokenRequest",

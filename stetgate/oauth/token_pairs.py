@@ -1,6 +1,6 @@
 """Token pairs (the ``grants`` table): one row is one access token + refresh token pair.
 
-decisions.md "Token rules":
+docs/decisions.md#token-rules:
 - **One valid pair per (PSU, TPP organization, role)**: `create_pair` revokes the active pair of
   the same triplet in the caller's transaction, so there is never a moment with two.
 - **Revoking either token revokes both** (RFC 7009 §2.1 allows it; BPCE requires it): a pair is
@@ -71,7 +71,8 @@ class TokenPair:
     org_id: str
     psu_id: str
     role: str
-    """The role scope, ``aisp`` or ``cbpii`` (decisions.md: one pair per role)."""
+    """The role scope, ``aisp`` or ``cbpii`` (one pair per role,
+    docs/decisions.md#one-pair-per-psu-organization-and-role)."""
     scope: str
     """Everything granted at the SCA (may include ``extended_transaction_history``)."""
     sca_at: datetime
@@ -79,18 +80,12 @@ class TokenPair:
     refresh_expires_at: datetime
     access_scope: str
     """Scope of the current access token: ``scope`` right after the SCA, the role scope only
-    after a refresh (``extended_transaction_history`` is dropped, decisions.md)."""
+    after a refresh (``extended_transaction_history`` is dropped, docs/decisions.md#refresh)."""
     access_expires_at: datetime
     access_cnf: str
     last_used_at: datetime | None
     revoked_at: datetime | None
     revoked_reason: str | None
-
-    def access_active(self, now: datetime) -> bool:
-        return self.revoked_at is None and now < self.access_expires_at
-
-    def refresh_active(self, now: datetime) -> bool:
-        return self.revoked_at is None and now < self.refresh_expires_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +124,10 @@ def create_pair(
 ) -> IssuedPair:
     """Issue a new pair for (PSU, organization, role), revoking the active one of that triplet.
 
-    decisions.md "Token rules": one valid pair per (PSU, TPP organization, role); the earlier
-    pair stops working in the same transaction the new one appears in. The access token
-    starts with the whole granted ``scope`` (RFC 6749 §5.1), bound to ``access_cnf``.
+    docs/decisions.md#one-pair-per-psu-organization-and-role: one valid pair per (PSU, TPP
+    organization, role); the earlier pair stops working in the same transaction the new one
+    appears in. The access token starts with the whole granted ``scope`` (RFC 6749 §5.1), bound
+    to ``access_cnf``.
     """
     superseded = (
         conn.execute(
@@ -168,22 +164,10 @@ def create_pair(
     )
     conn.execute(
         insert(grants).values(
-            id=grant.id,
-            client_id=client_id,
-            org_id=org_id,
-            psu_id=psu_id,
-            role=role,
-            scope=scope,
-            sca_at=sca_at,
-            created_at=now,
+            **{column.name: getattr(grant, column.name) for column in _GRANT_COLUMNS},
             refresh_hash=secret_hash(refresh_token),
-            refresh_expires_at=refresh_expires_at,
             access_hash=secret_hash(access_token),
-            access_scope=scope,
-            access_expires_at=access_expires_at,
-            access_cnf=access_cnf,
             code_hash=code_hash,
-            last_used_at=now,
         )
     )
     if code_hash is not None:

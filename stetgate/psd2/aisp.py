@@ -1,14 +1,14 @@
-"""The AISP operations of STET v1.4.2 (stet-api.md §3-6), on an authenticated `ApiCaller`.
+"""The AISP operations of STET v1.4.2 (Part II), on an authenticated `ApiCaller`.
 
 Each operation validates its parameters, checks that the PSU holds the account (404) and
 that the consent covers it (403), counts an unattended call (429 when over the limit, never
 for a PSU-present call or the continuation of a listing), and only then reads the bank.
 
-Consent (decisions.md; BPCE "AISP-mix"): before the AISP forwards a consent listing accounts,
-``GET /accounts`` lists every account without balances or links and nothing else can be read;
-afterwards it lists only the consented accounts, each with its balances and the links the
-consent allows. History depth: 90 days back from today (Europe/Paris) unless the token carries
-``extended_transaction_history``, then everything the bank has.
+Consent (docs/decisions.md#consent; BPCE "AISP-mix"): before the AISP forwards a consent listing
+accounts, ``GET /accounts`` lists every account without balances or links and nothing else can
+be read; afterwards it lists only the consented accounts, each with its balances and the links
+the consent allows. History depth: 90 days back from today (Europe/Paris) unless the token
+carries ``extended_transaction_history``, then everything the bank has.
 """
 
 from __future__ import annotations

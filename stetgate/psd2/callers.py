@@ -6,7 +6,7 @@
    active client: **one** indexed statement (`find_access_grant`) that also returns the
    client's registered QSealC identifiers and the PSU's consent for this organization.
 3. The token is bound to this QWAC: ``cnf.x5t#S256`` equals the presented certificate's
-   thumbprint (RFC 8705 §3; decisions.md "Certificate binding"), and the QWAC belongs to the
+   thumbprint (RFC 8705 §3; docs/decisions.md#certificate-binding), and the QWAC belongs to the
    token's organization and carries the PSD2 role of the token.
 4. The token's role is the operation's (an AISP token cannot confirm funds; a CBPII token
    cannot read accounts: 403).

@@ -1,12 +1,12 @@
-"""CBPII: ``POST /funds-confirmations`` (STET v1.4.2, stet-api.md §6.4).
+"""CBPII: STET v1.4.2 ``POST /funds-confirmations`` (docs/decisions.md#funds-confirmation).
 
-The card-based payment instrument issuer asks whether an amount is covered on the PSU's
-account right now; the bank answers yes or no only — no balance, nothing blocked (BPCE
-"Disponibilité des fonds"). Body ``PaymentCoverageRequestResource``:
-``paymentCoverageRequestId`` (≤ 35), ``payee`` (optional, ≤ 70), ``instructedAmount``
-``{currency, amount}`` in the account's currency (no FX), ``accountId`` (``iban`` or
-``other``). The token is an authorization-code token of scope ``cbpii`` (decisions.md), so the
-account must be one of that PSU's (403 otherwise).
+The card-based payment instrument issuer asks whether an amount is covered on the PSU's account
+right now; the bank answers yes or no only — no balance, nothing blocked (BPCE "Disponibilité
+des fonds"). Body ``PaymentCoverageRequestResource``: ``paymentCoverageRequestId`` (≤ 35),
+``payee`` (optional, ≤ 70), ``instructedAmount`` ``{currency, amount}`` in the account's
+currency (no FX), ``accountId`` (``iban`` or ``other``). The token is an authorization-code
+token of scope ``cbpii`` (docs/decisions.md#scopes-and-roles), so the account must be one of
+that PSU's (403 otherwise).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The PSU's consent as the AISP forwards it: STET v1.4.2 ``PUT /consents`` ("mixed detailed
-consent", stet-api.md §6.1; BPCE "AISP-mix").
+consent", STET v1.4.2 Part II; BPCE "AISP-mix"; docs/decisions.md#consent).
 
 The AISP gathers the PSU's choices and forwards them; each PUT **replaces** the previous
-consent of that PSU for that TPP organization (decisions.md "Resource-API rules"). The body
+consent of that PSU for that TPP organization. The body
 (``Access``) lists, per data type, the accounts it covers — ``balances`` and ``transactions``
 as AccountIdentification lists (``{"iban"}`` or ``{"other": {identification, schemeName,
 issuer}}``) — and two flags, ``trustedBeneficiaries`` and ``psuIdentity``. Accounts are

@@ -1,7 +1,7 @@
 """STET resource-API errors: one class per HTTP status, rendered as the STET ErrorModel.
 
-STET v1.4.2 "generic error report structure" (stet-api.md §9; decisions.md "Resource-API
-rules"): ``{"timestamp", "status", "error", "message", "path"}`` with ``status`` and
+STET v1.4.2 "generic error report structure" (STET Part II; docs/decisions.md#error-body):
+``{"timestamp", "status", "error", "message", "path"}`` with ``status`` and
 ``message`` required, ``error`` the HTTP reason phrase, ``message`` and ``path`` at most 140
 characters. Messages are written for the TPP's developers; they never carry a token, a key, a
 stack trace or PSU data.
@@ -16,6 +16,8 @@ from http import HTTPStatus
 from typing import ClassVar
 
 from starlette.responses import Response
+
+from stetgate.serving.request_id import REQUEST_ID_HEADER
 
 HAL_JSON = "application/hal+json; charset=utf-8"
 """STET v1.4.2 response media type (HAL, Richardson level 3), errors included."""
@@ -118,5 +120,5 @@ def stet_error_response(
     ).encode()
     headers = {"Cache-Control": "no-store", **error.headers}
     if request_id is not None:
-        headers["X-Request-ID"] = request_id
+        headers[REQUEST_ID_HEADER] = request_id
     return Response(body, status_code=error.status, media_type=HAL_JSON, headers=headers)

@@ -3,9 +3,9 @@
 RTS (EU) 2018/389 Art. 36(5)(b): without the PSU actively requesting it, an AISP may access
 the account data at most four times in 24 hours. STET signals PSU presence with
 ``PSU-IP-Address``; BPCE counts calls without it per calendar day (Europe/Paris), per TPP,
-PSU, account and method, pagination excluded (bpce-89c3.md §6; decisions.md "Resource-API
-rules"). stetgate counts per (TPP organization, PSU, endpoint, account — or "" for PSU-level
-endpoints) in one of two *settings* windows:
+PSU, account and method, pagination excluded (BPCE "Limits" pages;
+docs/decisions.md#unattended-access). stetgate counts per (TPP organization, PSU, endpoint,
+account — or "" for PSU-level endpoints) in one of two *settings* windows:
 
 - ``calendar_day``: at most ``unattended_limit`` calls per local day of
   ``unattended_timezone``; the count restarts at local midnight (DST-aware).

@@ -2,7 +2,7 @@
 unattended-access limit.
 
 STET v1.4.2 lists are paginated through links the TPP follows; BPCE does not count following
-them against the "4 calls a day" quota (decisions.md "Resource-API rules"). The continuation of
+them against the "4 calls a day" quota (docs/decisions.md#unattended-access). The continuation of
 a listing is therefore carried by one opaque ``page`` parameter, a token stetgate signs
 (HMAC-SHA-256 with an instance key) over:
 

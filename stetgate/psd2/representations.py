@@ -1,5 +1,5 @@
 """Bank values → STET v1.4.2 JSON (HAL), field names exactly as the standard spells them
-(stet-api.md §3-6: AccountResource, BalanceResource, TransactionResource, Beneficiary,
+(STET v1.4.2 Part II: AccountResource, BalanceResource, TransactionResource, Beneficiary,
 AccountIdentification, AmountType). Dates are ISO 8601 ``YYYY-MM-DD``, date-times RFC 3339
 with offset, amounts decimal strings."""
 
@@ -21,6 +21,7 @@ from stetgate.bank.backend import (
     Transaction,
 )
 from stetgate.psd2.errors import HAL_JSON
+from stetgate.serving.request_id import REQUEST_ID_HEADER
 
 BASE_PATH = "/stet/psd2/v1.4.2"
 
@@ -142,5 +143,5 @@ def hal_response(body: Json, request_id: str, status: int = 200) -> Response:
         content,
         status_code=status,
         media_type=HAL_JSON,
-        headers={"X-Request-ID": request_id, "Cache-Control": "no-store"},
+        headers={REQUEST_ID_HEADER: request_id, "Cache-Control": "no-store"},
     )

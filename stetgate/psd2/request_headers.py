@@ -1,4 +1,4 @@
-"""The headers every STET call carries besides its credentials (stet-api.md §2).
+"""The headers every STET call carries besides its credentials (docs/decisions.md#request-headers).
 
 - ``X-Request-ID``: mandatory, chosen by the TPP, echoed on every response (errors included).
 - ``Accept``: HAL JSON or plain JSON (anything else → 406); ``Content-Type`` of a body must be
@@ -16,9 +16,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from stetgate.psd2.errors import BadRequest, NotAcceptable, UnsupportedMediaType
+from stetgate.serving.request_id import (
+    REQUEST_ID_HEADER,
+    REQUEST_ID_MAX_LENGTH,
+    request_id_of,
+    request_id_sent,
+)
 
-REQUEST_ID = re.compile(r"[!-~]{1,100}")
-"""Visible ASCII, 1-100 characters (UUIDs in practice); fits the audit column."""
 _GEO = re.compile(r"GEO:-?[0-9]{1,2}(?:\.[0-9]{1,8})?[,;]-?[0-9]{1,3}(?:\.[0-9]{1,8})?")
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _MAX_PSU_HEADER = 1024
@@ -35,21 +39,17 @@ def header_map(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     return headers
 
 
-def request_id_of(headers: Mapping[str, str]) -> str | None:
-    """The request's X-Request-ID if it is present and well formed (safe to echo), else None."""
-    value = headers.get("x-request-id")
-    if value is None or REQUEST_ID.fullmatch(value) is None:
-        return None
-    return value
-
-
 def require_request_id(headers: Mapping[str, str]) -> str:
-    value = headers.get("x-request-id")
-    if value is None:
-        raise BadRequest("missing request header 'X-Request-ID'")
-    if REQUEST_ID.fullmatch(value) is None:
-        raise BadRequest("X-Request-ID must be 1-100 visible ASCII characters")
-    return value
+    """The X-Request-ID STET makes mandatory, read by `stetgate.serving.request_id`; missing
+    or malformed is the STET 400."""
+    value = request_id_of(headers)
+    if value is not None:
+        return value
+    if not request_id_sent(headers):
+        raise BadRequest(f"missing request header '{REQUEST_ID_HEADER}'")
+    raise BadRequest(
+        f"{REQUEST_ID_HEADER} must be 1-{REQUEST_ID_MAX_LENGTH} visible ASCII characters"
+    )
 
 
 def require_acceptable(headers: Mapping[str, str]) -> None:

@@ -44,13 +44,14 @@ from stetgate.psd2.paging import PagingTokens, paging_key
 from stetgate.psd2.representations import BASE_PATH, hal_response
 from stetgate.psd2.request_headers import (
     header_map,
-    request_id_of,
     require_acceptable,
     require_json_body,
     require_request_id,
 )
 from stetgate.services import Services
+from stetgate.serving.request_id import REQUEST_ID_HEADER, request_id_of
 from stetgate.store.audit import record_event
+from stetgate.store.audit_events import PSD2_CONSENT_REPLACED
 
 logger = logging.getLogger("stetgate.psd2")
 
@@ -252,7 +253,7 @@ class StetApi:
             record_event(
                 conn,
                 now,
-                "psd2.consent_replaced",
+                PSD2_CONSENT_REPLACED,
                 client_id=caller.client_id,
                 org_id=caller.org_id,
                 psu_id=caller.psu_id,
@@ -266,7 +267,7 @@ class StetApi:
             )
         return Response(
             status_code=201,
-            headers={"X-Request-ID": caller.request_id, "Cache-Control": "no-store"},
+            headers={REQUEST_ID_HEADER: caller.request_id, "Cache-Control": "no-store"},
         )
 
     def _funds(self, request: Request, caller: ApiCaller, body: bytes, now: datetime) -> Response:

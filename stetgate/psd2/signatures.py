@@ -1,13 +1,13 @@
 """HTTP signatures on resource-API calls: the TPP seals each request with its registered QSealC.
 
-decisions.md "HTTP signatures on the register and resource APIs": draft-cavage with
-``rsa-sha256`` only; ``(request-target)``, ``x-request-id``, ``digest`` (with a body) and every
-``psu-*`` header present must be signed (`stetgate.httpsig.verify_request` enforces it, with
-the ``Digest`` and signed-``Date`` checks); ``keyId`` resolves **only** against the QSealCs
-stored for the client in ``client_certificates`` — by the ``kid`` recorded at registration, by
-the certificate URL recorded at registration (compared, never fetched), or by
-``SN=<hex serial>,CA=<issuer DN>`` — and the certificate must be a valid QSealC (chain, CRL,
-QcType eseal) of the same organization as the access token. Any failure is a 401.
+docs/decisions.md#http-signatures: draft-cavage with ``rsa-sha256`` only; ``(request-target)``,
+``x-request-id``, ``digest`` (with a body) and every ``psu-*`` header present must be signed
+(`stetgate.httpsig.verify_request` enforces it, with the ``Digest`` and signed-``Date`` checks);
+``keyId`` resolves **only** against the QSealCs stored for the client in ``client_certificates``
+— by the ``kid`` recorded at registration, by the certificate URL recorded at registration
+(compared, never fetched), or by ``SN=<hex serial>,CA=<issuer DN>`` — and the certificate must
+be a valid QSealC (chain, CRL, QcType eseal) of the same organization as the access token. Any
+failure is a 401.
 
 Cost on the hot path: the stored certificates' identifiers come with the access-token lookup
 (one statement, `stetgate.psd2.callers`); PEMs are fetched and parsed once per certificate and
@@ -148,7 +148,8 @@ class SealKeyring:
 
 
 class _Resolver:
-    """``keyId`` → one of the client's registered QSealCs (decisions.md: no other source)."""
+    """``keyId`` → one of the client's registered QSealCs (docs/decisions.md#http-signatures:
+    no other source)."""
 
     __slots__ = ("_candidates",)
 

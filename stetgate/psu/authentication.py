@@ -4,7 +4,7 @@ RTS (EU) 2018/389 Art. 4(3): failed attempts are counted and block the PSU at th
 (a), and a failure never says which element was wrong (b) — so an unknown id, a wrong password
 and a wrong password on a blocked PSU all give the same `FAILED` answer after the same argon2
 work. Only the PSU who knows the password of a blocked account, or the attempt that causes the
-block, learns about the block (the PSU must be told, Art. 4(3)(a)).
+block, learns about the block (the PSU must be alerted, Art. 4(3), closing sentence).
 """
 
 from __future__ import annotations

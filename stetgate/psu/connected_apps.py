@@ -38,6 +38,7 @@ from stetgate.psu.visits import (
 from stetgate.psu.wiring import session_cookie
 from stetgate.services import services_of
 from stetgate.store.audit import record_event
+from stetgate.store.audit_events import GRANT_REVOKED_BY_PSU
 
 
 async def connected_apps_page(request: Request) -> Response:
@@ -123,7 +124,7 @@ async def connected_apps_revoke(request: Request) -> Response:
             record_event(
                 conn,
                 visit.now,
-                event="grant_revoked_by_psu",
+                event=GRANT_REVOKED_BY_PSU,
                 client_id=grant.client_id,
                 org_id=grant.org_id,
                 psu_id=psu_id,

@@ -24,6 +24,7 @@ from stetgate.psu.journeys import (
 )
 from stetgate.settings import Settings
 from stetgate.store.audit import record_event
+from stetgate.store.audit_events import DECOUPLED_SCA_APPROVED, DECOUPLED_SCA_REJECTED
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ def pending_for(
             assert journey.app_challenge_id is not None
             name = None
             if journey.kind == KIND_AUTHORIZE:
-                client = get_client(conn, journey.client_id)
-                name = client.name if client else journey.client_id
+                client = get_client(conn, journey.request.client_id)
+                name = client.name if client else journey.request.client_id
             out.append(
                 PendingChallenge(
                     journey.app_challenge_id,
@@ -89,8 +90,8 @@ def answer_challenge(
         record_event(
             conn,
             now,
-            "decoupled_sca_approved" if approve else "decoupled_sca_rejected",
-            client_id=answered.client_id or None,
+            DECOUPLED_SCA_APPROVED if approve else DECOUPLED_SCA_REJECTED,
+            client_id=answered.request.client_id or None,
             psu_id=answered.psu_id,
             detail={"journey": answered.id_hash[:16]},
         )

@@ -10,7 +10,7 @@ click or a replayed form cannot act twice), and a journey ends once (``done`` + 
 
     identify → [method] → sca → consent (authorize) | apps (connected_apps) → done
 
-Time limits (decisions.md "Lifetimes"): `idle_seconds` without a page request ends the journey
+Time limits (docs/decisions.md#lifetimes): `idle_seconds` without a page request ends the journey
 (RTS (EU) 2018/389 Art. 4(3)(d): at most 5 minutes of inactivity), and so does
 `journey_seconds` after the start (BPCE: 30 minutes overall). Both are checked on every request
 from the injected clock; the page timer only mirrors them.
@@ -19,7 +19,7 @@ from the injected clock; the page timer only mirrors them.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,12 +58,8 @@ _CHALLENGE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read al
 class Journey:
     id_hash: str
     kind: str
-    client_id: str
-    redirect_uri: str
-    scope: str
-    state: str | None
-    code_challenge: str | None
-    code_challenge_method: str | None
+    request: AuthorizationRequest
+    """The TPP's validated request (``authorize`` journeys; empty for connected apps)."""
     lang: str
     psu_id: str | None
     stage: str
@@ -76,18 +72,6 @@ class Journey:
     sca_completed_at: datetime | None
     outcome: str | None
     failed_attempts: int
-
-    @property
-    def request(self) -> AuthorizationRequest:
-        """The TPP's validated authorization request this journey serves."""
-        return AuthorizationRequest(
-            client_id=self.client_id,
-            redirect_uri=self.redirect_uri,
-            scope=self.scope,
-            state=self.state,
-            code_challenge=self.code_challenge,
-            code_challenge_method=self.code_challenge_method,
-        )
 
     @property
     def finished(self) -> bool:
@@ -136,12 +120,7 @@ def start_journey(
         insert(psu_journeys).values(
             id_hash=secret_hash(session_id),
             kind=kind,
-            client_id=request.client_id if request else "",
-            redirect_uri=request.redirect_uri if request else "",
-            scope=request.scope if request else "",
-            state=request.state if request else None,
-            code_challenge=request.code_challenge if request else None,
-            code_challenge_method=request.code_challenge_method if request else None,
+            **_request_columns(request or NO_REQUEST),
             lang=lang,
             psu_id=None,
             stage=STAGE_IDENTIFY,
@@ -271,5 +250,26 @@ def decide_challenge(
     return None if row is None else _journey(row)
 
 
+NO_REQUEST = AuthorizationRequest(
+    client_id="",
+    redirect_uri="",
+    scope="",
+    state=None,
+    code_challenge=None,
+    code_challenge_method=None,
+)
+"""What a connected-apps journey stores in the request columns: no TPP is involved."""
+
+_REQUEST_FIELDS = tuple(f.name for f in fields(AuthorizationRequest))
+_JOURNEY_COLUMNS = tuple(name for name in Journey.__dataclass_fields__ if name != "request")
+
+
+def _request_columns(request: AuthorizationRequest) -> dict[str, Any]:
+    return {name: getattr(request, name) for name in _REQUEST_FIELDS}
+
+
 def _journey(row: Any) -> Journey:
-    return Journey(**{name: row[name] for name in Journey.__dataclass_fields__})
+    return Journey(
+        request=AuthorizationRequest(**{name: row[name] for name in _REQUEST_FIELDS}),
+        **{name: row[name] for name in _JOURNEY_COLUMNS},
+    )

@@ -1,12 +1,12 @@
-"""The PSU's pages: identification → SCA method → SCA → consent → back to the TPP
-(seed step 3; STET v1.4.2 Part I §3.4 "redirect" approach; decisions.md). The rules shared by
-every screen (session, CSRF, timeouts, stage order) are in `stetgate.psu.visits`.
+"""The PSU's pages: identification → SCA method → SCA → consent → back to the TPP (step 3 of
+docs/decisions.md#the-cinematic; STET v1.4.2 Part I §3.4 "redirect" approach). The rules shared
+by every screen (session, CSRF, timeouts, stage order) are in `stetgate.psu.visits`.
 
 Form field names are part of the interface (TPPs automate the sandbox with them):
 ``psu_id``, ``password``; ``method`` (``totp`` | ``app``); ``otp``; ``decision``
 (``authorize`` | ``refuse``); ``csrf_token`` on every form.
 
-Outcomes (decisions.md "The callback"): consent → ``code``; refusal or cancel →
+Outcomes (docs/decisions.md#callback-outcomes): consent → ``code``; refusal or cancel →
 ``access_denied``/``consent_refused``; too many failures (identification or SCA, or a
 rejection in the banking app) → ``access_denied``/``authentication_failed``; timeout →
 ``access_denied``/``timeout``; a TPP whose certificates or status stopped being valid during
@@ -82,11 +82,15 @@ from stetgate.psu.visits import (
 )
 from stetgate.psu.wiring import session_cookie
 from stetgate.services import services_of
+from stetgate.store import audit_events
 from stetgate.store.audit import record_event
 from stetgate.store.audit_events import (
     AUTHORIZATION_FAILED,
     AUTHORIZATION_GRANTED,
     AUTHORIZATION_REFUSED,
+    PSU_AUTHENTICATED,
+    PSU_BLOCKED,
+    SESSION_FAILED,
 )
 
 
@@ -135,7 +139,7 @@ async def login_submit(request: Request) -> Response:
                     conn,
                     visit.now,
                     **visit.audit(
-                        "psu_blocked",
+                        PSU_BLOCKED,
                         psu_id=psu.psu_id,
                         reason="identification",
                         detail={"until": result.blocked_until.isoformat()},
@@ -143,26 +147,33 @@ async def login_submit(request: Request) -> Response:
                 )
         return end_authentication_failed(
             visit,
-            reason="psu_blocked",
+            reason=PSU_BLOCKED,
             blocked_seconds=(result.blocked_until - visit.now).total_seconds(),
         )
     methods = enrolled_methods(visit.services.sca_methods, psu)
     if not methods:
         return _no_sca_method(visit, psu.psu_id)
+    if len(methods) == 1:
+        return _start_sca(visit, methods[0], psu_id=psu.psu_id)
     with visit.services.engine.begin() as conn:
-        if len(methods) == 1:
-            advance(
-                conn,
-                visit.journey,
-                to_stage=STAGE_SCA,
-                now=visit.now,
-                psu_id=psu.psu_id,
-                sca_method=methods[0].name,
-                **methods[0].begin(),
-            )
-            return redirect(SCA_PATH)
         advance(conn, visit.journey, to_stage=STAGE_METHOD, now=visit.now, psu_id=psu.psu_id)
     return redirect(METHOD_PATH)
+
+
+def _start_sca(visit: Visit, method: ScaMethod, **columns: Any) -> Response:
+    """Move the journey to ``method``'s SCA page; the method's ``begin`` sets its own journey
+    columns (a decoupled challenge reference, say)."""
+    with visit.services.engine.begin() as conn:
+        advance(
+            conn,
+            visit.journey,
+            to_stage=STAGE_SCA,
+            now=visit.now,
+            sca_method=method.name,
+            **columns,
+            **method.begin(),
+        )
+    return redirect(SCA_PATH)
 
 
 def _no_sca_method(visit: Visit, psu_id: str | None) -> Response:
@@ -174,7 +185,7 @@ def _no_sca_method(visit: Visit, psu_id: str | None) -> Response:
                 conn,
                 visit.now,
                 **visit.audit(
-                    AUTHORIZATION_FAILED if visit.authorize else "session_failed",
+                    AUTHORIZATION_FAILED if visit.authorize else SESSION_FAILED,
                     psu_id=psu_id,
                     reason="no_sca_method",
                 ),
@@ -206,7 +217,7 @@ async def method_submit(request: Request) -> Response:
     psu, methods = _enrolled(visit)
     if psu is None or psu.blocked_at(visit.now):
         return end_authentication_failed(
-            visit, reason="psu_blocked", blocked_seconds=_block_left(visit, psu)
+            visit, reason=PSU_BLOCKED, blocked_seconds=_block_left(visit, psu)
         )
     chosen = method_named(methods, visit.form.get("method"))
     if chosen is None:
@@ -217,16 +228,7 @@ async def method_submit(request: Request) -> Response:
             methods=[m.name for m in methods],
             error_key="method_intro",
         )
-    with visit.services.engine.begin() as conn:
-        advance(
-            conn,
-            visit.journey,
-            to_stage=STAGE_SCA,
-            now=visit.now,
-            sca_method=chosen.name,
-            **chosen.begin(),
-        )
-    return redirect(SCA_PATH)
+    return _start_sca(visit, chosen)
 
 
 def _block_left(visit: Visit, psu: Psu | None) -> float:
@@ -269,7 +271,7 @@ async def sca_submit(request: Request) -> Response:
     method = method_named(services.sca_methods, visit.journey.sca_method)
     if psu is None or method is None or psu.blocked_at(visit.now):
         return end_authentication_failed(
-            visit, reason="psu_blocked", blocked_seconds=_block_left(visit, psu)
+            visit, reason=PSU_BLOCKED, blocked_seconds=_block_left(visit, psu)
         )
     check = method.check(directory, visit.journey, visit.form, visit.now)
     if check is ScaCheck.PENDING:
@@ -281,7 +283,7 @@ async def sca_submit(request: Request) -> Response:
                     conn,
                     visit.now,
                     **visit.audit(
-                        AUTHORIZATION_FAILED if visit.authorize else "session_failed",
+                        AUTHORIZATION_FAILED if visit.authorize else SESSION_FAILED,
                         reason="app_rejected",
                     ),
                 )
@@ -295,20 +297,20 @@ async def sca_submit(request: Request) -> Response:
                 record_event(
                     conn,
                     visit.now,
-                    **visit.audit("authentication_failed", reason=f"sca_{method.name}"),
+                    **visit.audit(audit_events.AUTHENTICATION_FAILED, reason=f"sca_{method.name}"),
                 )
                 record_event(
                     conn,
                     visit.now,
                     **visit.audit(
-                        "psu_blocked",
+                        PSU_BLOCKED,
                         reason=f"sca_{method.name}",
                         detail={"until": attempt.blocked_until.isoformat()},
                     ),
                 )
             return end_authentication_failed(
                 visit,
-                reason="psu_blocked",
+                reason=PSU_BLOCKED,
                 blocked_seconds=(attempt.blocked_until - visit.now).total_seconds(),
             )
         return failed_attempt(
@@ -327,7 +329,7 @@ async def sca_submit(request: Request) -> Response:
         )
         if moved:
             record_event(
-                conn, visit.now, **visit.audit("psu_authenticated", reason=f"sca_{method.name}")
+                conn, visit.now, **visit.audit(PSU_AUTHENTICATED, reason=f"sca_{method.name}")
             )
     return redirect(STAGE_PAGES[next_stage])
 
@@ -361,7 +363,7 @@ async def sca_status(request: Request) -> Response:
 
 # --- consent ------------------------------------------------------------------------------
 def _consent_context(visit: Visit) -> dict[str, Any]:
-    scopes = set(visit.journey.scope.split())
+    scopes = set(visit.journey.request.scope.split())
     role = CBPII if CBPII in scopes else AISP
     if role == CBPII:
         access_key = "access_cbpii"
@@ -437,7 +439,10 @@ def _grant(visit: Visit) -> Response:
         return ended_page(visit)
     return redirect(
         success_redirect(
-            journey.redirect_uri, code=code, state=journey.state, issuer=services.issuer
+            journey.request.redirect_uri,
+            code=code,
+            state=journey.request.state,
+            issuer=services.issuer,
         )
     )
 
@@ -449,7 +454,7 @@ def _end_granted(conn: Connection, visit: Visit) -> bool:
     record_event(
         conn,
         visit.now,
-        **visit.audit(AUTHORIZATION_GRANTED, detail={"scope": visit.journey.scope}),
+        **visit.audit(AUTHORIZATION_GRANTED, detail={"scope": visit.journey.request.scope}),
     )
     return True
 

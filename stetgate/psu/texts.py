@@ -2,7 +2,7 @@
 
 One dictionary per language with the same keys (a unit test checks they match); templates read
 ``t.<key>``. Messages about failures never say which element was wrong (RTS (EU) 2018/389
-Art. 4(3)(b)) and never whether a PSU id exists.
+Art. 4(3)(a)) and never whether a PSU id exists.
 """
 
 from __future__ import annotations

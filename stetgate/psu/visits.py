@@ -1,5 +1,5 @@
-"""What every PSU screen does before and after its own step (decisions.md; RTS (EU)
-2018/389 Art. 4(3)).
+"""What every PSU screen does before and after its own step
+(docs/decisions.md#failed-attempts-and-timeouts; RTS (EU) 2018/389 Art. 4(3)).
 
 `open_visit` applies the rules common to all screens, in order:
 
@@ -57,7 +57,16 @@ from stetgate.psu.texts import pick_language
 from stetgate.psu.wiring import session_cookie
 from stetgate.secrets import same_secret
 from stetgate.services import Services, services_of
+from stetgate.serving.request_id import request_id_of
+from stetgate.store import audit_events
 from stetgate.store.audit import record_event
+from stetgate.store.audit_events import (
+    AUTHORIZATION_FAILED,
+    AUTHORIZATION_TIMED_OUT,
+    SESSION_FAILED,
+    SESSION_SIGNED_OUT,
+    SESSION_TIMED_OUT,
+)
 
 LOGIN_PATH = "/psu/login"
 METHOD_PATH = "/psu/sca/method"
@@ -102,11 +111,11 @@ class Visit:
     @property
     def client_name(self) -> str:
         client = self.client
-        return client.name if client is not None else self.journey.client_id
+        return client.name if client is not None else self.journey.request.client_id
 
     @property
     def request_id(self) -> str | None:
-        return self.request.headers.get("x-request-id")
+        return request_id_of(self.request.headers)
 
     def audit(
         self,
@@ -121,7 +130,7 @@ class Visit:
         client = self.client
         return dict(
             event=event,
-            client_id=self.journey.client_id or None,
+            client_id=self.journey.request.client_id or None,
             org_id=client.org_id if client else None,
             psu_id=psu_id if psu_id is not None else self.journey.psu_id,
             request_id=self.request_id,
@@ -154,7 +163,7 @@ async def open_visit(request: Request, stages: frozenset[str], *, post: bool) ->
         with services.engine.begin() as conn:
             journey = load_journey(conn, session_id)
             if journey is not None and journey.kind == KIND_AUTHORIZE:
-                client = get_client(conn, journey.client_id)
+                client = get_client(conn, journey.request.client_id)
     if journey is None:
         return render_page(
             "message.html",
@@ -198,7 +207,7 @@ def screen(visit: Visit, template: str, *, status_code: int = 200, **context: An
         template,
         lang=visit.lang,
         status_code=status_code,
-        form_origin=redirect_origin(journey.redirect_uri) if visit.authorize else None,
+        form_origin=redirect_origin(journey.request.redirect_uri) if visit.authorize else None,
         csrf_token=journey.csrf_token,
         deadline_seconds=left,
         lang_toggle=STAGE_PAGES.get(journey.stage, visit.request.url.path),
@@ -211,10 +220,10 @@ def screen(visit: Visit, template: str, *, status_code: int = 200, **context: An
 def callback_error(visit: Visit, description: str, error: str = "access_denied") -> str:
     journey = visit.journey
     return error_redirect(
-        journey.redirect_uri,
+        journey.request.redirect_uri,
         error=error,
         description=description,
-        state=journey.state,
+        state=journey.request.state,
         issuer=visit.services.issuer,
     )
 
@@ -267,8 +276,11 @@ def blocked_page(visit: Visit, seconds: float) -> Response:
 def time_out(visit: Visit) -> Response:
     with visit.services.engine.begin() as conn:
         if finish(conn, visit.journey, OUTCOME_TIMEOUT, visit.now):
-            event = "authorization_timed_out" if visit.authorize else "session_timed_out"
-            record_event(conn, visit.now, **visit.audit(event))
+            record_event(
+                conn,
+                visit.now,
+                **visit.audit(AUTHORIZATION_TIMED_OUT if visit.authorize else SESSION_TIMED_OUT),
+            )
     if visit.authorize:
         return redirect(callback_error(visit, TIMEOUT))
     response = message_page(visit, "expired_title", "expired_body", sign_in=True)
@@ -282,8 +294,13 @@ def end_authentication_failed(visit: Visit, *, reason: str, blocked_seconds: flo
     ``access_denied``/``authentication_failed``."""
     with visit.services.engine.begin() as conn:
         if finish(conn, visit.journey, OUTCOME_AUTHENTICATION_FAILED, visit.now):
-            event = "authorization_failed" if visit.authorize else "session_failed"
-            record_event(conn, visit.now, **visit.audit(event, reason=reason))
+            record_event(
+                conn,
+                visit.now,
+                **visit.audit(
+                    AUTHORIZATION_FAILED if visit.authorize else SESSION_FAILED, reason=reason
+                ),
+            )
     return blocked_page(visit, blocked_seconds)
 
 
@@ -299,7 +316,7 @@ def failed_attempt(
             conn,
             visit.now,
             **visit.audit(
-                "authentication_failed",
+                audit_events.AUTHENTICATION_FAILED,
                 psu_id=psu.psu_id if psu else None,
                 reason=reason,
                 detail={"journey_failures": count},
@@ -315,7 +332,7 @@ def failed_attempt(
 def sign_out(visit: Visit) -> Response:
     with visit.services.engine.begin() as conn:
         if finish(conn, visit.journey, OUTCOME_SIGNED_OUT, visit.now):
-            record_event(conn, visit.now, **visit.audit("session_signed_out"))
+            record_event(conn, visit.now, **visit.audit(SESSION_SIGNED_OUT))
     response = message_page(visit, "signed_out_title", "signed_out_body", sign_in=True)
     session_cookie(visit.services).clear(response)
     return response

@@ -1,13 +1,12 @@
 """`stetgate clients …`: the operator's Go-Live registration of TPP clients.
 
-decisions.md "Who the client is": a Go-Live client's ``client_id`` **is** its
+docs/decisions.md#go-live-clients: a Go-Live client's ``client_id`` **is** its
 organizationIdentifier (ETSI TS 119 495 §5.2.1), and ``client_name`` is what the PSU sees on the
 consent page. Certificates given here must parse as PSD2 certificates, carry that
 organizationIdentifier and pass validation now (trusted QTSP, validity, CRL, QcType/EKU for
-their use); /authorize re-checks stored ones on every request. Redirect URIs follow RFC 6749
-§3.1.2 (absolute, no fragment) and RFC 9700 §2.1 / §4.1 (exact match, so they are stored
-verbatim): ``https`` only, except ``http`` on the loopback interface for local TPP
-development (RFC 8252 §7.3, §8.3).
+their use); /authorize re-checks stored ones on every request. Redirect URIs and the name
+follow the same policy as the register API (:mod:`stetgate.registry.client_metadata_policy`):
+a refusal prints why and writes nothing.
 
 ``suspend`` blocks the client (token endpoint and resource API refuse it, tokens are kept for
 ``resume``); ``remove`` revokes every token pair of the client and deletes it.
@@ -16,15 +15,13 @@ development (RFC 8252 §7.3, §8.3).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import click
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, func, select
 
+from stetgate.cli_context import settings_of
 from stetgate.clock import SystemClock
 from stetgate.eidas import CertificateError, OrganizationIdentifier, parse_certificate
 from stetgate.eidas.model import Purpose
@@ -32,6 +29,7 @@ from stetgate.eidas.validation import CertificateValidator
 from stetgate.oauth.clients import (
     CLIENT_ACTIVE,
     CLIENT_SUSPENDED,
+    Client,
     DuplicateClient,
     StoredCertificate,
     delete_client,
@@ -43,40 +41,16 @@ from stetgate.oauth.clients import (
     stored_certificate,
 )
 from stetgate.oauth.token_pairs import CLIENT_REMOVED, revoke_all_for_client
-from stetgate.settings import Settings
+from stetgate.registry.client_metadata_policy import (
+    client_name_of,
+    redirect_uris_of,
+    require_free_name,
+)
+from stetgate.registry.errors import RegistrationError
+from stetgate.store import audit_events
 from stetgate.store.audit import record_event
-from stetgate.store.db import DatabaseNotMigrated, make_engine, require_migrated
+from stetgate.store.operator import operator_database
 from stetgate.store.schema import grants
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-
-
-class InvalidRedirectUri(ValueError):
-    """A redirect URI stetgate will not register, with the rule it breaks."""
-
-
-def check_redirect_uri(uri: str) -> str:
-    """Return ``uri`` unchanged if it may be registered, else raise `InvalidRedirectUri`."""
-    parts = urlsplit(uri)
-    if not parts.scheme or not parts.netloc:
-        raise InvalidRedirectUri(f"{uri!r} is not an absolute URI (RFC 6749 §3.1.2)")
-    if "#" in uri:
-        raise InvalidRedirectUri(f"{uri!r} has a fragment (RFC 6749 §3.1.2)")
-    if parts.username is not None or parts.password is not None:
-        raise InvalidRedirectUri(f"{uri!r} carries user information")
-    if any(ch.isspace() for ch in uri) or not uri.isascii():
-        raise InvalidRedirectUri(f"{uri!r} has spaces or non-ASCII characters (RFC 3986)")
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise InvalidRedirectUri(f"{uri!r} has no host")
-    if scheme == "https":
-        return uri
-    if scheme == "http" and host in LOOPBACK_HOSTS:
-        return uri
-    raise InvalidRedirectUri(
-        f"{uri!r}: redirect URIs must be https (http only on the loopback interface, RFC 8252 §7.3)"
-    )
 
 
 def certificate_for_client(
@@ -100,23 +74,6 @@ def certificate_for_client(
     return stored_certificate(kind, cert)
 
 
-def _settings(ctx: click.Context) -> Settings:
-    settings: Settings = ctx.find_root().obj.settings()
-    return settings
-
-
-@contextmanager
-def _database(settings: Settings) -> Iterator[Engine]:
-    """A one-connection engine on the instance's migrated database, disposed afterwards."""
-    engine = make_engine(settings.resolved_database_url, 1)
-    try:
-        try:
-            require_migrated(engine)
-        except DatabaseNotMigrated as exc:
-            raise click.ClickException(str(exc)) from None
-        yield engine
-    finally:
-        engine.dispose()
 
 
 @click.group()
@@ -160,23 +117,20 @@ def add(
     require_pkce: bool,
 ) -> None:
     """Register a client whose client_id is its organizationIdentifier."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     now = SystemClock().now()
     try:
         OrganizationIdentifier.parse(org_id)
     except CertificateError as exc:
         raise click.ClickException(exc.message) from None
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise click.ClickException("--name must be 1 to 200 characters")
-    uris: list[str] = []
-    for uri in redirect_uris:
-        try:
-            check_redirect_uri(uri)
-        except InvalidRedirectUri as exc:
-            raise click.ClickException(str(exc)) from None
-        if uri not in uris:
-            uris.append(uri)
+    try:
+        name = client_name_of(name)
+    except RegistrationError as exc:
+        raise click.ClickException(f"--name refused: {exc.description}") from None
+    try:
+        uris = list(redirect_uris_of(list(redirect_uris)))
+    except RegistrationError as exc:
+        raise click.ClickException(f"--redirect-uri refused: {exc.description}") from None
     certificates: list[StoredCertificate] = []
     if qwac is not None or qsealc is not None:
         validator = CertificateValidator.from_folders(
@@ -192,12 +146,15 @@ def add(
         org_id, name, uris, now, certificates=certificates, require_pkce=require_pkce
     )
     try:
-        with _database(settings) as engine, engine.begin() as conn:
+        with operator_database(settings) as engine, engine.begin() as conn:
             insert_client(conn, client)
+            # refuse a name that differs from another client's only by case or spacing
+            # (raising rolls the insert back)
+            require_free_name(conn, name, except_client_id=org_id)
             record_event(
                 conn,
                 now,
-                "client_added",
+                audit_events.CLIENT_ADDED,
                 client_id=org_id,
                 org_id=org_id,
                 reason="operator (Go-Live)",
@@ -209,6 +166,8 @@ def add(
             )
     except DuplicateClient as exc:
         raise click.ClickException(str(exc)) from None
+    except RegistrationError as exc:
+        raise click.ClickException(f"--name refused: {exc.description}") from None
     click.echo(f"client {org_id} added ({name}); client_id={org_id}")
 
 
@@ -217,9 +176,9 @@ def add(
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """List clients, their status, redirect URIs, certificates and active token pairs."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     now = SystemClock().now()
-    with _database(settings) as engine, engine.connect() as conn:
+    with operator_database(settings) as engine, engine.connect() as conn:
         found = list_clients(conn)
         counts = conn.execute(
             select(grants.c.client_id, func.count())
@@ -266,13 +225,18 @@ def list_(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"    {cert.kind} {cert.thumbprint} until {cert.not_after:%Y-%m-%d}")
 
 
+def _existing_client(conn: Connection, client_id: str) -> Client:
+    client = get_client(conn, client_id)
+    if client is None:
+        raise click.ClickException(f"no client {client_id}")
+    return client
+
+
 def _change_status(ctx: click.Context, client_id: str, status: str, event: str) -> None:
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     now = SystemClock().now()
-    with _database(settings) as engine, engine.begin() as conn:
-        client = get_client(conn, client_id)
-        if client is None:
-            raise click.ClickException(f"no client {client_id}")
+    with operator_database(settings) as engine, engine.begin() as conn:
+        client = _existing_client(conn, client_id)
         if client.status == status:
             click.echo(f"client {client_id} is already {status}")
             return
@@ -288,7 +252,7 @@ def _change_status(ctx: click.Context, client_id: str, status: str, event: str) 
 @click.pass_context
 def suspend(ctx: click.Context, client_id: str) -> None:
     """Block a client: its token requests and API calls are refused until `resume`."""
-    _change_status(ctx, client_id, CLIENT_SUSPENDED, "client_suspended")
+    _change_status(ctx, client_id, CLIENT_SUSPENDED, audit_events.CLIENT_SUSPENDED)
 
 
 @clients.command("resume")
@@ -296,7 +260,7 @@ def suspend(ctx: click.Context, client_id: str) -> None:
 @click.pass_context
 def resume(ctx: click.Context, client_id: str) -> None:
     """Lift a suspension; token pairs that have not expired work again."""
-    _change_status(ctx, client_id, CLIENT_ACTIVE, "client_resumed")
+    _change_status(ctx, client_id, CLIENT_ACTIVE, audit_events.CLIENT_RESUMED)
 
 
 @clients.command("remove")
@@ -304,18 +268,16 @@ def resume(ctx: click.Context, client_id: str) -> None:
 @click.pass_context
 def remove(ctx: click.Context, client_id: str) -> None:
     """Revoke every token pair of a client and delete it."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     now = SystemClock().now()
-    with _database(settings) as engine, engine.begin() as conn:
-        client = get_client(conn, client_id)
-        if client is None:
-            raise click.ClickException(f"no client {client_id}")
+    with operator_database(settings) as engine, engine.begin() as conn:
+        client = _existing_client(conn, client_id)
         revoked = revoke_all_for_client(conn, client_id, now, reason=CLIENT_REMOVED)
         delete_client(conn, client_id)
         record_event(
             conn,
             now,
-            "client_removed",
+            audit_events.CLIENT_REMOVED,
             client_id=client_id,
             org_id=client.org_id,
             reason="operator (CLI)",
@@ -324,4 +286,4 @@ def remove(ctx: click.Context, client_id: str) -> None:
     click.echo(f"client {client_id} removed; {revoked} token pair(s) revoked")
 
 
-__all__ = ["InvalidRedirectUri", "certificate_for_client", "check_redirect_uri", "clients"]
+__all__ = ["certificate_for_client", "clients"]

@@ -5,8 +5,8 @@ The body is the RFC 7591 §3.2.2 error JSON (``error`` + ``error_description``) 
 come from RFC 7591 §3.2.2 where it has one; the HTTP-level failures it does not name use the
 RFC 6749/6750 code of the same meaning (``invalid_request``, ``invalid_token``,
 ``access_denied``), and a bad HTTP signature uses ``invalid_signature`` (RFC 7591 §3.2.2 lets
-extensions add codes; the status is the 401 that decisions.md asks for). ``X-Request-ID`` is
-echoed on every response, errors included (BPCE register API, stet-api.md).
+extensions add codes; the status is 401, docs/decisions.md#http-signatures). ``X-Request-ID``
+is echoed on every response, errors included (BPCE "API register").
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import ClassVar
 
 from starlette.responses import JSONResponse
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-REQUEST_ID_HEADER = "X-Request-ID"
+from stetgate.oauth.errors import NO_STORE
+from stetgate.serving.request_id import REQUEST_ID_HEADER
 
 
 class RegistrationError(Exception):
@@ -74,8 +74,8 @@ class InvalidToken(RegistrationError):
 
 
 class InvalidSignature(RegistrationError):
-    """The HTTP signature or the ``Digest`` is missing or wrong (decisions.md: 401, with a
-    description saying what to fix)."""
+    """The HTTP signature or the ``Digest`` is missing or wrong (docs/decisions.md#http-signatures:
+    401, with a description saying what to fix)."""
 
     error = "invalid_signature"
     status_code = 401
@@ -104,7 +104,8 @@ class UnsupportedMediaType(RegistrationError):
 
 
 def registration_error_response(exc: RegistrationError, request_id: str | None) -> JSONResponse:
-    """The RFC 7591 §3.2.2 error response, no-store, with the request id echoed."""
+    """The RFC 7591 §3.2.2 error response, no-store, with the request id echoed (``request_id``
+    comes from `stetgate.serving.request_id.request_id_of`, so it is well formed or None)."""
     headers = {**NO_STORE, **exc.extra_headers()}
     if request_id:
         headers[REQUEST_ID_HEADER] = request_id

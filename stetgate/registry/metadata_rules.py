@@ -1,10 +1,10 @@
 """Client metadata rules for the register API: pure functions from the JSON body to values.
 
-RFC 7591 §2 defines the fields; BPCE's register API (bpce-89c3.md §3) fixes what a PSD2 TPP
+RFC 7591 §2 defines the fields; BPCE's register API ("API register" pages) fixes what a PSD2 TPP
 sends: ``redirect_uris`` (required), ``token_endpoint_auth_method`` = ``tls_client_auth``
 (RFC 8705 §2.1), ``grant_types``, ``response_types``, ``jwks`` whose first key carries the
 QSealC (``kty`` RSA, ``use`` sig, ``x5c``), ``client_name`` (required, unique, shown to PSUs),
-``contacts``, and stetgate's optional ``require_pkce`` (decisions.md "PKCE"). Unknown fields
+``contacts``, and stetgate's optional ``require_pkce`` (docs/decisions.md#pkce). Unknown fields
 are ignored (RFC 7591 §2: "the authorization server MUST ignore any client metadata sent by
 the client that it does not understand"); a JSON ``null`` counts as absent (RFC 7592 §2.2).
 
@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import json
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from stetgate.eidas import CertificateError, Psd2Certificate, parse_certificate
 from stetgate.httpsig import KeyIdForm, classify_key_id
-from stetgate.registry.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidRequest
+from stetgate.registry.client_metadata_policy import client_name_of, redirect_uris_of
+from stetgate.registry.errors import InvalidClientMetadata, InvalidRequest
 
 TLS_CLIENT_AUTH = "tls_client_auth"
 AUTHORIZATION_CODE = "authorization_code"
@@ -39,11 +37,7 @@ CLIENT_CREDENTIALS = "client_credentials"
 ALLOWED_GRANT_TYPES = frozenset({AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS})
 ALLOWED_RESPONSE_TYPES = frozenset({"code"})
 
-MAX_REDIRECT_URIS = 20
-MAX_URI_LENGTH = 2000
 MAX_CONTACTS = 10
-MAX_CLIENT_NAME = 200
-"""``clients.name`` is String(200)."""
 MAX_KID_LENGTH = 200
 """``client_certificates.kid`` is String(200)."""
 MAX_X5U_LENGTH = 500
@@ -55,7 +49,6 @@ MAX_CERTIFICATE_B64 = 16_000
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,189}")
 _VISIBLE_ASCII = re.compile(r"[!#-~]+")
 """A ``kid`` ends up inside ``keyId="..."``: printable ASCII without space or double quote."""
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +57,7 @@ class SealKey:
 
     ``kid`` is what the TPP named the key (``None``: stetgate uses the certificate's
     ``x5t#S256``); ``x5u`` the certificate URL it published, matched byte for byte when a
-    ``keyId`` is a URL and never fetched (decisions.md: no SSRF).
+    ``keyId`` is a URL and never fetched (no SSRF, docs/decisions.md#http-signatures).
     """
 
     certificate: Psd2Certificate
@@ -210,92 +203,6 @@ def client_metadata_of(document: Mapping[str, Any]) -> ClientMetadata:
     )
 
 
-def redirect_uris_of(value: Any) -> tuple[str, ...]:
-    """RFC 6749 §3.1.2 / RFC 7591 §2: absolute URIs, no fragment; ``https`` only, except
-    ``http`` to a loopback IP literal (RFC 8252 §7.3; ``localhost`` is refused, §8.3).
-    Duplicates are dropped; order is kept."""
-    if not isinstance(value, list) or not value:
-        raise InvalidRedirectUri(
-            "redirect_uris is required: a non-empty list of https URIs",
-            reason="redirect_uris_missing",
-        )
-    if len(value) > MAX_REDIRECT_URIS:
-        raise InvalidRedirectUri(
-            f"at most {MAX_REDIRECT_URIS} redirect_uris", reason="redirect_uris_too_many"
-        )
-    for uri in value:
-        check_redirect_uri(uri)
-    return tuple(dict.fromkeys(value))
-
-
-def check_redirect_uri(uri: Any) -> None:
-    """Raise InvalidRedirectUri unless ``uri`` is a redirection URI stetgate will redirect to."""
-    if not isinstance(uri, str) or not uri:
-        raise InvalidRedirectUri(
-            "every redirect URI must be a non-empty string", reason="redirect_uri_invalid"
-        )
-    if len(uri) > MAX_URI_LENGTH or any(
-        c.isspace() or ord(c) < 0x21 or ord(c) == 0x7F or c == "\\" for c in uri
-    ):
-        raise InvalidRedirectUri(
-            f"redirect URI {_quote(uri)} has forbidden characters or is too long",
-            reason="redirect_uri_invalid",
-        )
-    if "#" in uri:
-        raise InvalidRedirectUri(
-            f"redirect URI {_quote(uri)} must not contain a fragment (RFC 6749 §3.1.2)",
-            reason="redirect_uri_fragment",
-        )
-    try:
-        parts = urlsplit(uri)
-        port = parts.port
-    except ValueError:
-        raise InvalidRedirectUri(
-            f"redirect URI {_quote(uri)} is not a valid URI", reason="redirect_uri_invalid"
-        ) from None
-    host = parts.hostname or ""
-    if not host or "@" in parts.netloc or "*" in host or port == 0:
-        raise InvalidRedirectUri(
-            f"redirect URI {_quote(uri)} needs a host, without user information or wildcards",
-            reason="redirect_uri_invalid",
-        )
-    if uri.startswith("https://"):
-        return
-    if uri.startswith("http://") and _is_loopback_ip(host):
-        return
-    raise InvalidRedirectUri(
-        f"redirect URI {_quote(uri)} must use https (http only to 127.0.0.1 or [::1], "
-        "RFC 8252 §7.3)",
-        reason="redirect_uri_not_https",
-    )
-
-
-def client_name_of(value: Any) -> str:
-    """Required; shown to PSUs on the consent page, so no control or invisible formatting
-    characters (bidi overrides could disguise it), NFC-normalised, trimmed."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidClientMetadata(
-            "client_name is required: the name PSUs see on the consent page",
-            reason="client_name_missing",
-        )
-    name = unicodedata.normalize("NFC", value.strip())
-    if len(name) > MAX_CLIENT_NAME:
-        raise InvalidClientMetadata(
-            f"client_name is longer than {MAX_CLIENT_NAME} characters", reason="client_name_invalid"
-        )
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn") for c in name):
-        raise InvalidClientMetadata(
-            "client_name contains control or invisible characters", reason="client_name_invalid"
-        )
-    return name
-
-
-def name_key(name: str) -> str:
-    """Uniqueness key of a client name: two names PSUs could not tell apart by case or
-    spacing are the same name."""
-    return " ".join(name.casefold().split())
-
-
 def contacts_of(value: Any) -> tuple[str, ...]:
     """Optional list of e-mail addresses (RFC 7591 §2 ``contacts``)."""
     if value is None:
@@ -401,13 +308,6 @@ def _x5u(value: Any) -> str | None:
     return value
 
 
-def _is_loopback_ip(host: str) -> bool:
-    try:
-        return str(ipaddress.ip_address(host)) in _LOOPBACK_HOSTS
-    except ValueError:
-        return False
-
-
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
@@ -426,6 +326,3 @@ def _short(exc: BaseException) -> str:
         return "nested too deeply"
     return str(exc)[:120]
 
-
-def _quote(uri: str) -> str:
-    return repr(uri[:100])

@@ -22,9 +22,8 @@ from starlette.routing import BaseRoute, Route
 
 from stetgate.eidas import CertificateError, Psd2Certificate
 from stetgate.oauth.clients import ORIGIN_REGISTER, Client
+from stetgate.oauth.errors import NO_STORE
 from stetgate.registry.errors import (
-    NO_STORE,
-    REQUEST_ID_HEADER,
     ForeignRegistration,
     InvalidClientMetadata,
     InvalidRequest,
@@ -57,15 +56,23 @@ from stetgate.registry.signed_requests import (
     verify_registration_signature,
 )
 from stetgate.services import Services, services_of
+from stetgate.serving.request_id import (
+    REQUEST_ID_HEADER,
+    REQUEST_ID_MAX_LENGTH,
+    request_id_of,
+    request_id_sent,
+)
 from stetgate.store.audit import record_event
+from stetgate.store.audit_events import (
+    CLIENT_REGISTERED,
+    CLIENT_REGISTRATION_DELETED,
+    CLIENT_REGISTRATION_REFUSED,
+    CLIENT_REGISTRATION_UPDATED,
+)
 from stetgate.store.db import read_connection
 
 MAX_REGISTER_BODY_BYTES = 32 * 1024
 """A QSealC with its chain is a few kB; 32 KiB leaves room and bounds JSON parsing work."""
-MAX_REQUEST_ID_LENGTH = 100
-"""``audit_events.request_id`` is String(100)."""
-
-_REQUEST_ID = re.compile(rf"[!-~]{{1,{MAX_REQUEST_ID_LENGTH}}}")
 _BEARER = re.compile(r"Bearer +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
 """RFC 6750 §2.1 ``b64token``."""
 
@@ -99,10 +106,10 @@ async def register_client(request: Request) -> Response:
     """RFC 7591 §3.1 client registration; 201 with the client information (§3.2.1)."""
     services = services_of(request)
     now = services.clock.now()
-    request_id = request.headers.get(REQUEST_ID_HEADER)
+    request_id = request_id_of(request.headers)
     caller: _Caller | None = None
     try:
-        request_id = _require_request_id(request_id)
+        request_id = _require_request_id(request, request_id)
         caller = _registration_token_caller(request, services, now)
         signed = await _signed_metadata(request, services, caller.qwac, now)
         with services.engine.begin() as conn:
@@ -117,7 +124,7 @@ async def register_client(request: Request) -> Response:
             record_event(
                 conn,
                 now,
-                "client_registered",
+                CLIENT_REGISTERED,
                 client_id=created.client.client_id,
                 org_id=created.client.org_id,
                 request_id=request_id,
@@ -138,11 +145,11 @@ async def manage_registration(request: Request) -> Response:
     """RFC 7592 §2: read (GET), replace (PUT) or delete (DELETE) one registration."""
     services = services_of(request)
     now = services.clock.now()
-    request_id = request.headers.get(REQUEST_ID_HEADER)
+    request_id = request_id_of(request.headers)
     caller: _Caller | None = None
     method = request.method
     try:
-        request_id = _require_request_id(request_id)
+        request_id = _require_request_id(request, request_id)
         caller, client = _registration_access_caller(request, services, now)
         if method in ("GET", "HEAD"):
             return _json(
@@ -154,7 +161,7 @@ async def manage_registration(request: Request) -> Response:
                 record_event(
                     conn,
                     now,
-                    "client_registration_deleted",
+                    CLIENT_REGISTRATION_DELETED,
                     client_id=client.client_id,
                     org_id=client.org_id,
                     request_id=request_id,
@@ -176,7 +183,7 @@ async def manage_registration(request: Request) -> Response:
             record_event(
                 conn,
                 now,
-                "client_registration_updated",
+                CLIENT_REGISTRATION_UPDATED,
                 client_id=client.client_id,
                 org_id=client.org_id,
                 request_id=request_id,
@@ -349,14 +356,17 @@ def _require_same_client_id(document: dict[str, Any], client: Client) -> None:
         )
 
 
-def _require_request_id(value: str | None) -> str:
-    if value is None or _REQUEST_ID.fullmatch(value) is None:
-        raise InvalidRequest(
-            f"X-Request-ID is required: 1-{MAX_REQUEST_ID_LENGTH} visible "
-            "ASCII characters, e.g. a UUID",
-            reason="missing_request_id",
-        )
-    return value
+def _require_request_id(request: Request, request_id: str | None) -> str:
+    """``request_id`` is what `request_id_of` read: None when the header is missing or
+    malformed. Either way the answer is 400 ``invalid_request`` without an ``X-Request-ID``
+    (a malformed value is never echoed, nor written to the audit trail)."""
+    if request_id is not None:
+        return request_id
+    raise InvalidRequest(
+        f"{REQUEST_ID_HEADER} is required: 1-{REQUEST_ID_MAX_LENGTH} visible ASCII characters, "
+        "e.g. a UUID",
+        reason="malformed_request_id" if request_id_sent(request.headers) else "missing_request_id",
+    )
 
 
 # --------------------------------------------------------------------------- responses
@@ -381,8 +391,8 @@ def _refused(
 ) -> JSONResponse:
     """Render the error and record why the request was refused (the audit row is the only
     write a refused request makes). Before authentication, the organization is read from the
-    presented certificate when it parses — identity only, it says nothing about trust."""
-    echoed = request_id if request_id and _REQUEST_ID.fullmatch(request_id) else None
+    presented certificate when it parses — identity only, it says nothing about trust.
+    ``request_id`` is well formed or None (`request_id_of`), so it is safe to echo."""
     if caller is not None:
         org_id: str | None = caller.qwac.organization_identifier
     else:
@@ -396,14 +406,14 @@ def _refused(
         record_event(
             conn,
             now,
-            "client_registration_refused",
+            CLIENT_REGISTRATION_REFUSED,
             client_id=client_id[:100] if client_id else None,
             org_id=org_id,
-            request_id=echoed,
+            request_id=request_id,
             reason=exc.reason,
             detail={"method": request.method, "status": exc.status_code},
         )
-    return registration_error_response(exc, echoed)
+    return registration_error_response(exc, request_id)
 
 
 __all__ = ["MAX_REGISTER_BODY_BYTES", "manage_registration", "register_client", "routes"]

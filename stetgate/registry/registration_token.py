@@ -1,13 +1,14 @@
 """The registration token: ``client_credentials`` with ``scope=manageRegistration``.
 
-BPCE register API, step 1 (bpce-89c3.md §3): ``POST /stet/psd2/oauth/token`` with
-``grant_type=client_credentials``, ``scope=manageRegistration`` and a generic ``client_id``
-(setting ``registration_client_id``, ``PSD2_TPPRegister`` by default), over mTLS. The TPP is
-not a client yet, so the generic id authenticates nobody: the QWAC does. Any valid,
-non-revoked QWAC carrying a PSD2 role gets a short-lived opaque token (setting
-``registration_token_ttl_seconds``), stored hashed in ``service_tokens`` and bound to the
-QWAC's organizationIdentifier and its ``x5t#S256`` (RFC 8705 §3), so only that certificate can
-use it at ``POST /stet/setting/v1/register``. No refresh token (RFC 6749 §4.4.3).
+BPCE register API, step 1 (docs/decisions.md#registration-token):
+``POST /stet/psd2/oauth/token`` with ``grant_type=client_credentials``,
+``scope=manageRegistration`` and a generic ``client_id`` (setting ``registration_client_id``,
+``PSD2_TPPRegister`` by default), over mTLS. The TPP is not a client yet, so the generic id
+authenticates nobody: the QWAC does. Any valid, non-revoked QWAC carrying a PSD2 role gets a
+short-lived opaque token (setting ``registration_token_ttl_seconds``), stored hashed in
+``service_tokens`` and bound to the QWAC's organizationIdentifier and its ``x5t#S256`` (RFC 8705
+§3), so only that certificate can use it at ``POST /stet/setting/v1/register``. No refresh token
+(RFC 6749 §4.4.3).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from stetgate.oauth.scopes import MANAGE_REGISTRATION
 from stetgate.oauth.token_endpoint import GrantHandler, TokenRequest
 from stetgate.secrets import new_secret, secret_hash
 from stetgate.store.audit import record_event
+from stetgate.store.audit_events import REGISTRATION_TOKEN_ISSUED
 from stetgate.store.db import read_connection
 from stetgate.store.schema import service_tokens
 
@@ -74,7 +76,8 @@ def check_registration_scope(scope: str | None) -> str:
 
 def refuse_client_credentials_for(client_id: str) -> UnauthorizedClient:
     """RFC 6749 §5.2 ``unauthorized_client``: AISP/CBPII clients use the authorization code
-    flow only (decisions.md); client credentials exist here for the registration client."""
+    flow only (docs/decisions.md#scopes-and-roles); client credentials exist here for the
+    registration client."""
     return UnauthorizedClient(
         f"client {client_id!r} may not use grant_type={GRANT_TYPE}; it is reserved for the "
         "registration client (scope manageRegistration)"
@@ -82,7 +85,7 @@ def refuse_client_credentials_for(client_id: str) -> UnauthorizedClient:
 
 
 def require_psd2_role(qwac: Psd2Certificate) -> None:
-    """decisions.md "Scopes and roles": ``manageRegistration`` needs *any* PSD2 role."""
+    """``manageRegistration`` needs *any* PSD2 role (docs/decisions.md#scopes-and-roles)."""
     if not qwac.roles:
         raise UnauthorizedClient("the QWAC carries no PSD2 role (ETSI TS 119 495 §5.1)")
 
@@ -119,7 +122,7 @@ def issue_registration_token(
     record_event(
         conn,
         now,
-        "registration_token_issued",
+        REGISTRATION_TOKEN_ISSUED,
         client_id=client_id,
         org_id=qwac.organization_identifier,
         request_id=request_id,

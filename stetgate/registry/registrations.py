@@ -2,7 +2,7 @@
 
 Each function runs inside the caller's transaction and checks what only the database can tell
 (the ``client_name`` is free, the client still exists) *before* writing, so a refused change
-writes nothing (decisions.md "Errors"). The client store itself is
+writes nothing (docs/decisions.md#errors). The client store itself is
 :mod:`stetgate.oauth.clients`; this module adds what is specific to API registrations:
 the opaque ``client_id`` linked to the organizationIdentifier, the hashed
 ``registration_access_token`` (RFC 7592 §3) and the client information response (RFC 7591
@@ -36,8 +36,9 @@ from stetgate.oauth.clients import (
     stored_certificate,
 )
 from stetgate.oauth.token_pairs import revoke_all_for_client
-from stetgate.registry.errors import InvalidClientMetadata, InvalidToken
-from stetgate.registry.metadata_rules import TLS_CLIENT_AUTH, ClientMetadata, SealKey, name_key
+from stetgate.registry.client_metadata_policy import name_taken, require_free_name
+from stetgate.registry.errors import InvalidToken
+from stetgate.registry.metadata_rules import TLS_CLIENT_AUTH, ClientMetadata, SealKey
 from stetgate.registry.signed_requests import SealSignature
 from stetgate.secrets import new_id, new_secret, secret_hash
 from stetgate.store.schema import clients
@@ -65,7 +66,7 @@ def create_registration(
     """Insert a new ``register`` client for the organization of ``qwac``, keeping the QWAC of
     the session and the QSealC of the body as its certificates; raise InvalidClientMetadata
     when the name is taken."""
-    _require_free_name(conn, metadata.client_name, except_client_id=None)
+    require_free_name(conn, metadata.client_name, except_client_id=None)
     token = new_secret()
     client = Client(
         client_id=new_id(),
@@ -86,7 +87,7 @@ def create_registration(
         insert_client(conn, client)
     except (DuplicateClient, IntegrityError):
         # IntegrityError: a concurrent registration took the name between check and insert.
-        raise _name_taken(metadata.client_name) from None
+        raise name_taken(metadata.client_name) from None
     conn.execute(
         update(clients)
         .where(clients.c.client_id == client.client_id)
@@ -107,7 +108,7 @@ def replace_registration(
 ) -> Client:
     """RFC 7592 §2.2: the new metadata replaces the old one entirely; the QWAC of this session
     and the QSealC of the body replace the stored certificates (certificate rotation)."""
-    _require_free_name(conn, metadata.client_name, except_client_id=client.client_id)
+    require_free_name(conn, metadata.client_name, except_client_id=client.client_id)
     changed = conn.execute(
         update(clients)
         .where(clients.c.client_id == client.client_id)
@@ -183,30 +184,11 @@ def _certificates(
     )
 
 
-def _require_free_name(conn: Connection, name: str, *, except_client_id: str | None) -> None:
-    """``client_name`` is unique across registrations (BPCE) and is what PSUs see, so names
-    differing only by case or spacing count as the same. The client table is small (one row
-    per TPP application), so comparing normalised names in Python is cheap and exact for
-    every alphabet, where SQL ``lower()`` differs between SQLite and PostgreSQL."""
-    wanted = name_key(name)
-    for client_id, existing in conn.execute(select(clients.c.client_id, clients.c.name)):
-        if client_id != except_client_id and name_key(existing) == wanted:
-            raise _name_taken(name)
-
-
 def _gone() -> InvalidToken:
     """RFC 7592 §2: a client that no longer exists (deleted by a concurrent request) answers
     401, as an unknown registration access token does."""
     return InvalidToken(
         "the registration no longer exists (RFC 7592 §2)", reason="registration_gone"
-    )
-
-
-def _name_taken(name: str) -> InvalidClientMetadata:
-    return InvalidClientMetadata(
-        f"client_name {name[:60]!r} is already registered; it must be "
-        "unique because PSUs choose by it",
-        reason="client_name_taken",
     )
 
 

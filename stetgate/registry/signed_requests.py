@@ -1,12 +1,13 @@
 """Proof that a register request comes from the TPP: HTTP signature with the QSealC it registers.
 
-BPCE (bpce-89c3.md §3): the TPP is not known yet when it registers, so the QSealC travels in
-the body as ``jwks.keys[0].x5c[0]`` and the request is signed (draft-cavage-12, STET form)
-with its private key. ``keyId`` names that key by its ``kid``, by a certificate URL, or as
-``SN=<hex serial>,CA=<issuer DN>`` (decisions.md); whatever the form, it resolves **only**
-against the certificate in the body — nothing is fetched. The signed-header policy, the
-``Digest`` check and the ``Date`` skew are those of :func:`stetgate.httpsig.verify_request`
-(``(request-target)``, ``x-request-id`` and ``digest`` must be signed).
+BPCE ("API register"): the TPP is not known yet when it registers, so the QSealC travels in the
+body as ``jwks.keys[0].x5c[0]`` and the request is signed (draft-cavage-12, STET form) with its
+private key. ``keyId`` names that key by its ``kid``, by a certificate URL, or as
+``SN=<hex serial>,CA=<issuer DN>`` (docs/decisions.md#http-signatures); whatever the form, it
+resolves **only** against the certificate in the body — nothing is fetched. The signed-header
+policy, the ``Digest`` check and the ``Date`` skew are those of
+:func:`stetgate.httpsig.verify_request` (``(request-target)``, ``x-request-id`` and ``digest``
+must be signed).
 
 Once the signature is good, :func:`require_trusted_seal` checks that the certificate is one
 stetgate accepts for the organization on the TLS session: valid QSealC (chain to a trusted

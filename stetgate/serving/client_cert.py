@@ -1,6 +1,6 @@
 """Where the TPP's client certificate comes from: the TLS session, or a trusted proxy.
 
-Two deployments (decisions.md "Who the client is", feasibility-servers.md §2):
+Two deployments (docs/operations.md#serving, docs/operations.md#behind-a-tls-terminating-proxy):
 - stetgate terminates TLS itself: the certificate is in the ASGI TLS extension added by
   `stetgate.serving.tls_uvicorn`.
 - a TLS-terminating reverse proxy (nginx ``ssl_verify_client optional_no_ca``, an API gateway)

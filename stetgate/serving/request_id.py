@@ -12,14 +12,25 @@ import re
 from collections.abc import Mapping
 
 REQUEST_ID_HEADER = "X-Request-ID"
-REQUEST_ID_PATTERN = re.compile(r"[!-~]{1,100}")
+REQUEST_ID_MAX_LENGTH = 100
+"""``audit_events.request_id`` is String(100)."""
+REQUEST_ID_PATTERN = re.compile(rf"[!-~]{{1,{REQUEST_ID_MAX_LENGTH}}}")
 """Visible ASCII, 1-100 characters (UUIDs in practice); fits the audit column."""
 
 
+_KEY = REQUEST_ID_HEADER.lower()
+"""``headers`` are looked up in lower case (ASGI names; Starlette's `Headers` accepts any)."""
+
+
 def request_id_of(headers: Mapping[str, str]) -> str | None:
-    """The request's X-Request-ID if it is present and well formed (safe to echo), else None.
-    ``headers`` is looked up in lower case (ASGI names; Starlette's `Headers` accepts any)."""
-    value = headers.get("x-request-id")
+    """The request's X-Request-ID if it is present and well formed (safe to echo), else None."""
+    value = headers.get(_KEY)
     if value is None or REQUEST_ID_PATTERN.fullmatch(value) is None:
         return None
     return value
+
+
+def request_id_sent(headers: Mapping[str, str]) -> bool:
+    """Whether the request carries an X-Request-ID at all, well formed or not (to tell a
+    missing header from a malformed one when `request_id_of` gave None)."""
+    return headers.get(_KEY) is not None

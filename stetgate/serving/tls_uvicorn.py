@@ -1,11 +1,12 @@
 """uvicorn protocol classes that expose the TLS client certificate to the app.
 
 uvicorn verifies client certificates (``ssl_cert_reqs``) but does not implement the ASGI TLS
-extension, so the app never sees who connected (shared/spec/feasibility-servers.md §1). These
-subclasses read the peer certificate once per connection, in ``connection_made``, and add
-``scope["extensions"]["tls"]`` (ASGI TLS extension key names) to every request of that
-connection. They rely on uvicorn internals (``self.app``), so uvicorn is pinned in
-pyproject.toml and tests/integration/test_serve.py exercises the hook on a real server.
+extension, so the app never sees who connected
+(docs/decisions.md#client-certificate-in-the-asgi-scope). These subclasses read the peer
+certificate once per connection, in ``connection_made``, and add ``scope["extensions"]["tls"]``
+(ASGI TLS extension key names) to every request of that connection. They rely on uvicorn
+internals (``self.app``), so uvicorn is pinned in pyproject.toml and
+tests/integration/test_serve.py exercises the hook on a real server.
 """
 
 from __future__ import annotations
@@ -68,19 +69,20 @@ class _WithTLSExtension:
         await self._app(scope, receive, send)
 
 
+def _prepare_connection(app: ASGIApp, transport: asyncio.Transport) -> ASGIApp:
+    """Per new connection: TCP_NODELAY, and the app wrapped to see the TLS extension."""
+    _set_nodelay(transport)
+    tls = _tls_extension(transport)
+    return app if tls is None else _WithTLSExtension(app, tls)
+
+
 class TLSHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        _set_nodelay(transport)
-        tls = _tls_extension(transport)
-        if tls is not None:
-            self.app = _WithTLSExtension(self.app, tls)
+        self.app = _prepare_connection(self.app, transport)
 
 
 class TLSH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        _set_nodelay(transport)
-        tls = _tls_extension(transport)
-        if tls is not None:
-            self.app = _WithTLSExtension(self.app, tls)
+        self.app = _prepare_connection(self.app, transport)

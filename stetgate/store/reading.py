@@ -12,22 +12,22 @@ PostgreSQL a pool of autocommit, read-only sessions (no transaction round trips 
 single ``SELECT``).
 
 *How they are run.* `CompiledRead` compiles a Core ``SELECT`` once for the engine's dialect
-and runs it on a pooled DBAPI connection, converting parameters and columns with the very
-bind/result processors SQLAlchemy would use (UtcDateTime, JsonText, dates on SQLite). It skips
-SQLAlchemy's per-execution machinery, which costs ~50 µs of a ~70 µs token lookup — a third of
-what a ``GET /accounts`` may spend in the database (benchmarks/accounts.py).
+(`stetgate.store.compiled.CompiledStatement`: the very bind/result processors SQLAlchemy would
+use — UtcDateTime, JsonText, dates on SQLite) and runs it on a pooled DBAPI connection. It
+skips SQLAlchemy's per-execution machinery, which costs ~50 µs of a ~70 µs token lookup — a
+third of what a ``GET /accounts`` may spend in the database (benchmarks/accounts.py).
 """
 
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.pool import QueuePool
 
-Processor = Callable[[Any], Any]
+from stetgate.store.compiled import CompiledStatement
 
 
 def read_only_engine(engine: Engine, pool_size: int) -> Engine:
@@ -73,59 +73,33 @@ class CompiledRead:
 
     Rows come back as named tuples (field names = the selected columns' keys or labels),
     with SQLAlchemy's result processing applied. Parameters are the statement's
-    ``bindparam`` names; literal values in the statement keep their compiled values.
+    ``bindparam`` names; literal values in the statement keep their compiled values
+    (`CompiledStatement`).
     """
 
     def __init__(self, engine: Engine, statement: Select[Any]) -> None:
-        dialect = engine.dialect
-        compiled = statement.compile(dialect=dialect)
         self._engine = engine
-        self._sql = compiled.string
-        self._order: tuple[str, ...] | None = (
-            tuple(compiled.positiontup) if compiled.positiontup is not None else None
-        )
-        self._fixed: dict[str, Any] = {}
-        self._binders: dict[str, Processor] = {}
-        for name, bind in compiled.binds.items():
-            binder = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if binder is not None:
-                self._binders[name] = binder
-            if not bind.required:
-                self._fixed[name] = bind.effective_value
-        columns = list(statement.selected_columns)
-        self._processors: list[Processor | None] = [
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
-        ]
+        self._statement = CompiledStatement(statement, engine.dialect)
         row_type: Any = namedtuple(  # type: ignore[misc]
-            "_row", [str(c.key) for c in columns], rename=True
+            "_row", self._statement.columns, rename=True
         )  # unnamed columns: _0, _1…
-        self._make: Callable[[list[Any]], Any] = row_type._make
+        self._make: Callable[[Iterable[Any]], Any] = row_type._make
 
     def rows(self, params: Mapping[str, Any]) -> list[Any]:
-        values = {**self._fixed, **params}
-        for name, binder in self._binders.items():
-            if name in values:
-                values[name] = binder(values[name])
-        bound: Any = values if self._order is None else [values[n] for n in self._order]
+        bound = self._statement.parameters(params)
         try:
             fetched = self._fetch(bound)
         except _Disconnected:
             fetched = self._fetch(bound)  # the pool dropped that connection; one retry
-        processors = self._processors
-        make = self._make
-        return [
-            make(
-                [value if p is None else p(value) for p, value in zip(processors, row, strict=True)]
-            )
-            for row in fetched
-        ]
+        row, make = self._statement.row, self._make
+        return [make(row(raw)) for raw in fetched]
 
     def _fetch(self, bound: Any) -> list[Any]:
         connection = self._engine.raw_connection()
         cursor = None
         try:
             cursor = connection.cursor()
-            cursor.execute(self._sql, bound)
+            cursor.execute(self._statement.sql, bound)
             return list(cursor.fetchall())
         except self._engine.dialect.loaded_dbapi.Error as exc:
             if self._engine.dialect.is_disconnect(exc, connection.dbapi_connection, cursor):

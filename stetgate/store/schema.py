@@ -157,7 +157,7 @@ psu_journeys = Table(
     # --- PSU side (migration 0002_psu_journey_kind) ---
     # authorize: a TPP's /authorize journey; connected_apps: the PSU's own sign-in to /psu/…
     Column("kind", String(16), nullable=False, server_default="authorize"),
-    # consecutive failed attempts in this journey, whatever the PSU id typed (RTS Art. 4(3)(a))
+    # consecutive failed attempts in this journey, whatever the PSU id typed (RTS Art. 4(3)(b))
     Column("failed_attempts", Integer, nullable=False, server_default="0"),
     Index("ix_psu_journeys_psu_id", "psu_id"),
 )
@@ -236,7 +236,7 @@ audit_events = Table(
     Column("detail", JsonText, nullable=True),
 )
 
-# --- bank data of the demo bank, STET consents, unattended-access counters (issue 6) ----------
+# --- bank data of the demo bank, STET consents, unattended-access counters --------------------
 # The bank_* tables are the demo bank's ledger (stetgate.demo.bank); a core-banking adapter
 # replaces them. psd2_* tables belong to the resource API itself (stetgate.psd2).
 bank_accounts = Table(

@@ -2,19 +2,20 @@
 
 Tokens are kept in a 0600 JSON file (``--tokens``, default ``DATA_DIR/tpp-tokens.json``) keyed
 by bank, client and scope, so `tpp refresh` and `tpp api` keep an authorization alive for its
-90 days (seed step 8) and say clearly when a new SCA is needed.
+90 days (step 8 of docs/decisions.md#the-cinematic) and say clearly when a new SCA is needed.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 import click
 
+from stetgate.clock import SystemClock
 from stetgate.tpp.client import (
     AuthorizationRequest,
     BankError,
@@ -122,7 +123,7 @@ def tpp(
 def authorize_url(
     opts: _TppOptions, scope: str, redirect_uri: str, pkce: bool, save_to: Path
 ) -> None:
-    """Print the URL to send the PSU's browser to (seed step 2)."""
+    """Print the URL to send the PSU's browser to (step 2 of the cinematic)."""
     with opts.client() as client:
         request = client.authorization_request(scope, redirect_uri, use_pkce=pkce)
     save_to.touch(mode=0o600)
@@ -140,7 +141,7 @@ def authorize_url(
 )
 @pass_tpp
 def exchange(opts: _TppOptions, callback_url: str, pending: Path) -> None:
-    """Redeem the callback URL the bank redirected the PSU to (seed steps 4-7)."""
+    """Redeem the callback URL the bank redirected the PSU to (steps 4-7 of the cinematic)."""
     request = AuthorizationRequest(**json.loads(pending.read_text()))
     with opts.client() as client:
         tokens = _or_fail(lambda: client.exchange_code(request, callback_url))
@@ -200,7 +201,8 @@ def api(
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    """A command line acts now: the system clock."""
+    return SystemClock().now()
 
 
 def _stored(opts: _TppOptions, scope: str) -> TokenSet:

@@ -1,12 +1,13 @@
 """TPP-side client for any STET v1.4.2 bank: the "get your token" cinematic and the AISP/CBPII API.
 
-What a TPP developer needs, nothing bank-specific:
-- step 2 of the seed: build the ``GET /authorize`` URL (with ``state`` and optional PKCE);
+What a TPP developer needs, nothing bank-specific (steps of docs/decisions.md#the-cinematic):
+- step 2: build the ``GET /authorize`` URL (with ``state`` and optional PKCE);
 - step 5: exchange the code at ``POST /token`` over mutual TLS with the QWAC (RFC 8705 §2);
 - keep tokens alive: refresh before expiry (RFC 6749 §6), store what the bank returns (banks
-  disagree on refresh-token rotation, stet-oauth.md §3.3), and know when a new SCA is needed;
+  disagree on refresh-token rotation, docs/decisions.md#refresh), and know when a new SCA is
+  needed;
 - step 8: call the resource API with ``Authorization: Bearer``, ``X-Request-ID``, ``Digest`` and a
-  draft-cavage ``Signature`` made with the QSealC (stet-api.md §7).
+  draft-cavage ``Signature`` made with the QSealC (docs/decisions.md#http-signatures).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import ssl
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from stetgate.clock import Clock, SystemClock
 from stetgate.httpsig import compute_digest, required_signed_headers, sign_request
 
 TOKEN_PATH = "/stet/psd2/oauth/token"  # noqa: S105 - a path, not a secret
@@ -101,13 +103,14 @@ class TppCredentials:
 
 @dataclass
 class TokenSet:
-    """Tokens from one authorization, as the TPP must keep them (seed step 8)."""
+    """Tokens from one authorization, as the TPP must keep them (step 8 of
+    docs/decisions.md#the-cinematic)."""
 
     access_token: str
     refresh_token: str | None
     expires_in: int
     scope: str
-    obtained_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    obtained_at: datetime = field(default_factory=lambda: SystemClock().now())
 
     @property
     def access_expires_at(self) -> datetime:
@@ -117,7 +120,13 @@ class TokenSet:
         return now >= self.access_expires_at - timedelta(seconds=margin_seconds)
 
     @classmethod
-    def from_response(cls, body: Mapping[str, Any], previous: TokenSet | None = None) -> TokenSet:
+    def from_response(
+        cls,
+        body: Mapping[str, Any],
+        previous: TokenSet | None = None,
+        *,
+        obtained_at: datetime | None = None,
+    ) -> TokenSet:
         """Keep the old refresh token when the bank does not return one (BPCE returns the same
         one; a rotating bank returns a new one — either way store what you get)."""
         refresh = body.get("refresh_token") or (previous.refresh_token if previous else None)
@@ -126,6 +135,7 @@ class TokenSet:
             refresh_token=refresh,
             expires_in=int(body.get("expires_in", 3600)),
             scope=str(body.get("scope", previous.scope if previous else "")),
+            obtained_at=obtained_at or SystemClock().now(),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -178,8 +188,10 @@ class StetBankClient:
         ca_file: Path | None = None,
         timeout: float = 15.0,
         transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.clock: Clock = clock or SystemClock()  # signed Date headers, tokens' obtained_at
         self.credentials = credentials
         self.client_id = client_id
         context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
@@ -206,7 +218,7 @@ class StetBankClient:
     def authorization_request(
         self, scope: str, redirect_uri: str, *, use_pkce: bool = True, state: str | None = None
     ) -> AuthorizationRequest:
-        """Seed step 2: the URL to send the PSU's browser to (STET Part I §3.4.3)."""
+        """Step 2 of the cinematic: the URL to send the PSU's browser to (STET Part I §3.4.3)."""
         state = state or secrets.token_urlsafe(24)
         params = {
             "response_type": "code",
@@ -229,7 +241,8 @@ class StetBankClient:
         *,
         expected_issuer: str | None = None,
     ) -> TokenSet:
-        """Seed steps 4-7: check the callback (state, iss, error) and redeem the code."""
+        """Steps 4-7 of the cinematic: check the callback (state, iss, error) and redeem the
+        code."""
         from urllib.parse import parse_qs
 
         query = {k: v[0] for k, v in parse_qs(urlsplit(callback_url).query).items()}
@@ -252,7 +265,8 @@ class StetBankClient:
         }
         if request.code_verifier:
             form["code_verifier"] = request.code_verifier
-        return TokenSet.from_response(self._json(self._http.post(TOKEN_PATH, data=form)))
+        body = self._json(self._http.post(TOKEN_PATH, data=form))
+        return TokenSet.from_response(body, obtained_at=self.clock.now())
 
     def refresh(self, tokens: TokenSet) -> TokenSet:
         """RFC 6749 §6, without ``scope`` (BPCE). `invalid_grant` means a new SCA is needed."""
@@ -264,7 +278,7 @@ class StetBankClient:
             "client_id": self.client_id,
         }
         body = self._json(self._http.post(TOKEN_PATH, data=form))
-        return TokenSet.from_response(body, previous=tokens)
+        return TokenSet.from_response(body, previous=tokens, obtained_at=self.clock.now())
 
     def revoke(self, token: str, hint: str | None = None) -> None:
         """RFC 7009; the bank revokes the whole pair."""
@@ -295,7 +309,7 @@ class StetBankClient:
         target = url + (f"?{urlencode(params)}" if params else "")
         headers: dict[str, str] = {
             "X-Request-ID": str(uuid.uuid4()),
-            "Date": format_datetime(datetime.now(UTC), usegmt=True),
+            "Date": format_datetime(self.clock.now(), usegmt=True),
             "Accept": "application/hal+json",
         }
         if token:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 
 from tests.support.bank import RunningBank
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.support.browser import chromium_launch_options, require_chromium
 from tests.support.pki import TestPki
 from tests.support.psu_flow import PASSWORD, add_psu, authorize_params, directory
 from tests.support.token_side import add_client
@@ -75,9 +75,7 @@ def tpp_callback() -> Iterator[TppCallback]:
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        browser = playwright.chromium.launch(**chromium_launch_options())
         yield browser
         browser.close()
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from stetgate.demo.totp import decode_totp_secret, totp_at
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.support.browser import chromium_launch_options, require_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -85,7 +85,7 @@ def test_developer_walks_the_whole_cinematic_in_a_browser(sandbox: tuple[str, st
     psu = json.loads((data_dir / "demo-psus.json").read_text())[0]
     started = time.monotonic()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(**chromium_launch_options())
         page = browser.new_context(ignore_https_errors=True).new_page()
         page.goto(tpp)
         page.click("text=Share my accounts (AISP)")

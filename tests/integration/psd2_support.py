@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from sqlalchemy import Engine, delete
 
-from stetgate.clock import FrozenClock
+from stetgate.clock import FrozenClock, SystemClock
 from stetgate.demo.psu_directory import DatabasePsuDirectory
 from stetgate.demo.seed import DemoLedger, build_demo_ledger, seed_demo_bank
 from stetgate.eidas import parse_certificate
@@ -133,7 +133,8 @@ def signed_headers(
     headers: Mapping[str, str] | None = None,
     sign: Sequence[str] | None = None,
 ) -> dict[str, str]:
-    """The headers of a STET call signed as decisions.md requires (plus a signed Date)."""
+    """The headers of a STET call signed as docs/decisions.md#http-signatures requires (plus a
+    signed Date)."""
     values: dict[str, str] = {"X-Request-ID": str(uuid.uuid4()), "Accept": "application/hal+json"}
     if clock is not None:
         values["Date"] = format_datetime(clock.now(), usegmt=True)
@@ -285,22 +286,30 @@ class ApiWorld:
 
 
 def database_url(request: pytest.FixtureRequest, directory: Path) -> str:
-    """`db_url` for module-scoped worlds (the module fixture is parametrized the same way)."""
+    """`db_url` for a fixture parametrized with its own database kinds (``request.param``)."""
     from tests.conftest import fresh_database_url
 
     return fresh_database_url(request, request.param, directory)
 
 
 def build_world(
-    request: pytest.FixtureRequest, pki: TestPki, directory: Path, **settings: Any
+    request: pytest.FixtureRequest, pki: TestPki, directory: Path, database: str, **settings: Any
 ) -> Iterator[ApiWorld]:
-    url = database_url(request, directory)
-    start = datetime.now(UTC).replace(microsecond=0)
-    bank = start_bank(pki, url, directory / "bank", FrozenClock(start), **settings)
-    seed_demo_bank(bank.settings, SEED, now=start, directory_factory=cheap_directory)
+    """A seeded bank on a fresh database of kind `database` (the module fixture's ``database``
+    fixture, see tests/conftest.py)."""
+    from tests.conftest import fresh_database_url
+
+    url = fresh_database_url(request, database, directory)
+    clock = FrozenClock(SystemClock().now().replace(microsecond=0))
+    start = clock.now()
+    bank = start_bank(pki, url, directory / "bank", clock, **settings)
+    # The demo history ends on the bank clock's day (Europe/Paris), whatever the date: tests
+    # read amounts and dates from `ledger` or the bank, never from constants.
+    anchor = start.astimezone(ZoneInfo("Europe/Paris")).date()
+    seed_demo_bank(bank.settings, SEED, anchor=anchor, now=start, directory_factory=cheap_directory)
     certs = pki.issue(ORG, ("AISP", "CBPII"))
     client_id = register_client(bank.services.engine, certs, start)
-    ledger = build_demo_ledger(SEED, start.astimezone(ZoneInfo("Europe/Paris")).date())
+    ledger = build_demo_ledger(SEED, anchor)
     world = ApiWorld(bank, ledger, certs, client_id, start)
     try:
         yield world

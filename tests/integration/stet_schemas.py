@@ -1,7 +1,7 @@
-"""JSON schemas of STET v1.4.2 resources, written from shared/spec/stet-api.md (§3-6, §9) —
-independently of stetgate's own OpenAPI document, so a field renamed on both sides would
-still be caught here. Unknown members are allowed (HAL documents grow), required ones are
-those the digest marks mandatory plus what a TPP needs to follow the flow."""
+"""JSON schemas of STET v1.4.2 resources, written from the STET Part II resource definitions
+and its generic error structure — independently of stetgate's own OpenAPI document, so a field
+renamed on both sides would still be caught here. Unknown members are allowed (HAL documents
+grow), required ones are those STET marks mandatory plus what a TPP needs to follow the flow."""
 
 from __future__ import annotations
 

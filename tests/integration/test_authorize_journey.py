@@ -1,19 +1,28 @@
 """The PSU's walk through the bank's pages, followed by form names as a TPP's automated test
 does: identification, SCA (one-time code and banking app), consent, and every callback outcome
-of decisions.md — including idle and whole-journey timeouts with the injected clock, late form
-submissions, CSRF, blocking after failed attempts and one-time-code replay. Real TLS; SQLite
-and PostgreSQL."""
+of docs/decisions.md#callback-outcomes — including idle and whole-journey timeouts with the
+injected clock, late form submissions, CSRF, blocking after failed attempts and one-time-code
+replay. Real TLS; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from stetgate.oauth.clients import CLIENT_SUSPENDED, set_status
+from stetgate.store.audit_events import (
+    AUTHORIZATION_GRANTED,
+    AUTHORIZATION_REFUSED,
+    AUTHORIZATION_STARTED,
+    AUTHORIZATION_TIMED_OUT,
+    DECOUPLED_SCA_APPROVED,
+    PSU_AUTHENTICATED,
+    PSU_BLOCKED,
+)
 from stetgate.store.schema import authorization_codes, psus
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki
@@ -74,6 +83,7 @@ def _psu_row(bank: RunningBank, psu_id: str = "alice") -> Any:
 
 
 # --- the happy path and its page rules -----------------------------------------------------
+@pytest.mark.postgres  # PostgreSQL smoke test of the PSU pages
 def test_totp_journey_ends_at_the_callback_with_code_state_and_iss(
     bank: RunningBank, client_id: str, browser: PsuBrowser
 ) -> None:
@@ -84,7 +94,7 @@ def test_totp_journey_ends_at_the_callback_with_code_state_and_iss(
     (row,) = journey_rows(bank)
     assert (row["stage"], row["outcome"], row["psu_id"]) == ("done", "granted", "alice")
     events = [e["event"] for e in audit_trail(bank.services.engine)]
-    assert events == ["authorization_started", "psu_authenticated", "authorization_granted"]
+    assert events == [AUTHORIZATION_STARTED, PSU_AUTHENTICATED, AUTHORIZATION_GRANTED]
     assert all(query["code"] not in repr(e) for e in audit_trail(bank.services.engine))
 
 
@@ -161,7 +171,7 @@ def test_refused_consent_returns_access_denied_consent_refused(
     browser.follow(browser.sign_in_with_totp(client_id))
     _expect_denied(bank, browser.consent("refuse").headers["location"], "consent_refused")
     assert _codes(bank) == 0
-    assert audit_trail(bank.services.engine, "authorization_refused")
+    assert audit_trail(bank.services.engine, AUTHORIZATION_REFUSED)
 
 
 def test_cancel_on_the_identification_page_is_a_refusal(
@@ -180,6 +190,7 @@ def test_an_unknown_decision_changes_nothing(
     assert database_state(bank.services.engine) == before
 
 
+@pytest.mark.postgres  # the journey's compare-and-set
 def test_consent_submitted_twice_issues_one_code(
     bank: RunningBank, client_id: str, browser: PsuBrowser
 ) -> None:
@@ -209,12 +220,12 @@ def test_certificate_revoked_during_the_journey_gets_no_code(
     add_psu(bank, "alice")
     browser.follow(browser.sign_in_with_totp("PSDFR-ACPR-40003"))
     pki.revoke(tpp.qwac_pem)
-    bank.clock.set(datetime.now(UTC))  # the new CRL's thisUpdate is real time
+    bank.clock.set(pki.clock.now())  # the new CRL is dated by the QTSP's clock
     _expect_denied(bank, browser.consent("authorize").headers["location"], "certificate_revoked")
     assert _codes(bank) == 0
 
 
-# --- timeouts (decisions.md: idle 300 s per screen, 1800 s overall) ---------------------------
+# --- timeouts (docs/decisions.md#lifetimes: idle 300 s per screen, 1800 s overall) -----------
 def test_idle_timeout_on_a_screen_returns_timeout(
     bank: RunningBank, client_id: str, browser: PsuBrowser
 ) -> None:
@@ -225,7 +236,7 @@ def test_idle_timeout_on_a_screen_returns_timeout(
     _expect_denied(bank, browser.get("/psu/login").headers["location"], "timeout")
     (row,) = journey_rows(bank)
     assert (row["stage"], row["outcome"]) == ("done", "timeout")
-    assert audit_trail(bank.services.engine, "authorization_timed_out")
+    assert audit_trail(bank.services.engine, AUTHORIZATION_TIMED_OUT)
 
 
 def test_a_late_form_submission_returns_timeout_and_does_nothing_else(
@@ -387,7 +398,7 @@ def test_six_wrong_passwords_block_the_psu_without_saying_which_element_was_wron
     row = _psu_row(bank)
     assert row["blocked_until"] is not None and row["failed_attempts"] == 0
     assert _codes(bank) == 0
-    assert len(audit_trail(bank.services.engine, "psu_blocked")) == 1
+    assert len(audit_trail(bank.services.engine, PSU_BLOCKED)) == 1
     # a new journey with the right password is told about the block, and gets no code
     with PsuBrowser(bank) as again:
         again.start(client_id)
@@ -403,7 +414,7 @@ def test_six_wrong_passwords_block_the_psu_without_saying_which_element_was_wron
 def test_a_blocked_psu_with_a_wrong_password_gets_the_ordinary_failure(
     bank: RunningBank, client_id: str, browser: PsuBrowser
 ) -> None:
-    directory(bank).block("alice", bank.clock.now().replace(year=2099))
+    directory(bank).block("alice", bank.clock.now() + timedelta(days=36500))  # for good
     browser.start(client_id)
     assert "Accès bloqué" not in browser.login("alice", "wrong").text
 
@@ -521,6 +532,7 @@ def demo_bank(bank_factory: Any, pki: TestPki) -> RunningBank:
     return bank
 
 
+@pytest.mark.postgres  # PostgreSQL smoke test of the decoupled SCA pages
 def test_decoupled_sca_approved_in_the_app_reaches_consent(demo_bank: RunningBank) -> None:
     with PsuBrowser(demo_bank) as browser:
         reference = _to_app_page(browser, ORG)
@@ -533,7 +545,7 @@ def test_decoupled_sca_approved_in_the_app_reaches_consent(demo_bank: RunningBan
         browser.get("/psu/consent")
         assert set(callback_query(browser.consent("authorize"))) == {"code", "state", "iss"}
     events = [e["event"] for e in audit_trail(demo_bank.services.engine)]
-    assert "decoupled_sca_approved" in events
+    assert DECOUPLED_SCA_APPROVED in events
 
 
 def test_decoupled_sca_rejected_in_the_app_returns_authentication_failed(
@@ -549,6 +561,7 @@ def test_decoupled_sca_rejected_in_the_app_returns_authentication_failed(
     assert _codes(demo_bank) == 0
 
 
+@pytest.mark.postgres  # the challenge's compare-and-set
 def test_a_challenge_cannot_be_answered_for_another_psu_or_twice(demo_bank: RunningBank) -> None:
     add_psu(demo_bank, "bob")
     with PsuBrowser(demo_bank) as browser:

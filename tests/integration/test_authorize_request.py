@@ -1,17 +1,18 @@
 """GET /stet/psd2/oauth/authorize: which requests start a PSU journey, and where every refusal
-goes (decisions.md "The callback"; RFC 6749 §4.1.2.1, RFC 9207). Real TLS, real test-QTSP
+goes (docs/decisions.md#callback-outcomes; RFC 6749 §4.1.2.1, RFC 9207). Real TLS, real test-QTSP
 certificates, SQLite and PostgreSQL. Every refused request leaves the database as it was
 (only the audit trail records the refusal)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
 from stetgate.oauth.clients import CLIENT_SUSPENDED
+from stetgate.store.audit_events import AUTHORIZATION_STARTED, AUTHORIZE_REQUEST_REJECTED
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki
 from tests.support.psu_flow import AUTHORIZE, authorize_params, callback_keys, callback_query
@@ -70,6 +71,7 @@ def _refused_to_callback(
 
 
 # --- accepted ---------------------------------------------------------------------------------
+@pytest.mark.postgres  # PostgreSQL smoke test of /authorize
 def test_valid_request_starts_a_journey_and_sends_the_browser_to_identification(
     bank: RunningBank, client_id: str
 ) -> None:
@@ -84,7 +86,7 @@ def test_valid_request_starts_a_journey_and_sends_the_browser_to_identification(
     assert response.headers["cache-control"] == "no-store"
     rows = database_state(bank.services.engine)["psu_journeys"]
     assert len(rows) == 1
-    assert [e["event"] for e in audit_trail(bank.services.engine)] == ["authorization_started"]
+    assert [e["event"] for e in audit_trail(bank.services.engine)] == [AUTHORIZATION_STARTED]
 
 
 def test_pkce_s256_challenge_is_kept_for_the_token_endpoint(
@@ -120,7 +122,7 @@ def test_untrusted_client_or_redirect_uri_shows_an_error_page_and_never_redirect
     response = _get(bank, authorize_params(client_id, **query))
     _refused_here(bank, response, before)
     assert "evil.example" not in response.text
-    (event,) = audit_trail(bank.services.engine, "authorize_request_rejected")
+    (event,) = audit_trail(bank.services.engine, AUTHORIZE_REQUEST_REJECTED)
     assert event["reason"]
 
 
@@ -258,7 +260,7 @@ def test_pkce_required_by_the_client_is_enforced(bank: RunningBank, pki: TestPki
     assert ok.headers["location"] == "/psu/login"
 
 
-# --- the TPP itself (decisions.md: certificate, role, suspension) -----------------------------
+# --- the TPP itself (docs/decisions.md#checks-on-the-tpp-at-authorize) ------------------------
 def test_suspended_client_is_access_denied(bank: RunningBank, pki: TestPki) -> None:
     add_client(
         bank.services.engine, pki.issue(ORG, ("AISP",)), bank.clock.now(), status=CLIENT_SUSPENDED
@@ -275,7 +277,7 @@ def test_client_whose_stored_certificate_is_revoked_is_access_denied(
     tpp = pki.issue(ORG, ("AISP",), fresh=True)
     add_client(bank.services.engine, tpp, bank.clock.now())
     pki.revoke(tpp.qwac_pem)
-    bank.clock.set(datetime.now(UTC))  # the new CRL's thisUpdate is real time
+    bank.clock.set(pki.clock.now())  # the new CRL is dated by the QTSP's clock
     before = database_state(bank.services.engine)
     _refused_to_callback(
         bank, _get(bank, authorize_params(ORG)), before, "access_denied", "certificate_revoked"

@@ -13,9 +13,16 @@ from sqlalchemy import create_engine, select
 
 from stetgate.cli import main
 from stetgate.oauth.clients import get_client
-from stetgate.registry.cli import InvalidRedirectUri, check_redirect_uri
+from stetgate.store.audit_events import CLIENT_ADDED, CLIENT_RESUMED, CLIENT_SUSPENDED
 from stetgate.store.schema import grants
 from tests.support.bank import RunningBank
+from tests.support.client_metadata_cases import (
+    ACCEPTED_CLIENT_NAMES,
+    ACCEPTED_REDIRECT_URIS,
+    REFUSED_CLIENT_NAMES,
+    REFUSED_REDIRECT_URIS,
+    Refused,
+)
 from tests.support.pki import TestPki, TppCerts
 from tests.support.token_side import (
     CALLBACK,
@@ -63,6 +70,20 @@ def _state(db_url: str) -> dict[str, list[tuple[object, ...]]]:
         engine.dispose()
 
 
+def _everything(db_url: str) -> tuple[object, ...]:
+    """Every table, the audit trail included: a refused ``clients add`` writes nothing."""
+    engine = create_engine(db_url)
+    try:
+        return database_state(engine), audit_trail(engine)
+    finally:
+        engine.dispose()
+
+
+def _add_client(pki: TestPki, db_url: str, data_dir: Path, name: str, *uris: str) -> Result:
+    redirect_uris = [arg for uri in uris for arg in ("--redirect-uri", uri)]
+    return _run(pki, db_url, data_dir, "add", "--org-id", ORG, "--name", name, *redirect_uris)
+
+
 def test_add_stores_a_golive_client_with_its_certificates(
     pki: TestPki, db_url: str, tmp_path: Path
 ) -> None:
@@ -85,7 +106,7 @@ def test_add_stores_a_golive_client_with_its_certificates(
     engine = create_engine(db_url)
     with engine.connect() as conn:
         client = get_client(conn, ORG)
-    added = audit_trail(engine, "client_added")
+    added = audit_trail(engine, CLIENT_ADDED)
     engine.dispose()
     assert client is not None
     assert (client.client_id, client.org_id, client.origin, client.status) == (
@@ -174,38 +195,6 @@ def test_add_refuses_a_duplicate(pki: TestPki, db_url: str, tmp_path: Path) -> N
     assert _state(db_url) == before
 
 
-@pytest.mark.parametrize(
-    "uri",
-    [
-        "http://tpp.example/cb",
-        "https://tpp.example/cb#fragment",
-        "/relative/cb",
-        "tpp.example/cb",
-        "https://user:pw@tpp.example/cb",
-        "com.example.app:/cb",
-        "https://tpp.example/c b",
-        "https:///cb",
-    ],
-)
-def test_redirect_uris_that_are_refused(uri: str) -> None:
-    with pytest.raises(InvalidRedirectUri):
-        check_redirect_uri(uri)
-
-
-@pytest.mark.parametrize(
-    "uri",
-    [
-        "https://tpp.example/cb",
-        "https://tpp.example:8443/cb?tenant=1",
-        "http://127.0.0.1:9000/cb",
-        "http://[::1]/cb",
-        "http://localhost/cb",
-    ],
-)
-def test_redirect_uris_that_are_accepted(uri: str) -> None:
-    assert check_redirect_uri(uri) == uri
-
-
 def test_add_refuses_a_bad_redirect_uri(pki: TestPki, db_url: str, tmp_path: Path) -> None:
     tpp = pki.issue(ORG, ("AISP",))
     before = _state(db_url)
@@ -258,7 +247,7 @@ def test_suspend_blocks_tokens_and_resume_restores_them(
         assert _run(pki, db_url, tmp_path, "resume", ORG).exit_code == 0
         assert http.post(TOKEN, data=refresh_form(client, pair["refresh_token"])).status_code == 200
     events = [e["event"] for e in audit_trail(bank.services.engine)]
-    assert "client_suspended" in events and "client_resumed" in events
+    assert CLIENT_SUSPENDED in events and CLIENT_RESUMED in events
 
 
 def test_remove_revokes_every_pair(
@@ -287,3 +276,78 @@ def test_remove_revokes_every_pair(
         reasons = conn.execute(select(grants.c.revoked_reason)).scalars().all()
         assert get_client(conn, ORG) is None
     assert reasons == ["client_removed", "client_removed"]
+
+
+# --------------------------------------------------------------------------- the policy table
+# The cases of tests/support/client_metadata_cases.py, which also run against the policy and
+# the register API's metadata reader (tests/unit/registry/test_client_metadata_policy.py).
+
+
+@pytest.mark.parametrize("case", REFUSED_REDIRECT_URIS)
+def test_add_refuses_the_redirect_uris_the_policy_refuses(
+    pki: TestPki, db_url: str, tmp_path: Path, case: Refused
+) -> None:
+    before = _everything(db_url)
+    result = _add_client(pki, db_url, tmp_path, "Budget Insight", CALLBACK, case.value)
+    assert result.exit_code == 1, result.output
+    assert "--redirect-uri refused" in result.output and case.why in result.output
+    assert _everything(db_url) == before
+
+
+@pytest.mark.parametrize("case", REFUSED_CLIENT_NAMES)
+def test_add_refuses_the_client_names_the_policy_refuses(
+    pki: TestPki, db_url: str, tmp_path: Path, case: Refused
+) -> None:
+    before = _everything(db_url)
+    result = _add_client(pki, db_url, tmp_path, case.value, CALLBACK)
+    assert result.exit_code == 1, result.output
+    assert "--name refused" in result.output and case.why in result.output
+    assert _everything(db_url) == before
+
+
+@pytest.mark.parametrize("uri", ACCEPTED_REDIRECT_URIS)
+def test_add_stores_the_redirect_uris_the_policy_accepts_verbatim(
+    pki: TestPki, db_url: str, tmp_path: Path, uri: str
+) -> None:
+    result = _add_client(pki, db_url, tmp_path, "Budget Insight", uri, uri)
+    assert result.exit_code == 0, result.output
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        client = get_client(conn, ORG)
+    engine.dispose()
+    assert client is not None and client.redirect_uris == (uri,)
+
+
+@pytest.mark.parametrize(("given", "stored"), ACCEPTED_CLIENT_NAMES)
+def test_add_stores_the_client_name_as_the_policy_normalises_it(
+    pki: TestPki, db_url: str, tmp_path: Path, given: str, stored: str
+) -> None:
+    result = _add_client(pki, db_url, tmp_path, given, CALLBACK)
+    assert result.exit_code == 0, result.output
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        client = get_client(conn, ORG)
+    engine.dispose()
+    assert client is not None and client.name == stored
+
+
+def test_add_refuses_a_name_that_differs_from_another_only_by_case_or_spacing(
+    pki: TestPki, db_url: str, tmp_path: Path
+) -> None:
+    assert _add_client(pki, db_url, tmp_path, "Budget Insight", CALLBACK).exit_code == 0
+    before = _everything(db_url)
+    result = _run(
+        pki,
+        db_url,
+        tmp_path,
+        "add",
+        "--org-id",
+        "PSDFR-ACPR-44002",
+        "--name",
+        "budget  INSIGHT",
+        "--redirect-uri",
+        CALLBACK,
+    )
+    assert result.exit_code == 1, result.output
+    assert "--name refused" in result.output and "already registered" in result.output
+    assert _everything(db_url) == before

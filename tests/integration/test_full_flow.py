@@ -1,6 +1,6 @@
-"""The seed's whole cinematic without a browser, over real TLS with test-QTSP certificates:
-the PSU's browser follows the documented forms (authorize → login → SCA → consent →
-callback with code, state, iss) and the TPP then uses its QWAC at the token endpoint
+"""The whole cinematic (docs/decisions.md#the-cinematic) without a browser, over real TLS with
+test-QTSP certificates: the PSU's browser follows the documented forms (authorize → login → SCA
+→ consent → callback with code, state, iss) and the TPP then uses its QWAC at the token endpoint
 (code → token pair → refresh → revoke). Also the decoupled-SCA variant, PKCE, and the PSU
 withdrawing the access from its "connected apps" page. SQLite and PostgreSQL."""
 
@@ -15,6 +15,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from stetgate.secrets import secret_hash
+from stetgate.store.audit_events import (
+    AUTHORIZATION_GRANTED,
+    GRANT_REVOKED_BY_PSU,
+    TOKEN_ISSUED,
+    TOKEN_REVOKED,
+)
 from stetgate.store.schema import grants
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki, TppCerts
@@ -92,7 +99,7 @@ def test_totp_flow_then_token_refresh_and_revoke(bank: RunningBank, tpp: TppCert
     after = _refresh(bank, tpp, pair["refresh_token"])
     assert after.status_code == 400 and after.json()["error"] == "invalid_grant"
     events = [e["event"] for e in audit_trail(bank.services.engine)]
-    for expected in ("authorization_granted", "token_issued", "token_revoked"):
+    for expected in (AUTHORIZATION_GRANTED, TOKEN_ISSUED, TOKEN_REVOKED):
         assert expected in events
     for event in audit_trail(bank.services.engine):
         for secret in (query["code"], pair["access_token"], pair["refresh_token"]):
@@ -150,6 +157,9 @@ def test_pkce_flow_with_the_right_verifier(bank: RunningBank, tpp: TppCerts) -> 
         query = browser.authorize_fully(ORG, code_challenge=challenge, code_challenge_method="S256")
     issued = _exchange(bank, tpp, query["code"], code_verifier=VERIFIER)
     assert issued.status_code == 200, issued.text
+    active = _active_grants(bank)
+    assert [(g.client_id, g.psu_id, g.scope) for g in active] == [(ORG, "alice", "aisp")]
+    assert active[0].access_hash == secret_hash(issued.json()["access_token"])
 
 
 def test_code_reused_is_refused_and_its_pair_revoked(bank: RunningBank, tpp: TppCerts) -> None:
@@ -189,6 +199,7 @@ def _sign_in_to_connected_apps(bank: RunningBank, browser: PsuBrowser) -> httpx.
     return browser.follow(answer)
 
 
+@pytest.mark.postgres  # PostgreSQL smoke test of the connected-apps pages
 def test_psu_sees_and_withdraws_an_access_from_connected_apps(
     bank: RunningBank, tpp: TppCerts
 ) -> None:
@@ -211,7 +222,7 @@ def test_psu_sees_and_withdraws_an_access_from_connected_apps(
     assert _active_grants(bank) == []
     refused = _refresh(bank, tpp, pair["refresh_token"])
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
-    assert audit_trail(bank.services.engine, "grant_revoked_by_psu")
+    assert audit_trail(bank.services.engine, GRANT_REVOKED_BY_PSU)
 
 
 def test_psu_cannot_withdraw_another_psus_access(bank: RunningBank, tpp: TppCerts) -> None:

@@ -40,6 +40,7 @@ def bank(bank_factory: Any) -> RunningBank:
     return running
 
 
+@pytest.mark.postgres  # PostgreSQL smoke test of /introspect
 def test_tpp_introspects_its_own_access_token(bank: RunningBank, tpp: TppCerts) -> None:
     client = add_client(bank.services.engine, tpp, bank.clock.now())
     pair = obtain_pair(bank, tpp, client, psu_id="psu-77")

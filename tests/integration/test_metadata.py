@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.bank import RunningBank
 
 
+@pytest.mark.postgres  # PostgreSQL smoke test of the metadata endpoint
 def test_metadata_describes_the_bank(bank: RunningBank) -> None:
     with httpx.Client(base_url=bank.base_url, verify=bank.pki.client_ssl_context()) as http:
         response = http.get("/.well-known/oauth-authorization-server")

@@ -6,6 +6,8 @@ import base64
 import ssl
 from collections.abc import Callable
 
+import pytest
+
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki
 
@@ -48,6 +50,7 @@ def test_header_cannot_override_the_tls_certificate(
     assert body["organization_identifier"] == "PSDFR-ACPR-12121"
 
 
+@pytest.mark.postgres  # PostgreSQL smoke test of /health/ready
 def test_health_ready_checks_the_database(bank: RunningBank) -> None:
     with bank.client() as client:
         assert client.get("/health/ready").json() == {"status": "ok", "database": "ok"}

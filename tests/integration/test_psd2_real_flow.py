@@ -42,6 +42,7 @@ def test_a_demo_psu_authorizes_and_the_tpp_reads_its_accounts(
             TppCredentials.from_directory(certs.directory),
             certs.org_id,
             ca_file=pki.ca_pem,
+            clock=bank.clock,
         ) as tpp,
         bank.client() as browser,
     ):

@@ -24,6 +24,8 @@ from tests.integration.psd2_support import (
 from tests.integration.test_psd2_api import assert_error, consent_all
 from tests.support.pki import TestPki
 
+pytestmark = pytest.mark.postgres  # unattended counters through the API
+
 PARIS = ZoneInfo("Europe/Paris")
 
 
@@ -35,19 +37,25 @@ def paris(world: ApiWorld, days: int, hour: int, minute: int = 0, second: int = 
     )
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module")
 def calendar_world(
-    request: pytest.FixtureRequest, pki: TestPki, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    pki: TestPki,
+    tmp_path_factory: pytest.TempPathFactory,
+    database: str,
 ) -> Iterator[ApiWorld]:
-    yield from build_world(request, pki, tmp_path_factory.mktemp("unattended"))
+    yield from build_world(request, pki, tmp_path_factory.mktemp("unattended"), database)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module")
 def rolling_world(
-    request: pytest.FixtureRequest, pki: TestPki, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    pki: TestPki,
+    tmp_path_factory: pytest.TempPathFactory,
+    database: str,
 ) -> Iterator[ApiWorld]:
     yield from build_world(
-        request, pki, tmp_path_factory.mktemp("rolling"), unattended_window="rolling_24h"
+        request, pki, tmp_path_factory.mktemp("rolling"), database, unattended_window="rolling_24h"
     )
 
 
@@ -56,7 +64,9 @@ def redis_world(
     request: pytest.FixtureRequest, pki: TestPki, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ApiWorld]:
     redis_or_skip()
-    yield from build_world(request, pki, tmp_path_factory.mktemp("redis"), redis_url=REDIS_URL)
+    yield from build_world(
+        request, pki, tmp_path_factory.mktemp("redis"), request.param, redis_url=REDIS_URL
+    )
 
 
 @pytest.fixture
@@ -72,6 +82,22 @@ def _count_rows(world: ApiWorld) -> int:
                 select(func.coalesce(func.sum(psd2_unattended_access.c.count), 0))
             ).scalar_one()
         )
+
+
+def _counters(world: ApiWorld) -> dict[tuple[str, str, str, str], int]:
+    """(organization, PSU, endpoint, account) → unattended calls counted (all windows)."""
+    table = psd2_unattended_access
+    with world.engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                table.c.org_id, table.c.psu_id, table.c.endpoint, table.c.resource, table.c.count
+            )
+        ).all()
+    counted: dict[tuple[str, str, str, str], int] = {}
+    for org_id, psu_id, endpoint, resource, count in rows:
+        key = (org_id, psu_id, endpoint, resource)
+        counted[key] = counted.get(key, 0) + count
+    return counted
 
 
 def _four_then_429(tpp: Tpp, path: str, token: str) -> None:
@@ -95,6 +121,8 @@ def test_the_fifth_unattended_call_of_a_day_gets_429_and_the_next_day_resets(api
     assert_error(tpp.get("accounts", token=api.token("jdupont"), psu_ip=None), 429)
     api.clock.set(paris(api, 2, 0, 0, 1))
     assert tpp.get("accounts", token=api.token("jdupont"), psu_ip=None).status_code == 200
+    # counted in the new day's window; the previous day's expired counter is dropped
+    assert _counters(api) == {(api.tpp_certs.org_id, "jdupont", "accounts", ""): 1}
 
 
 def test_each_account_endpoint_psu_and_tpp_has_its_own_count(api: ApiWorld, pki: TestPki) -> None:
@@ -134,6 +162,17 @@ def test_each_account_endpoint_psu_and_tpp_has_its_own_count(api: ApiWorld, pki:
         ).status_code
         == 200
     )
+    org = api.tpp_certs.org_id
+    assert _counters(api) == {
+        (org, "jdupont", "balances", joint.resource_id): 4,
+        (org, "jdupont", "balances", personal.resource_id): 1,
+        (org, "jdupont", "transactions", joint.resource_id): 1,
+        (org, "jdupont", "end-user-identity", ""): 1,
+        (org, "jdupont", "trusted-beneficiaries", ""): 1,
+        (org, "jdupont", "accounts", ""): 1,
+        (org, "mdupont", "balances", joint.resource_id): 1,
+        (certs.org_id, "jdupont", "balances", joint.resource_id): 1,
+    }
 
 
 def _walk_unattended(tpp: Tpp, token: str, path: str) -> list[str]:

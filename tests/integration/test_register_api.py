@@ -11,17 +11,20 @@ import base64
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from stetgate.httpsig import compute_digest
+from stetgate.oauth.clients import get_client
 from stetgate.registry.register import MAX_REGISTER_BODY_BYTES
 from stetgate.secrets import secret_hash
-from stetgate.store.schema import clients, service_tokens
+from stetgate.store.audit_events import CLIENT_REGISTRATION_REFUSED, TOKEN_REFUSED
+from stetgate.store.schema import audit_events, clients, service_tokens
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki, TppCerts
 from tests.unit.registry.db_snapshot import audit_events_after, last_audit_id, state_snapshot
@@ -37,7 +40,7 @@ __all__ = ["module_bank"]
 
 ORG_A = "PSDFR-ACPR-10001"
 ORG_B = "PSDDE-BAFIN-20002"
-REFUSALS = {"client_registration_refused", "token_refused"}
+REFUSALS = {CLIENT_REGISTRATION_REFUSED, TOKEN_REFUSED}
 REQUEST_ID = "7d1c2b9e-6f0a-4e4b-9a57-3c2e1d0f9a88"
 
 
@@ -75,7 +78,7 @@ def revoke(bank: RunningBank, pki: TestPki, pem: Path) -> None:
     """Revoke at the QTSP, then bring the bank's clock to the CRL's thisUpdate (a CRL from the
     bank's future would be refused as "too recent")."""
     pki.revoke(pem)
-    bank.clock.set(max(bank.clock.now(), datetime.now(UTC) + timedelta(seconds=1)))
+    bank.clock.set(max(bank.clock.now(), pki.clock.now() + timedelta(seconds=1)))
 
 
 def assert_error(
@@ -94,6 +97,7 @@ def assert_error(
 # --------------------------------------------------------------------------- happy paths
 
 
+@pytest.mark.postgres  # PostgreSQL smoke test of register POST/GET/PUT/DELETE
 def test_a_tpp_registers_reads_updates_and_deletes_its_client(tpp: RegisteringTpp) -> None:
     bank = tpp.bank
     document = tpp.document(
@@ -138,11 +142,18 @@ def test_a_tpp_registers_reads_updates_and_deletes_its_client(tpp: RegisteringTp
     assert updated.json()["redirect_uris"] == ["https://tpp-a.example/cb2"]
     assert updated.json()["contacts"] == ["ops@tpp-a.example"]
     assert updated.json()["require_pkce"] is False
+    with bank.services.engine.connect() as conn:
+        stored = get_client(conn, client_id)
+    assert stored is not None
+    assert stored.redirect_uris == ("https://tpp-a.example/cb2",)
+    assert stored.contacts == ("ops@tpp-a.example",) and stored.require_pkce is False
 
     deleted = tpp.send("DELETE", client_path(client_id), bearer=access, request_id=REQUEST_ID)
     assert deleted.status_code == 204
     assert deleted.headers["x-request-id"] == REQUEST_ID
     assert deleted.content == b""
+    with bank.services.engine.connect() as conn:
+        assert get_client(conn, client_id) is None
     gone = tpp.send("GET", client_path(client_id), bearer=access, request_id=REQUEST_ID)
     assert_error(gone, 401, "invalid_token")
 
@@ -314,6 +325,31 @@ def test_a_request_without_x_request_id_is_400(tpp: RegisteringTpp) -> None:
     assert "x-request-id" not in response.headers
 
 
+@pytest.mark.parametrize("value", ["has space", "x" * 101, "tab\there", ""])
+def test_a_malformed_x_request_id_is_400_and_never_echoed_nor_stored(
+    tpp: RegisteringTpp, value: str
+) -> None:
+    """docs/register-api.md: the id is echoed on every answer, so only a well-formed one
+    (1-100 visible ASCII characters) is accepted; a malformed one is refused like a missing
+    one and goes neither into the answer nor into the audit trail."""
+    token = tpp.new_registration_token()
+    engine = tpp.bank.services.engine
+    last = last_audit_id(engine)
+    with unchanged(tpp.bank):
+        response = tpp.register(bearer=token, headers={"X-Request-ID": value})
+    body = assert_error(response, 400, "invalid_request", request_id=None)
+    assert "x-request-id" not in response.headers
+    assert "X-Request-ID" in body["error_description"]
+    assert audit_events_after(engine, last) == [
+        (CLIENT_REGISTRATION_REFUSED, "malformed_request_id")
+    ]
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(audit_events.c.request_id).where(audit_events.c.id > last)
+        ).scalar_one()
+    assert stored is None
+
+
 @pytest.mark.parametrize(
     "content_type",
     ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1"],
@@ -430,7 +466,7 @@ def test_an_unacceptable_qsealc_is_400_invalid_client_metadata(
     tpp: RegisteringTpp, pki: TestPki, certs_b: TppCerts, which: str, reason_text: str
 ) -> None:
     if which == "expired":
-        past = datetime.now(UTC) - timedelta(days=400)
+        past = tpp.bank.clock.now() - timedelta(days=400)  # expired on the bank's clock
         seal = pki.issue(ORG_A, not_before=past, not_after=past + timedelta(days=30))
     elif which == "revoked":
         seal = pki.issue(ORG_A, fresh=True)

@@ -1,4 +1,4 @@
-"""A TPP's whole life through the register API, over real mutual TLS (acceptance of issue 5).
+"""A TPP's whole life through the register API, over real mutual TLS.
 
 Registration token → signed registration → the authorization code flow with the returned
 ``client_id`` (PSU pages driven by their documented form fields) → token exchange, refresh,
@@ -150,7 +150,7 @@ def test_an_old_qwac_of_the_organization_still_refreshes_after_rotation(
     bank: RunningBank, pki: TestPki, certs: TppCerts
 ) -> None:
     """Refresh tokens are bound to the client and its organization, not to one certificate
-    (decisions.md "Certificate binding"), so both the renewed and the previous QWAC work."""
+    (docs/decisions.md#certificate-binding), so both the renewed and the previous QWAC work."""
     tpp = RegisteringTpp(bank, certs)
     add_psu(bank, "alice")
     info = tpp.registered(redirect_uris=[CALLBACK])
@@ -166,9 +166,16 @@ def test_an_old_qwac_of_the_organization_still_refreshes_after_rotation(
         document=document,
     )
     assert put.status_code == 200, put.text
+    previous = pair["access_token"]
     for presenting in (renewed, certs):
         response = refresh(bank, presenting, info["client_id"], pair["refresh_token"])
         assert response.status_code == 200, response.text
+        access = response.json()["access_token"]
+        described = introspect(bank, presenting, access)
+        thumbprint = parse_certificate(presenting.qwac_pem.read_bytes()).thumbprint_s256
+        assert described["active"] is True and described["cnf"] == {"x5t#S256": thumbprint}
+        assert introspect(bank, presenting, previous) == {"active": False}
+        previous = access
 
 
 def test_a_qwac_of_another_organization_cannot_use_a_registered_client_id(

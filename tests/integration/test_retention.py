@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, insert, select
 
 from stetgate.secrets import new_id, new_secret, secret_hash
 from stetgate.store.audit import record_event
+from stetgate.store.audit_events import TOKEN_ISSUED
 from stetgate.store.db import make_engine
 from stetgate.store.retention import purge_expired
 from stetgate.store.schema import (
@@ -18,6 +20,8 @@ from stetgate.store.schema import (
     psu_journeys,
     service_tokens,
 )
+
+pytestmark = pytest.mark.postgres  # purge statements
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -119,7 +123,7 @@ def test_purge_removes_only_what_has_expired(db_url: str) -> None:
                 _grant(None, NOW + timedelta(days=80)),  # live
             ],
         )
-        record_event(conn, NOW - timedelta(days=3000), "token_issued")
+        record_event(conn, NOW - timedelta(days=3000), TOKEN_ISSUED)
     with engine.begin() as conn:
         report = purge_expired(conn, NOW, grant_retention_days=400)
     assert (

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from stetgate.oauth.clients import Client
+from stetgate.store.audit_events import REVOCATION_REFUSED, TOKEN_REVOKED
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki, TppCerts
 from tests.support.token_side import (
@@ -48,6 +49,7 @@ def _revoke(bank: RunningBank, tpp: TppCerts | None, form: dict[str, str]) -> ht
         ("refresh_token", "something_else"),
     ],
 )
+@pytest.mark.postgres  # PostgreSQL smoke test of /revoke
 def test_revoking_either_token_revokes_the_pair(
     bank: RunningBank, tpp: TppCerts, client: Client, which: str, hint: str | None
 ) -> None:
@@ -64,7 +66,7 @@ def test_revoking_either_token_revokes_the_pair(
     with bank.client(tpp) as http:
         refreshed = http.post(TOKEN, data=refresh_form(client, pair["refresh_token"]))
     assert refreshed.json()["error"] == "invalid_grant"
-    revoked = audit_trail(bank.services.engine, "token_revoked")
+    revoked = audit_trail(bank.services.engine, TOKEN_REVOKED)
     assert [(e["client_id"], e["psu_id"], e["reason"]) for e in revoked] == [
         (ORG, "psu-1", "revoked_by_client")
     ]
@@ -135,7 +137,7 @@ def test_refused_revocations_change_nothing(
     assert response.status_code == status
     assert response.json()["error"] == error
     assert database_state(bank.services.engine) == before
-    assert audit_trail(bank.services.engine, "revocation_refused")[-1]["reason"].startswith(error)
+    assert audit_trail(bank.services.engine, REVOCATION_REFUSED)[-1]["reason"].startswith(error)
 
 
 def test_revocation_needs_a_form_body(bank: RunningBank, tpp: TppCerts, client: Client) -> None:

@@ -50,11 +50,14 @@ schema.config.generation.update(
 )
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module")
 def world(
-    request: pytest.FixtureRequest, pki: TestPki, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    pki: TestPki,
+    tmp_path_factory: pytest.TempPathFactory,
+    database: str,
 ) -> Iterator[ApiWorld]:
-    yield from build_world(request, pki, tmp_path_factory.mktemp("schemathesis"))
+    yield from build_world(request, pki, tmp_path_factory.mktemp("schemathesis"), database)
 
 
 class SignedCaller:

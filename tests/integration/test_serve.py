@@ -1,5 +1,5 @@
 """`stetgate serve` as a real process: the app sees the TPP's QWAC through the uvicorn TLS hook
-(shared/spec/feasibility-servers.md §1) and reports bad certificates as bad."""
+(docs/decisions.md#client-certificate-in-the-asgi-scope) and reports bad certificates as bad."""
 
 from __future__ import annotations
 

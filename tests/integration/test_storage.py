@@ -22,9 +22,12 @@ from stetgate.oauth.clients import (
 )
 from stetgate.secrets import new_id, new_secret, secret_hash
 from stetgate.store.audit import record_event
+from stetgate.store.audit_events import TOKEN_ISSUED
 from stetgate.store.db import DatabaseNotMigrated, make_engine, require_migrated
 from stetgate.store.schema import audit_events, grants, psus
 from tests.support.pki import TestPki
+
+pytestmark = pytest.mark.postgres  # repositories, migrations, concurrency
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -107,7 +110,7 @@ def test_audit_detail_never_keeps_secret_keys(db_url: str) -> None:
         record_event(
             conn,
             NOW,
-            "token_issued",
+            TOKEN_ISSUED,
             client_id="c",
             detail={"refresh_token": "s3cret", "grant": "g"},
         )

@@ -1,6 +1,6 @@
 """POST /stet/psd2/oauth/token with grant_type=authorization_code, over real mutual TLS.
 
-RFC 6749 §4.1.3, RFC 8705 §2 and decisions.md "Token rules". Every refusal is checked to leave
+RFC 6749 §4.1.3, RFC 8705 §2 and docs/decisions.md#code-exchange. Every refusal is checked to leave
 the database as it was (only the audit trail grows, with the reason).
 """
 
@@ -10,10 +10,14 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from stetgate.eidas import parse_certificate
 from stetgate.oauth.clients import CLIENT_SUSPENDED
 from stetgate.oauth.pkce import s256_challenge
+from stetgate.secrets import secret_hash
+from stetgate.store.audit_events import CODE_REPLAYED, TOKEN_ISSUED, TOKEN_REFUSED
+from stetgate.store.schema import authorization_codes, grants
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki, TppCerts
 from tests.support.token_side import (
@@ -57,16 +61,17 @@ def _exchange_refused(
 ) -> dict[str, str]:
     engine = bank.services.engine
     before = database_state(engine)
-    refusals = len(audit_trail(engine, "token_refused"))
+    refusals = len(audit_trail(engine, TOKEN_REFUSED))
     with bank.client(tpp) as http:
         body = _refused(http.post(TOKEN, data=form), error, status)
     assert database_state(engine) == before
-    trail = audit_trail(engine, "token_refused")
+    trail = audit_trail(engine, TOKEN_REFUSED)
     assert len(trail) == refusals + 1
     assert trail[-1]["reason"].startswith(error)
     return body
 
 
+@pytest.mark.postgres  # PostgreSQL smoke test of the code exchange
 def test_code_exchange_issues_a_certificate_bound_pair(bank: RunningBank, tpp: TppCerts) -> None:
     client = add_client(bank.services.engine, tpp, bank.clock.now())
     code = new_code(bank.services.engine, client, bank.clock.now())
@@ -86,7 +91,7 @@ def test_code_exchange_issues_a_certificate_bound_pair(bank: RunningBank, tpp: T
     assert described["active"] is True
     assert described["cnf"] == {"x5t#S256": thumbprint}
     assert described["client_id"] == ORG
-    issued = audit_trail(bank.services.engine, "token_issued")
+    issued = audit_trail(bank.services.engine, TOKEN_ISSUED)
     assert [(e["client_id"], e["psu_id"]) for e in issued] == [(ORG, "psu-1")]
     assert body["access_token"] not in repr(audit_trail(bank.services.engine))
 
@@ -99,6 +104,19 @@ def test_code_exchange_with_pkce_s256(bank: RunningBank, tpp: TppCerts) -> None:
     with bank.client(tpp) as http:
         response = http.post(TOKEN, data=exchange_form(client, code, code_verifier=VERIFIER))
     assert response.status_code == 200, response.text
+    pair = response.json()
+    described = introspect(bank, tpp, token=pair["access_token"])
+    assert described["active"] is True and described["client_id"] == ORG
+    with bank.services.engine.connect() as conn:
+        used_at, grant_id = conn.execute(
+            select(authorization_codes.c.used_at, authorization_codes.c.grant_id).where(
+                authorization_codes.c.code_hash == secret_hash(code)
+            )
+        ).one()
+        issued = conn.execute(
+            select(grants.c.id).where(grants.c.refresh_hash == secret_hash(pair["refresh_token"]))
+        ).scalar_one()
+    assert used_at == bank.clock.now() and grant_id == issued  # the code is spent on this pair
 
 
 def test_without_client_certificate_is_invalid_client(bank: RunningBank, tpp: TppCerts) -> None:
@@ -165,7 +183,10 @@ def test_register_client_matches_its_organization_indirectly(
     code = new_code(bank.services.engine, client, bank.clock.now())
     _exchange_refused(bank, other_tpp, exchange_form(client, code), "invalid_client", 401)
     with bank.client(tpp) as http:
-        assert http.post(TOKEN, data=exchange_form(client, code)).status_code == 200
+        response = http.post(TOKEN, data=exchange_form(client, code))
+    assert response.status_code == 200, response.text
+    described = introspect(bank, tpp, token=response.json()["access_token"])
+    assert described["active"] is True and described["client_id"] == "b7c1d2e3f4"
 
 
 def test_missing_role_for_the_scope_is_unauthorized_client(bank: RunningBank, pki: TestPki) -> None:
@@ -212,6 +233,7 @@ def test_wrong_redirect_uri_is_invalid_grant(bank: RunningBank, tpp: TppCerts) -
     _exchange_refused(bank, tpp, form, "invalid_request")
 
 
+@pytest.mark.postgres  # the code claim
 def test_reused_code_is_refused_and_revokes_the_pair_it_produced(
     bank: RunningBank, tpp: TppCerts
 ) -> None:
@@ -224,7 +246,7 @@ def test_reused_code_is_refused_and_revokes_the_pair_it_produced(
     assert "already used" in body["error_description"]
     assert not introspect(bank, tpp, token=first["access_token"])["active"]
     assert not introspect(bank, tpp, token=first["refresh_token"])["active"]
-    replays = audit_trail(bank.services.engine, "code_replayed")
+    replays = audit_trail(bank.services.engine, CODE_REPLAYED)
     assert len(replays) == 1 and replays[0]["detail"]["revoked_grants"]
 
 
@@ -257,7 +279,12 @@ def test_code_of_another_client_is_invalid_grant_and_stays_usable(
     code = new_code(bank.services.engine, client, bank.clock.now())
     _exchange_refused(bank, other_tpp, exchange_form(other, code), "invalid_grant")
     with bank.client(tpp) as http:
-        assert http.post(TOKEN, data=exchange_form(client, code)).status_code == 200
+        response = http.post(TOKEN, data=exchange_form(client, code))
+    assert response.status_code == 200, response.text
+    described = introspect(bank, tpp, token=response.json()["access_token"])
+    assert described["active"] is True and described["client_id"] == ORG
+    issued = audit_trail(bank.services.engine, TOKEN_ISSUED)
+    assert [(e["client_id"], e["psu_id"]) for e in issued] == [(ORG, "psu-1")]
 
 
 def test_unknown_code_is_invalid_grant(bank: RunningBank, tpp: TppCerts) -> None:
@@ -311,6 +338,7 @@ def test_scope_may_narrow_the_grant(bank: RunningBank, tpp: TppCerts) -> None:
     with bank.client(tpp) as http:
         body = http.post(TOKEN, data=exchange_form(client, code, scope="aisp")).json()
     assert body["scope"] == "aisp"
+    assert introspect(bank, tpp, token=body["access_token"])["scope"] == "aisp"
 
 
 def test_second_authorization_revokes_the_first_pair(bank: RunningBank, tpp: TppCerts) -> None:
@@ -340,7 +368,7 @@ def test_second_authorization_revokes_the_first_pair(bank: RunningBank, tpp: Tpp
     assert not introspect(bank, tpp, token=first["refresh_token"])["active"]
     for alive in (second, cbpii, other_psu):
         assert introspect(bank, tpp, token=alive["access_token"])["active"]
-    issued = audit_trail(bank.services.engine, "token_issued")
+    issued = audit_trail(bank.services.engine, TOKEN_ISSUED)
     assert len(issued[-1]["detail"]["superseded"]) == 1
 
 

@@ -1,6 +1,6 @@
 """POST /stet/psd2/oauth/token with grant_type=refresh_token, over real mutual TLS.
 
-RFC 6749 §6 and decisions.md "Token rules": new access token, same refresh token, the previous
+RFC 6749 §6 and docs/decisions.md#refresh: new access token, same refresh token, the previous
 access token dead at once, bound to the presenting QWAC; last SCA younger than
 ``sca_validity_days``; ``extended_transaction_history`` dropped; rotation with reuse detection
 as a setting. Refusals leave the database unchanged (only the audit trail grows).
@@ -16,6 +16,7 @@ import pytest
 
 from stetgate.eidas import parse_certificate
 from stetgate.oauth.clients import CLIENT_SUSPENDED, set_status
+from stetgate.store.audit_events import REFRESH_TOKEN_REUSED, TOKEN_REFRESHED, TOKEN_REFUSED
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki, TppCerts
 from tests.support.token_side import (
@@ -50,11 +51,12 @@ def _refresh_refused(
     assert response.headers["cache-control"] == "no-store"
     assert response.json()["error"] == error
     assert database_state(engine) == before
-    assert audit_trail(engine, "token_refused")[-1]["reason"].startswith(error)
+    assert audit_trail(engine, TOKEN_REFUSED)[-1]["reason"].startswith(error)
     description: str = response.json()["error_description"]
     return description
 
 
+@pytest.mark.postgres  # PostgreSQL smoke test of the refresh
 def test_refresh_returns_a_new_access_token_and_the_same_refresh_token(
     bank: RunningBank, tpp: TppCerts
 ) -> None:
@@ -74,7 +76,7 @@ def test_refresh_returns_a_new_access_token_and_the_same_refresh_token(
     described = introspect(bank, tpp, token=body["access_token"])
     assert described["active"] is True
     assert described["iat"] == int(bank.clock.now().timestamp())
-    refreshed = audit_trail(bank.services.engine, "token_refreshed")
+    refreshed = audit_trail(bank.services.engine, TOKEN_REFRESHED)
     assert [(e["client_id"], e["org_id"], e["psu_id"]) for e in refreshed] == [(ORG, ORG, "psu-1")]
 
 
@@ -105,6 +107,7 @@ def test_refreshed_access_token_is_bound_to_the_presenting_certificate(
     assert described["cnf"] == {"x5t#S256": thumbprint} != {"x5t#S256": old_thumbprint}
 
 
+@pytest.mark.postgres  # the refresh statement's SCA age
 def test_refresh_after_sca_validity_days_is_refused(bank: RunningBank, tpp: TppCerts) -> None:
     client = add_client(bank.services.engine, tpp, bank.clock.now())
     pair = obtain_pair(bank, tpp, client)
@@ -115,6 +118,7 @@ def test_refresh_after_sca_validity_days_is_refused(bank: RunningBank, tpp: TppC
     assert "new authorization with SCA" in description
 
 
+@pytest.mark.postgres  # the refresh statement's SCA age
 def test_refresh_just_before_sca_validity_days_works(bank: RunningBank, tpp: TppCerts) -> None:
     client = add_client(bank.services.engine, tpp, bank.clock.now())
     pair = obtain_pair(bank, tpp, client)
@@ -123,6 +127,8 @@ def test_refresh_just_before_sca_validity_days_works(bank: RunningBank, tpp: Tpp
         response = http.post(TOKEN, data=refresh_form(client, pair["refresh_token"]))
     assert response.status_code == 200
     assert response.json()["expires_in"] == 1  # never outlives the refresh token
+    assert introspect(bank, tpp, token=response.json()["access_token"])["active"] is True
+    assert len(audit_trail(bank.services.engine, TOKEN_REFRESHED)) == 1
 
 
 def test_shorter_sca_validity_setting_applies_to_existing_pairs(
@@ -259,8 +265,12 @@ def test_refresh_with_the_role_scope_is_accepted(bank: RunningBank, tpp: TppCert
     with bank.client(tpp) as http:
         response = http.post(TOKEN, data=refresh_form(client, pair["refresh_token"], scope="cbpii"))
     assert response.status_code == 200 and response.json()["scope"] == "cbpii"
+    described = introspect(bank, tpp, token=response.json()["access_token"])
+    assert described["active"] is True and described["scope"] == "cbpii"
+    assert introspect(bank, tpp, token=pair["access_token"]) == {"active": False}
 
 
+@pytest.mark.postgres  # the rotating refresh statement
 def test_rotation_issues_a_new_refresh_token_and_detects_reuse(
     bank_factory: Any, pki: TestPki
 ) -> None:
@@ -276,19 +286,31 @@ def test_rotation_issues_a_new_refresh_token_and_detects_reuse(
     assert "reuse" in reused.json()["error_description"]
     assert introspect(bank, tpp, token=rotated["access_token"]) == {"active": False}
     assert introspect(bank, tpp, token=rotated["refresh_token"]) == {"active": False}
-    assert len(audit_trail(bank.services.engine, "refresh_token_reused")) == 1
+    assert len(audit_trail(bank.services.engine, REFRESH_TOKEN_REUSED)) == 1
 
 
 def test_rotation_chain_keeps_working(bank_factory: Any, pki: TestPki) -> None:
     bank: RunningBank = bank_factory(rotate_refresh_tokens=True)
     tpp = pki.issue(ORG, ("AISP", "CBPII"))
     client = add_client(bank.services.engine, tpp, bank.clock.now())
-    refresh_token = obtain_pair(bank, tpp, client)["refresh_token"]
+    pair = obtain_pair(bank, tpp, client)
+    refresh_token, access_token = pair["refresh_token"], pair["access_token"]
+    seen = {refresh_token}
     with bank.client(tpp) as http:
         for _ in range(3):
             response = http.post(TOKEN, data=refresh_form(client, refresh_token))
             assert response.status_code == 200
+            # the presented refresh token and its access token die; the new ones work
+            assert introspect(bank, tpp, token=refresh_token) == {"active": False}
+            assert introspect(bank, tpp, token=access_token) == {"active": False}
             refresh_token = response.json()["refresh_token"]
+            access_token = response.json()["access_token"]
+            assert refresh_token not in seen
+            seen.add(refresh_token)
+            assert introspect(bank, tpp, token=refresh_token)["active"] is True
+            assert introspect(bank, tpp, token=access_token)["active"] is True
+    assert len(audit_trail(bank.services.engine, TOKEN_REFRESHED)) == 3
+    assert audit_trail(bank.services.engine, REFRESH_TOKEN_REUSED) == []
 
 
 def test_refresh_over_one_keep_alive_connection(bank: RunningBank, tpp: TppCerts) -> None:
@@ -300,7 +322,7 @@ def test_refresh_over_one_keep_alive_connection(bank: RunningBank, tpp: TppCerts
             for _ in range(20)
         }
     assert statuses == {200}
-    assert len(audit_trail(bank.services.engine, "token_refreshed")) == 20
+    assert len(audit_trail(bank.services.engine, TOKEN_REFRESHED)) == 20
 
 
 def test_refresh_without_client_certificate_is_invalid_client(
@@ -322,9 +344,14 @@ def test_refresh_seen_by_the_pair_timeline(bank: RunningBank, tpp: TppCerts) -> 
     with bank.client(tpp) as http:
         for _ in range(3):
             bank.clock.advance(timedelta(days=29).total_seconds())
-            assert (
-                http.post(TOKEN, data=refresh_form(client, pair["refresh_token"])).status_code
-                == 200
-            )
+            response = http.post(TOKEN, data=refresh_form(client, pair["refresh_token"]))
+            assert response.status_code == 200
+            assert introspect(bank, tpp, token=response.json()["access_token"])["active"] is True
         bank.clock.advance(timedelta(days=3).total_seconds())
-        assert http.post(TOKEN, data=refresh_form(client, pair["refresh_token"])).status_code == 400
+        before = database_state(bank.services.engine)
+        refused = http.post(TOKEN, data=refresh_form(client, pair["refresh_token"]))
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "invalid_grant"
+    assert database_state(bank.services.engine) == before
+    assert introspect(bank, tpp, token=pair["refresh_token"]) == {"active": False}
+    assert len(audit_trail(bank.services.engine, TOKEN_REFRESHED)) == 3

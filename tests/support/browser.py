@@ -1,13 +1,15 @@
 """Debian's Chromium for Playwright (never `playwright install`: no browser downloads here).
 
 `require_chromium()` skips a browser test module with a visible reason when Chromium is absent,
-except under ``STETGATE_REQUIRE_BROWSER=1`` (CI), where that is an error.
+except under ``STETGATE_REQUIRE_BROWSER=1`` (CI), where that is an error. Launch it with
+``playwright.chromium.launch(**chromium_launch_options())``.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +23,21 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+def chromium_launch_options() -> dict[str, Any]:
+    """Debian's Chromium, headless. In the date-shifted run (libfaketime preloaded, monotonic
+    clock left real for Python, see scripts/test.sh) Chromium gets a faked monotonic clock as
+    well: with a real monotonic clock beside a shifted wall clock it never finishes loading a
+    page under libfaketime 0.9.10. Its wall clock is shifted either way."""
+    options: dict[str, Any] = {
+        "executable_path": str(CHROMIUM),
+        "headless": True,
+        "args": CHROMIUM_ARGS,
+    }
+    if "faketime" in os.environ.get("LD_PRELOAD", ""):
+        options["env"] = {**os.environ, "FAKETIME_DONT_FAKE_MONOTONIC": "0"}
+    return options
 
 
 def require_chromium() -> None:

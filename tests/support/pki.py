@@ -4,16 +4,21 @@ Certificates are issued with `stetgate.eidas.qtsp` — the same code the sandbox
 use — so integration tests run on real ETSI TS 119 495 profiles. CRLs are published with a
 long validity so tests may move the clock by months (refresh after 90 days) without the CRL
 going stale; `revoke` republishes at once.
+
+The QTSP is shared by the whole session, so it keeps its own clock, `TestPki.clock`: the system
+clock (moved with everything else in the date-shifted CI run). Banks' frozen clocks start from
+it; a certificate meant to be expired *for a bank* is dated from that bank's clock.
 """
 
 from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from stetgate.clock import Clock, SystemClock
 from stetgate.eidas import qtsp
 
 CRL_VALIDITY = timedelta(days=400)
@@ -38,13 +43,15 @@ class TppCerts:
 class TestPki:
     __test__ = False  # not a test class
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, clock: Clock | None = None) -> None:
         self.root = root
+        self.clock: Clock = clock or SystemClock()
         self.data_dir = root / "qtsp"
         self.foreign_dir = root / "foreign"
         self.crl_base_url = "https://127.0.0.1/qtsp/crl"
-        qtsp.init_qtsp(self.data_dir, ["localhost", "127.0.0.1"], self.crl_base_url)
-        qtsp.issue_foreign_ca(self.foreign_dir)
+        now = self.clock.now()
+        qtsp.init_qtsp(self.data_dir, ["localhost", "127.0.0.1"], self.crl_base_url, now=now)
+        qtsp.issue_foreign_ca(self.foreign_dir, now=now)
         self.publish_crl()
         self._issued: dict[tuple[Any, ...], TppCerts] = {}
         self._counter = 0
@@ -73,7 +80,7 @@ class TestPki:
         """thisUpdate an hour back, so banks whose frozen clock started a little earlier in the
         test still accept the CRL (a CRL from the future is not yet valid)."""
         qtsp.publish_crl(
-            self.data_dir, now=datetime.now(UTC) - timedelta(hours=1), validity=CRL_VALIDITY
+            self.data_dir, now=self.clock.now() - timedelta(hours=1), validity=CRL_VALIDITY
         )
 
     def issue(
@@ -99,7 +106,7 @@ class TestPki:
             name or f"TPP {org_id}",
             list(roles),
             out,
-            **knobs,
+            **{"now": self.clock.now(), **knobs},
         )
         certs = TppCerts(
             org_id, out, out / "qwac.pem", out / "qwac.key", out / "qsealc.pem", out / "qsealc.key"
@@ -109,7 +116,7 @@ class TestPki:
         return certs
 
     def revoke(self, cert_pem: Path) -> None:
-        qtsp.revoke(self.data_dir, cert_pem, now=datetime.now(UTC) - timedelta(hours=1))
+        qtsp.revoke(self.data_dir, cert_pem, now=self.clock.now() - timedelta(hours=1))
         self.publish_crl()
 
     def client_ssl_context(

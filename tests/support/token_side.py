@@ -7,7 +7,7 @@ read the database so negative tests can assert that nothing changed.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -154,10 +154,10 @@ def database_state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
 
 def revoke_certificate(bank: RunningBank, tpp: TppCerts) -> None:
     """Revoke ``tpp``'s QWAC and bring the bank's frozen clock up to the CRL's thisUpdate
-    (the test QTSP signs with the wall clock; a CRL from the future is refused as "too
-    recent", RFC 5280 §6.3.3)."""
+    (the test QTSP signs with its own clock, `TestPki.clock`; a CRL from the future is refused
+    as "too recent", RFC 5280 §6.3.3)."""
     bank.pki.revoke(tpp.qwac_pem)
-    bank.clock.set(max(bank.clock.now(), datetime.now(UTC) + timedelta(seconds=1)))
+    bank.clock.set(max(bank.clock.now(), bank.pki.clock.now() + timedelta(seconds=1)))
 
 
 def audit_trail(engine: Engine, event: str | None = None) -> list[dict[str, Any]]:

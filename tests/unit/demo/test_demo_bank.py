@@ -30,6 +30,8 @@ from stetgate.store.schema import (
 )
 from tests.integration.psd2_support import cheap_directory
 
+pytestmark = pytest.mark.postgres  # demo seed and the demo bank's reads
+
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 ANCHOR = date(2026, 11, 26)
 

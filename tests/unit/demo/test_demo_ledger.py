@@ -11,6 +11,7 @@ import pytest
 from stetgate.bank.iban import is_valid_iban
 from stetgate.demo.seed import (
     HISTORY_DAYS,
+    DemoAccount,
     DemoLedger,
     build_demo_ledger,
     numbered_entries,
@@ -87,7 +88,38 @@ def test_balances_add_up_and_pending_entries_are_recent_card_payments(ledger: De
                 assert entry.imputation_date >= ANCHOR - timedelta(days=3)
                 assert entry.amount_minor < 0 and ("CB " in entry.label or "CARTE" in entry.label)
     overdrawn = next(a for a in ledger.accounts if a.plan_key == "sroux-courant")
-    assert overdrawn.closing_minor < 0 < overdrawn.closing_minor + overdrawn.overdraft_minor
+    assert _expected_minor(overdrawn) < 0 < _expected_minor(overdrawn) + overdrawn.overdraft_minor
+
+
+def _expected_minor(account: DemoAccount) -> int:
+    """The expected balance (XPCD): booked entries plus pending ones."""
+    return account.closing_minor + sum(e.amount_minor for e in account.entries if e.pending)
+
+
+@pytest.mark.parametrize(
+    "anchor",
+    [
+        date(2026, 11, 29),  # seed 3 once put the student €180 past her overdraft on this day
+        date(2026, 12, 31),
+        date(2027, 1, 1),
+        date(2027, 3, 28),  # Europe/Paris moves to summer time
+        date(2027, 10, 31),  # and back
+        date(2028, 2, 29),
+        date(2028, 3, 1),
+    ],
+    ids=date.isoformat,
+)
+def test_accounts_keep_their_profile_on_any_anchor_day(anchor: date) -> None:
+    """Tests rely on it whatever the day: the student's account is overdrawn within its
+    authorised overdraft, every other cash account is in credit (pending payments included)."""
+    for account in build_demo_ledger(3, anchor).accounts:
+        if account.cash_account_type == "CARD":
+            continue
+        expected = _expected_minor(account)
+        if account.plan_key == "sroux-courant":
+            assert expected < 0 < expected + account.overdraft_minor, anchor
+        else:
+            assert expected > 0, (account.plan_key, anchor)
 
 
 def test_card_statements_settle_the_card_on_its_cash_account(ledger: DemoLedger) -> None:

@@ -16,6 +16,7 @@ from stetgate.demo.totp import decode_totp_secret, totp_at
 from stetgate.oauth.authorization_request import AuthorizationRequest
 from stetgate.psu.journeys import KIND_AUTHORIZE, STAGE_SCA, advance, load_journey, start_journey
 from stetgate.psu.sca import AppMethod
+from stetgate.store.audit_events import PSU_ADDED
 from stetgate.store.db import make_engine
 from stetgate.store.schema import audit_events, psu_journeys, psus
 
@@ -52,7 +53,7 @@ def test_add_prints_the_secret_it_set_and_list_shows_the_psu(db_url: str, tmp_pa
     with engine.connect() as conn:
         events = conn.execute(select(audit_events.c.event)).scalars().all()
     engine.dispose()
-    assert events.count("psu_added") == 2 and "pw" not in repr(events)
+    assert events.count(PSU_ADDED) == 2 and "pw" not in repr(events)
 
 
 def test_add_refuses_a_duplicate_or_a_bad_secret(db_url: str, tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ from stetgate.demo.totp import InvalidTotpSecret, decode_totp_secret, totp_at
 from stetgate.store.db import make_engine
 from stetgate.store.schema import psus
 
+pytestmark = pytest.mark.postgres  # PSU directory: counters, TOTP replay
+
 NOW = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 

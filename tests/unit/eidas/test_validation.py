@@ -227,7 +227,8 @@ def test_revoking_the_qsealc_leaves_the_qwac_valid(
 def test_revoked_certificate_without_crl_distribution_point_is_still_refused(
     issue: Issue, validator: CertificateValidator, qtsp_dir: Path
 ) -> None:
-    """feasibility-crypto.md §2: revocation_mode='hard-fail' would accept this one."""
+    """revocation_mode='hard-fail' would accept this one
+    (docs/decisions.md#revocation-checking-fails-closed)."""
     tpp = issue(crl_url=OMIT)
     qwac = load(tpp.qwac_pem)
     assert qwac.crl_urls == ()

@@ -1,4 +1,5 @@
-"""keyId forms STET banks use (stet-api.md §7); resolution itself is the registry's job."""
+"""keyId forms STET banks use (docs/decisions.md#http-signatures); resolution itself is the
+registry's job."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""verify_request: stetgate's HTTP-signature policy (decisions.md) on the bank side."""
+"""verify_request: stetgate's HTTP-signature policy (docs/decisions.md#http-signatures) on the
+bank side."""
 
 from __future__ import annotations
 

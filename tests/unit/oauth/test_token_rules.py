@@ -1,6 +1,6 @@
 """The pure rules of the token side, with a frozen clock: client/certificate binding, the code
-exchange (RFC 6749 §4.1.3, RFC 7636 §4.6), the refresh (RFC 6749 §6, decisions.md), lifetimes
-and the metadata document (RFC 8414)."""
+exchange (RFC 6749 §4.1.3, RFC 7636 §4.6), the refresh (RFC 6749 §6,
+docs/decisions.md#refresh), lifetimes and the metadata document (RFC 8414)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from stetgate.oauth.client_auth import (
     require_role_for_scope,
     role_scopes_of,
 )
+from stetgate.oauth.clients import CLIENT_SUSPENDED
 from stetgate.oauth.errors import (
     InvalidClient,
     InvalidGrant,
@@ -34,6 +35,7 @@ from stetgate.oauth.errors import (
 from stetgate.oauth.metadata import authorization_server_metadata
 from stetgate.oauth.pkce import s256_challenge
 from stetgate.oauth.refresh import refresh_refusal, requested_role_scope
+from stetgate.oauth.refreshable import RefreshLimits
 from stetgate.oauth.token_pairs import TokenPair
 from stetgate.serving.tpp_identity import NoClientCertificate
 from stetgate.settings import Settings
@@ -232,7 +234,7 @@ def test_lifetimes_follow_the_settings() -> None:
     assert pair_lifetimes(settings, START, late)[1] == refresh
 
 
-# --- refresh (RFC 6749 §6, decisions.md) -------------------------------------------------------
+# --- refresh (RFC 6749 §6, docs/decisions.md#refresh) ------------------------------------------
 
 
 def _grant(**changes: object) -> TokenPair:
@@ -258,11 +260,12 @@ def _grant(**changes: object) -> TokenPair:
 
 def _refusal(grant: TokenPair, clock: FrozenClock, **kwargs: object) -> OAuthError | None:
     arguments: dict[str, object] = {
+        "client": client(),
         "client_id": ORG,
         "certificate": certificate(),
         "requested_role": None,
         "now": clock.now(),
-        "sca_validity_days": 90,
+        "limits": RefreshLimits(sca_validity_days=90),
     }
     arguments.update(kwargs)
     return refresh_refusal(grant, **arguments)  # type: ignore[arg-type]
@@ -285,13 +288,21 @@ def test_refreshable_grant_has_no_refusal(clock: FrozenClock) -> None:
             "revoked (superseded)",
         ),
         (_grant(refresh_expires_at=START), {}, InvalidGrant, "expired"),
-        (_grant(), {"sca_validity_days": 0}, InvalidGrant, "older than 0 days"),
+        (_grant(), {"limits": RefreshLimits(0)}, InvalidGrant, "older than 0 days"),
         (_grant(), {"requested_role": "cbpii"}, InvalidScope, "role scope is aisp"),
         (
             _grant(),
             {"certificate": certificate(roles=(Psd2Role.PSP_IC,))},
             UnauthorizedClient,
             "PSP_AI",
+        ),
+        (_grant(), {"client": client(status=CLIENT_SUSPENDED)}, UnauthorizedClient, "suspended"),
+        (_grant(), {"client": None}, UnauthorizedClient, "no longer registered"),
+        (
+            _grant(),
+            {"client": client(ORG, "PSDFR-ACPR-50002", origin="register")},
+            InvalidClient,
+            "does not match",
         ),
     ],
 )

@@ -19,6 +19,8 @@ from stetgate.psd2.errors import BadRequest
 from stetgate.store.db import make_engine
 from stetgate.store.schema import psd2_consents
 
+pytestmark = pytest.mark.postgres  # consent store (upsert)
+
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 IBAN = "FR7630006000011234567890189"
 CURRENT = Account(

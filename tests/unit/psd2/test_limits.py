@@ -26,6 +26,8 @@ from stetgate.store.db import make_engine
 from stetgate.store.schema import psd2_unattended_access
 from tests.integration.psd2_support import database_url, redis_or_skip
 
+pytestmark = pytest.mark.postgres  # unattended-access counters (upsert)
+
 PARIS = ZoneInfo("Europe/Paris")
 KEY = UnattendedKey("PSDFR-ACPR-1", "jdupont", "accounts")
 

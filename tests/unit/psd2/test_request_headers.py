@@ -8,11 +8,11 @@ from stetgate.psd2.errors import BadRequest, NotAcceptable, UnsupportedMediaType
 from stetgate.psd2.request_headers import (
     header_map,
     parse_psu_context,
-    request_id_of,
     require_acceptable,
     require_json_body,
     require_request_id,
 )
+from stetgate.serving.request_id import request_id_of
 
 
 def test_header_map_lowercases_nothing_and_joins_repeats() -> None:

@@ -1,4 +1,5 @@
-"""Journey time limits (decisions.md: 300 s idle per screen, 1800 s overall) and challenge
+"""Journey time limits (docs/decisions.md#lifetimes: 300 s idle per screen, 1800 s overall) and
+challenge
 references, as pure rules on values."""
 
 from __future__ import annotations
@@ -6,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from stetgate.oauth.authorization_request import AuthorizationRequest
 from stetgate.psu.journeys import (
     Journey,
     format_challenge_id,
@@ -17,12 +19,14 @@ START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 JOURNEY = Journey(
     id_hash="0" * 64,
     kind="authorize",
-    client_id="c",
-    redirect_uri="https://t/cb",
-    scope="aisp",
-    state=None,
-    code_challenge=None,
-    code_challenge_method=None,
+    request=AuthorizationRequest(
+        client_id="c",
+        redirect_uri="https://t/cb",
+        scope="aisp",
+        state=None,
+        code_challenge=None,
+        code_challenge_method=None,
+    ),
     lang="fr",
     psu_id=None,
     stage="identify",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ class RegistryPki:
 def registry_pki(tmp_path_factory: pytest.TempPathFactory) -> RegistryPki:
     pki = TestPki(tmp_path_factory.mktemp("registry-pki"))
     keys: dict[str, Any] = {"qwac_key": generate_rsa_key(), "qsealc_key": generate_rsa_key()}
-    past = datetime.now(UTC) - timedelta(days=400)
+    past = pki.clock.now() - timedelta(days=400)
     revoked = pki.issue(ORG_A, fresh=True, **keys)
     pki.revoke(revoked.qsealc_pem)
     return RegistryPki(

@@ -131,24 +131,19 @@ def client_path(client_id: str) -> str:
     return f"{REGISTER_TARGET}/{client_id}"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module")
 def module_bank(
-    request: pytest.FixtureRequest, pki: TestPki, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    pki: TestPki,
+    tmp_path_factory: pytest.TempPathFactory,
+    database: str,
 ) -> Iterator[RunningBank]:
     """One bank per module and database (the register tests use distinct organizations and
     names, so they can share it). Import it into a test module to use it."""
-    from tests.conftest import _truncate_all
+    from tests.conftest import fresh_database_url
 
     data_dir = tmp_path_factory.mktemp("register-bank")
-    if request.param == "sqlite":
-        import shutil
-
-        template: Path = request.getfixturevalue("sqlite_template")
-        shutil.copy(template, data_dir / "stetgate.db")
-        url = f"sqlite:///{data_dir / 'stetgate.db'}"
-    else:
-        url = request.getfixturevalue("pg_database")
-        _truncate_all(url)
+    url = fresh_database_url(request, database, data_dir)
     bank = start_bank(pki, url, data_dir / "bank")
     yield bank
     bank.stop()

@@ -12,15 +12,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from stetgate.registry.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidRequest
 from stetgate.registry.metadata_rules import (
-    MAX_CLIENT_NAME,
-    MAX_REDIRECT_URIS,
-    check_redirect_uri,
     client_metadata_of,
-    client_name_of,
     contacts_of,
-    name_key,
     parse_json_object,
-    redirect_uris_of,
     seal_key_of,
 )
 from tests.unit.registry.conftest import ORG_A, RegistryPki, psd2
@@ -152,64 +146,6 @@ def test_client_credentials_only_client_without_response_types_is_consistent(
 # --------------------------------------------------------------------------- redirect URIs
 
 
-@pytest.mark.parametrize(
-    "uri",
-    [
-        "https://tpp.example/callback",
-        "https://tpp.example:8443/cb?tenant=7",
-        "https://[2001:db8::1]/cb",
-        "http://127.0.0.1:53124/callback",
-        "http://[::1]/callback",
-    ],
-)
-def test_https_and_loopback_http_redirect_uris_are_accepted(uri: str) -> None:
-    check_redirect_uri(uri)
-
-
-@pytest.mark.parametrize(
-    ("uri", "why"),
-    [
-        ("http://tpp.example/callback", "https"),
-        ("http://localhost/callback", "https"),
-        ("ftp://tpp.example/cb", "https"),
-        ("tpp.example/callback", "host"),
-        ("/callback", "host"),
-        ("https://tpp.example/cb#frag", "fragment"),
-        ("https://tpp.example/cb#", "fragment"),
-        ("https://user:pw@tpp.example/cb", "user information"),
-        ("https://*.tpp.example/cb", "wildcards"),
-        ("https://tpp.example:0/cb", "host"),
-        ("https://tpp.example:99999/cb", "not a valid URI"),
-        ("https://tpp.example/c b", "forbidden characters"),
-        ("https://tpp.example/\x00", "forbidden characters"),
-        ("https:\\\\tpp.example\\cb", "forbidden characters"),
-        ("HTTPS://tpp.example/cb", "https"),
-        ("https://tpp.example/" + "a" * 2000, "too long"),
-        ("", "non-empty string"),
-    ],
-)
-def test_redirect_uris_stetgate_would_not_redirect_to_are_refused(uri: str, why: str) -> None:
-    with pytest.raises(InvalidRedirectUri, match=why):
-        check_redirect_uri(uri)
-
-
-@pytest.mark.parametrize("value", [None, [], "https://tpp.example/cb", [42], {"a": 1}])
-def test_redirect_uris_is_a_required_non_empty_list_of_strings(value: Any) -> None:
-    with pytest.raises(InvalidRedirectUri):
-        redirect_uris_of(value)
-
-
-def test_too_many_redirect_uris_are_refused() -> None:
-    uris = [f"https://tpp.example/cb{i}" for i in range(MAX_REDIRECT_URIS + 1)]
-    with pytest.raises(InvalidRedirectUri, match="at most"):
-        redirect_uris_of(uris)
-
-
-def test_duplicate_redirect_uris_are_kept_once_in_order() -> None:
-    uris = ["https://b.example/cb", "https://a.example/cb", "https://b.example/cb"]
-    assert redirect_uris_of(uris) == ("https://b.example/cb", "https://a.example/cb")
-
-
 def test_a_document_with_a_bad_redirect_uri_is_refused_as_invalid_redirect_uri(
     document: dict[str, Any],
 ) -> None:
@@ -219,36 +155,6 @@ def test_a_document_with_a_bad_redirect_uri_is_refused_as_invalid_redirect_uri(
 
 
 # --------------------------------------------------------------------------- names, contacts
-
-
-def test_client_name_is_trimmed_and_nfc_normalised() -> None:
-    assert client_name_of("  Cafe\u0301 Budget ") == "Caf\u00e9 Budget"
-
-
-@pytest.mark.parametrize("value", [None, "", "   ", 7, ["name"]])
-def test_client_name_is_required(value: Any) -> None:
-    with pytest.raises(InvalidClientMetadata, match="client_name is required"):
-        client_name_of(value)
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "Bank\u202eknaB",  # right-to-left override: PSUs would read another name
-        "Budget\u200bInsight",  # zero-width space
-        "Budget\nInsight",
-        "Budget\x07",
-        "x" * (MAX_CLIENT_NAME + 1),
-    ],
-)
-def test_client_names_that_could_mislead_psus_are_refused(value: str) -> None:
-    with pytest.raises(InvalidClientMetadata, match="client_name"):
-        client_name_of(value)
-
-
-def test_names_differing_by_case_or_spacing_share_a_uniqueness_key() -> None:
-    assert name_key("Budget  Insight") == name_key("budget insight") == name_key("BUDGET Insight")
-    assert name_key("Budget Insight") != name_key("Budget Insights")
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,12 @@ from stetgate.registry.registration_token import (
     require_psd2_role,
 )
 from stetgate.secrets import secret_hash
+from stetgate.store.audit_events import REGISTRATION_TOKEN_ISSUED
 from stetgate.store.db import make_engine
 from stetgate.store.schema import audit_events, service_tokens
 from tests.unit.registry.conftest import ORG_A, RegistryPki, psd2
+
+pytestmark = pytest.mark.postgres  # registration tokens store
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -96,7 +99,7 @@ def test_issued_token_is_stored_hashed_and_bound_to_the_qwac(
         "PSD2_TPPRegister",
     )
     assert row["expires_at"] == NOW + timedelta(seconds=600)
-    assert [(e["event"], e["org_id"]) for e in events] == [("registration_token_issued", ORG_A)]
+    assert [(e["event"], e["org_id"]) for e in events] == [(REGISTRATION_TOKEN_ISSUED, ORG_A)]
     assert issued.access_token not in str([dict(e) for e in events])
 
 

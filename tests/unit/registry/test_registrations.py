@@ -31,6 +31,8 @@ from tests.unit.registry.conftest import ORG_A, ORG_B, RegistryPki, psd2
 from tests.unit.registry.db_snapshot import state_snapshot
 from tests.unit.registry.register_requests import registration_document
 
+pytestmark = pytest.mark.postgres  # registrations store
+
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 ISSUER = "https://bank.example"
 

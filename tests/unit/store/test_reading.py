@@ -12,6 +12,8 @@ from stetgate.store.db import make_engine
 from stetgate.store.reading import CompiledRead, read_only_engine
 from stetgate.store.schema import bank_accounts, bank_balances, psd2_consents
 
+pytestmark = pytest.mark.postgres  # compiled reads on the raw DBAPI cursor
+
 NOW = datetime(2026, 11, 26, 12, 30, 15, 250_000, tzinfo=UTC)
 
 

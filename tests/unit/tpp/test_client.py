@@ -13,6 +13,7 @@ import httpx
 import pytest
 from cryptography import x509
 
+from stetgate.clock import FrozenClock
 from stetgate.httpsig import ResolvedKey, verify_request
 from stetgate.tpp.client import (
     AuthorizationRequest,
@@ -173,6 +174,23 @@ def test_signed_request_verifies_with_the_qsealc(
     )
     assert verified.key_id.startswith("SN=")
     assert json.loads(sent.content) == {"psuIdentity": True}
+
+
+def test_the_injected_clock_dates_signatures_and_tokens(pki: TestPki, recorder: Recorder) -> None:
+    moment = datetime(2031, 2, 28, 23, 30, tzinfo=UTC)
+    creds = TppCredentials.from_directory(pki.issue().directory)
+    with StetBankClient(
+        BANK,
+        creds,
+        "PSDFR-ACPR-12345",
+        ca_file=pki.ca_pem,
+        transport=httpx.MockTransport(recorder),
+        clock=FrozenClock(moment),
+    ) as client:
+        tokens = client.refresh(TokenSet("A", "R", 3600, "aisp"))
+        client.signed_request("GET", "accounts", tokens.access_token)
+    assert tokens.obtained_at == moment
+    assert recorder.requests[-1].headers["date"] == "Fri, 28 Feb 2031 23:30:00 GMT"
 
 
 def test_pkce_pairs_are_unique_and_s256() -> None:

@@ -1,4 +1,4 @@
-"""demo bank ledger, STET consents and unattended-access counters (issue 6)
+"""demo bank ledger, STET consents and unattended-access counters
 
 Revision ID: 0003_bank_and_api
 Revises: 0002_psu_journey_kind
