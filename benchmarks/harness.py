@@ -349,7 +349,8 @@ def process_tree(pid: int) -> list[int]:
 
 
 def worker_pids(server_pid: int) -> list[int]:
-    """The uvicorn worker processes of a ``serve`` process (multiprocessing spawn children)."""
+    """The uvicorn worker processes of a ``serve`` process (multiprocessing spawn children);
+    with one worker uvicorn serves in the ``serve`` process itself."""
     found = []
     for pid in process_tree(server_pid)[1:]:
         try:
@@ -358,7 +359,7 @@ def worker_pids(server_pid: int) -> list[int]:
                     found.append(pid)
         except OSError:
             continue
-    return found
+    return found or [server_pid]
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -515,9 +515,17 @@ def result_title(scenario: Scenario, result: dict[str, Any]) -> str:
     )
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, *, connections: int = 64) -> None:
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--connections", type=int, default=connections)
+def add_common_arguments(
+    parser: argparse.ArgumentParser, *, connections: int = 64, sweep: bool = False
+) -> None:
+    """The options every benchmark command takes; with ``sweep``, ``--workers`` and
+    ``--connections`` are comma-separated lists."""
+    if sweep:
+        parser.add_argument("--workers", default="1,2", help="comma-separated")
+        parser.add_argument("--connections", default="64,256", help="comma-separated")
+    else:
+        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--connections", type=int, default=connections)
     parser.add_argument("--client-processes", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
