@@ -565,6 +565,7 @@ def run_load(
         if sizes
     }
     result["connections_per_worker"] = list(per_worker.values())
+    result["window"] = window
     result["extra"].update(load.extra)
     return result
 
@@ -623,6 +624,40 @@ def parse_response(buffer: bytes) -> tuple[str, int] | None:
     if len(buffer) < total:
         return None
     return buffer[9:12].decode(), total
+
+
+# --- garbage-collector pauses (gc_probe/sitecustomize.py) ------------------------------------
+
+GC_PROBE = Path(__file__).resolve().parent / "gc_probe"
+
+
+def gc_probe_env(data_dir: Path) -> dict[str, str]:
+    """Server environment that loads the GC probe (`gc_probe/sitecustomize.py`)."""
+    folder = data_dir / "gc"
+    folder.mkdir(exist_ok=True)
+    path = os.pathsep.join(filter(None, [str(GC_PROBE), os.environ.get("PYTHONPATH")]))
+    return {"PYTHONPATH": path, "BENCH_GC_DIR": str(folder)}
+
+
+def gc_pauses(data_dir: Path, window: tuple[float, float], workers: int) -> dict[str, Any]:
+    """Collections that ended inside ``window``, over all server processes."""
+    import json
+
+    pauses = []
+    for path in (data_dir / "gc").glob("gc-*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            pauses += [p for p in json.loads(path.read_text()) if window[0] <= p[0] < window[1]]
+    durations = sorted(p[2] for p in pauses)
+    seconds = window[1] - window[0]
+    return {
+        "collections": len(pauses),
+        "by_generation": dict(Counter(str(int(p[1])) for p in pauses)),
+        "total_ms": sum(durations) * 1e3,
+        "share_of_worker_time": sum(durations) / (seconds * workers),
+        "max_ms": durations[-1] * 1e3 if durations else 0.0,
+        "over_5ms": sum(1 for d in durations if d > 0.005),
+        "gen2_ms": [round(p[2] * 1e3, 1) for p in pauses if p[1] == 2],
+    }
 
 
 # --- keep-alive load -------------------------------------------------------------------------
@@ -733,7 +768,7 @@ async def _keepalive(share: KeepAliveShare, start: Start) -> Any:
         try:
             _, protocol = await loop.create_connection(
                 lambda r=requests, d=done, i=index: _KeepAliveConnection(  # type: ignore[misc]
-                    r, share.cycle, i * 7, perf_window, report, d
+                    r, share.cycle, i * 7 if share.cycle else 0, perf_window, report, d
                 ),
                 "127.0.0.1",
                 share.port,
@@ -970,6 +1005,13 @@ def print_result(title: str, result: dict[str, Any], unit: str = "req") -> None:
         )
         + f"; connections per worker {result['connections_per_worker']}"
     )
+    if "gc" in result:
+        gc = result["gc"]
+        print(
+            f"GC in the window: {gc['collections']} collections {gc['by_generation']}, "
+            f"{gc['total_ms']:.0f} ms ({gc['share_of_worker_time']:.1%} of worker time), "
+            f"max {gc['max_ms']:.1f} ms, {gc['over_5ms']} over 5 ms"
+        )
     extra = {k: v for k, v in result["extra"].items() if k != "load_cpu"}
     if extra:
         print(f"notes: {extra}")

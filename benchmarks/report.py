@@ -258,6 +258,11 @@ def write_report(document: dict[str, Any], path: Path) -> None:
         f"{machine.get('commit', '?')}; {document['seconds']:g} s measured after "
         f"{document['warmup']:g} s warm-up per run, a fresh database and server each run.",
         "",
+        *(
+            f"Amended: `{a['command']}` at {a['at']} ({a['runs']} runs replaced)."
+            for a in document.get("amendments", [])
+        ),
+        "",
         "## Machine",
         "",
         "| | |",
@@ -318,6 +323,12 @@ def write_report(document: dict[str, Any], path: Path) -> None:
         + (
             f"; connections per worker {r['connections_per_worker']}"
             if r["connections_per_worker"]
+            else ""
+        )
+        + (
+            f"; GC {r['gc']['collections']} collections {r['gc']['by_generation']}, "
+            f"{r['gc']['total_ms']:.0f} ms, max {r['gc']['max_ms']:.1f} ms"
+            if "gc" in r
             else ""
         )
         for r in results

@@ -131,6 +131,11 @@ def main() -> None:
     parser.add_argument("--report", type=Path, help="write this Markdown report (and charts)")
     parser.add_argument("--json", type=Path, help="results file (default: next to the report)")
     parser.add_argument("--from-json", type=Path, help="render --report from saved results")
+    parser.add_argument(
+        "--replace-in",
+        type=Path,
+        help="run the selected runs and replace them in this results file (amending it)",
+    )
     args = parser.parse_args()
     workers = [int(n) for n in args.workers.split(",")]
     connections = [int(n) for n in args.connections.split(",")]
@@ -148,6 +153,25 @@ def main() -> None:
 
     if args.from_json:
         document = json.loads(args.from_json.read_text())
+    elif args.replace_in:
+        document = json.loads(args.replace_in.read_text())
+        fresh = dict(document, results=[], proxy_cost=None)
+        run_everything(args, fresh, None, databases, scenarios, workers, connections)
+        keys = {_key(r) for r in fresh["results"]}
+        document["results"] = [
+            fresh["results"][[_key(f) for f in fresh["results"]].index(_key(r))]
+            if _key(r) in keys
+            else r
+            for r in document["results"]
+        ] + [r for r in fresh["results"] if _key(r) not in {_key(o) for o in document["results"]}]
+        document.setdefault("amendments", []).append(
+            {
+                "command": " ".join([Path(sys.executable).name, *sys.argv]),
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "runs": len(fresh["results"]),
+            }
+        )
+        json_path = args.json or args.replace_in
     else:
         document = {
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -187,7 +211,7 @@ def run_everything(
 ) -> None:
     extra_env = server_env(args.server_env)
     runs = plan(scenarios, databases, workers, connections)
-    proxied = "postgresql-proxy" in databases and not args.no_proxy_cost
+    proxied = "postgresql-proxy" in databases and not args.no_proxy_cost and not args.replace_in
     if proxied:
         print("proxy cost: SELECT 1 round trips direct / 0 ms proxy / configured delay ...")
         document["proxy_cost"] = {
@@ -227,6 +251,7 @@ def run_everything(
             rtt_ms=rtt,
             pg_admin_url=args.pg_admin_url,
             server_env=extra_env,
+            gc_probe=args.gc_probe,
         )
         if kind == "postgresql-proxy-0":
             result["database"] = kind
@@ -236,6 +261,10 @@ def run_everything(
         print_result(result_title(scenario, result), result, scenario.unit)
         if json_path is not None:
             save(document, json_path)
+
+
+def _key(result: dict[str, Any]) -> tuple[str, str, int, int]:
+    return (result["scenario"], result["database"], result["workers"], result["connections"])
 
 
 def save(document: dict[str, Any], path: Path) -> None:

@@ -47,6 +47,8 @@ from harness import (
     database_label,
     form_request,
     free_port,
+    gc_pauses,
+    gc_probe_env,
     keepalive_load,
     keepalive_shares,
     new_connection_load,
@@ -473,8 +475,10 @@ def run_scenario(
     rtt_ms: float = 1.0,
     pg_admin_url: str = PG_ADMIN_URL,
     server_env: dict[str, str] | None = None,
+    gc_probe: bool = False,
 ) -> dict[str, Any]:
-    """Set up, start the server, load it, measure, stop; the summarized result."""
+    """Set up, start the server, load it, measure, stop; the summarized result. With
+    ``gc_probe`` the result also has the server's garbage-collector pauses in the window."""
     with (
         database(kind, pg_admin_url=pg_admin_url, rtt_ms=rtt_ms) as db,
         tempfile.TemporaryDirectory(prefix=f"stetgate-{scenario.name}-") as folder,
@@ -482,7 +486,10 @@ def run_scenario(
         port = free_port()
         bench = prepare_bench(Path(folder), port, db.seed_url, ORG)
         load = scenario.prepare(bench, options)
-        server = start_server(bench.data_dir, port, workers, db.server_url, server_env)
+        env = dict(server_env or {})
+        if gc_probe:
+            env.update(gc_probe_env(bench.data_dir))
+        server = start_server(bench.data_dir, port, workers, db.server_url, env)
         try:
             result = run_load(
                 load,
@@ -492,6 +499,9 @@ def run_scenario(
                 seconds=options.seconds,
                 database=db,
             )
+            if gc_probe:
+                time.sleep(1.2)  # the probe writes once a second
+                result["gc"] = gc_pauses(bench.data_dir, result["window"], workers)
         finally:
             stop_process(server)
     summarize(result, options.seconds, scenario.ok_statuses)
@@ -531,6 +541,9 @@ def add_common_arguments(
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--rtt-ms", type=float, default=1.0, help="postgresql-proxy round trip")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
+    parser.add_argument(
+        "--gc-probe", action="store_true", help="record the server's GC pauses (gc_probe/)"
+    )
     parser.add_argument(
         "--server-env",
         action="append",
@@ -582,6 +595,7 @@ def single_scenario_main(name: str, description: str | None, **defaults: Any) ->
             rtt_ms=args.rtt_ms,
             pg_admin_url=args.pg_admin_url,
             server_env=server_env(args.server_env),
+            gc_probe=args.gc_probe,
         )
         print_result(result_title(scenario, result), result, scenario.unit)
 
