@@ -1010,7 +1010,8 @@ def print_result(title: str, result: dict[str, Any], unit: str = "req") -> None:
         print(
             f"GC in the window: {gc['collections']} collections {gc['by_generation']}, "
             f"{gc['total_ms']:.0f} ms ({gc['share_of_worker_time']:.1%} of worker time), "
-            f"max {gc['max_ms']:.1f} ms, {gc['over_5ms']} over 5 ms"
+            f"max {gc['max_ms']:.1f} ms, {gc['over_5ms']} over 5 ms; full collections "
+            f"(generation 2) ms: {gc['gen2_ms']}"
         )
     extra = {k: v for k, v in result["extra"].items() if k != "load_cpu"}
     if extra:
