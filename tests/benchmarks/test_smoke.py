@@ -1,0 +1,74 @@
+"""CI smoke run of `benchmarks/run_all.py`: every scenario, about two seconds each, on SQLite
+and on PostgreSQL behind the latency proxy — it keeps the benchmark tooling working.
+
+It checks that each scenario completed operations and that no answer was a non-2xx status
+nor any client error; it never asserts a speed (the box is shared, and this is not a
+measurement).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATABASES, PG_EXCLUDED, REQUIRE_PG, _pg_reachable
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = (
+    "refresh",
+    "code_exchange",
+    "new_connection",
+    "new_connection_resumed",
+    "cinematic",
+    "accounts",
+    "introspection",
+)
+
+
+def smoke_run(database: str, folder: Path) -> list[dict]:
+    output = folder / "results.json"
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "run_all.py"),
+        *("--databases", database, "--workers", "1", "--connections", "4"),
+        *("--seconds", "1.5", "--warmup", "0.5", "--no-proxy-cost"),
+        *("--presigned", "40", "--psus", "120", "--code-rate", "300"),
+        *("--json", str(output)),
+    ]
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=200, cwd=ROOT, check=False
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    results: list[dict] = json.loads(output.read_text())["results"]
+    return results
+
+
+def check(results: list[dict]) -> None:
+    assert sorted(r["scenario"] for r in results) == sorted(SCENARIOS)
+    for result in results:
+        name = f"{result['scenario']} on {result['database_label']}"
+        assert result["ok"] > 0, f"{name}: no successful operation ({result['statuses']})"
+        assert result["non_2xx"] == 0, f"{name}: non-2xx answers {result['all_statuses']}"
+        assert result["error_count"] == 0, f"{name}: client errors {result['errors']}"
+
+
+@pytest.mark.timeout(240)
+def test_every_scenario_runs_on_sqlite(tmp_path: Path) -> None:
+    check(smoke_run("sqlite", tmp_path))
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(240)
+def test_every_scenario_runs_on_postgresql_behind_the_latency_proxy(tmp_path: Path) -> None:
+    if "postgresql" not in DATABASES:
+        pytest.skip(PG_EXCLUDED)
+    problem = _pg_reachable()
+    if problem:
+        if REQUIRE_PG:
+            pytest.fail(f"STETGATE_REQUIRE_POSTGRES=1 but {problem}")
+        pytest.skip(problem)
+    check(smoke_run("postgresql-proxy", tmp_path))
