@@ -65,6 +65,7 @@ from harness import (
 from latency_proxy import stop_process
 from sqlalchemy import insert
 
+from stetgate.clock import SystemClock
 from stetgate.demo.bank import DemoBank
 from stetgate.demo.psu_directory import password_hasher
 from stetgate.demo.seed import seed_demo_bank
@@ -223,7 +224,7 @@ def prepare_accounts(bench: Bench, options: Options) -> Load:
     and a consent covering every account of the PSU; ``options.presigned`` requests, each
     with its own ``X-Request-ID``, signed with the QSealC before the clock starts."""
     register_tpp(bench, CALLBACK, with_qsealc=True, grant_types=("authorization_code",))
-    seed_demo_bank(bench.settings, 1)
+    seed_demo_bank(bench.settings, 1, now=SystemClock().now())
     engine = bench.engine()
     accounts = [a.resource_id for a in DemoBank(engine).accounts_of(ACCOUNTS_PSU)]
     with engine.begin() as conn:
