@@ -36,11 +36,12 @@ from stetgate.psu.sca import default_sca_methods
 from stetgate.registry import register as register_api
 from stetgate.registry import registration_token
 from stetgate.services import Services, services_of
+from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.client_cert import ClientCertificateSource
 from stetgate.serving.middleware import BodySizeLimit, SecurityHeaders
 from stetgate.serving.tpp_identity import TppIdentity
 from stetgate.settings import Settings, load_settings
-from stetgate.store.db import make_engine, require_migrated
+from stetgate.store.db import Timeouts, make_engine, require_migrated
 from stetgate.store.reading import read_only_engine
 
 
@@ -54,9 +55,12 @@ def build_services(
 ) -> Services:
     """The shared objects of one app; a port left as None gets stetgate's built-in adapter
     (the demo bank over this database, the local PSU directory, TOTP and app confirmation)."""
-    engine = make_engine(settings.resolved_database_url, settings.db_pool_size)
+    timeouts = Timeouts(
+        statement_ms=settings.db_statement_timeout_ms, lock_ms=settings.db_lock_timeout_ms
+    )
+    engine = make_engine(settings.resolved_database_url, settings.db_pool_size, timeouts)
     require_migrated(engine)
-    read_engine = read_only_engine(engine, settings.db_pool_size)
+    read_engine = read_only_engine(engine, settings.db_pool_size, timeouts)
     validator = CertificateValidator.from_folders(
         settings.trust_path, settings.crl_path, poll_seconds=settings.crl_poll_seconds
     )
@@ -83,6 +87,7 @@ def build_services(
         psus=psus,
         sca_methods=tuple(sca_methods if sca_methods is not None else default_sca_methods()),
         password_checks=CapacityLimiter(settings.password_check_concurrency),
+        blocking=BlockingCalls(settings.db_threads),
     )
 
 
@@ -112,9 +117,7 @@ def create_app(
     them); None means stetgate's built-in adapter, what `stetgate serve` and the sandbox run.
     ``clock`` is injected by tests.
     """
-    services = build_services(
-        settings, clock=clock, bank=bank, psus=psus, sca_methods=sca_methods
-    )
+    services = build_services(settings, clock=clock, bank=bank, psus=psus, sca_methods=sca_methods)
     grant_handlers = oauth_endpoints.grant_handlers(
         services
     )  # token endpoint: grant_type → handler

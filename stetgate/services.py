@@ -19,6 +19,7 @@ from stetgate.bank.psus import PsuDirectory
 from stetgate.bank.sca import ScaMethod
 from stetgate.clock import Clock
 from stetgate.keys import InstanceKeys
+from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.tpp_identity import TppIdentity
 from stetgate.settings import Settings
 
@@ -39,6 +40,15 @@ class Services:
     sca_methods: tuple[ScaMethod, ...]
     password_checks: CapacityLimiter
     """At most ``password_check_concurrency`` password verifications at once per worker."""
+    blocking: BlockingCalls
+    """Where handlers run database and bank-backend calls: off the event loop, bounded
+    (`stetgate.serving.blocking`)."""
+
+    def close(self) -> None:
+        """Release the databases and threads (tests and the sandbox build many apps)."""
+        self.blocking.close()
+        self.engine.dispose()
+        self.tpp_identity.validator.close()
 
 
 def services_of(request: Request) -> Services:

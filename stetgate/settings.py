@@ -37,6 +37,26 @@ class Settings(BaseSettings):
         "postgresql+psycopg://… for PostgreSQL (workers then share state across machines).",
     )
     db_pool_size: int = Field(8, ge=1, le=200)
+    db_threads: int = Field(
+        8,
+        ge=1,
+        le=400,
+        description="Threads per worker that run database and bank-backend calls off the event "
+        "loop; at most 2 × db_pool_size (each engine's pool plus its overflow).",
+    )
+    db_statement_timeout_ms: int = Field(
+        5000,
+        ge=50,
+        le=600_000,
+        description="A statement running longer is cancelled; its request fails with 503.",
+    )
+    db_lock_timeout_ms: int = Field(
+        2000,
+        ge=10,
+        le=600_000,
+        description="Longest wait for a row or table lock (PostgreSQL lock_timeout, SQLite "
+        "busy timeout); past it the request fails with 503 and changes nothing.",
+    )
 
     # --- serving -----------------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -146,6 +166,17 @@ class Settings(BaseSettings):
     def _issuer_is_https(self) -> Settings:
         if self.issuer is not None and not self.issuer.startswith("https://"):
             raise ValueError("issuer must be an https:// URL (RFC 8414 §2)")
+        return self
+
+    @model_validator(mode="after")
+    def _threads_have_connections(self) -> Settings:
+        # A thread that cannot get a pooled connection would hold its slot while it waits.
+        if self.db_threads > 2 * self.db_pool_size:
+            raise ValueError(
+                f"db_threads ({self.db_threads}) must not exceed 2 × db_pool_size "
+                f"({2 * self.db_pool_size}): each engine has db_pool_size connections plus as "
+                "many overflow"
+            )
         return self
 
     @classmethod

@@ -84,5 +84,3 @@ class PsuDirectory(Protocol):
     def enrol_app(self, psu_id: str, enabled: bool) -> None:
         """Enrol (or remove) the decoupled "confirm in the banking app" method."""
         ...
-
-

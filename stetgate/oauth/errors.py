@@ -86,6 +86,18 @@ class ServerError(OAuthError):
     status_code = 500
 
 
+class TemporarilyUnavailable(OAuthError):
+    """RFC 6749 §4.1.2.1's ``temporarily_unavailable``, also used at the token, revocation and
+    introspection endpoints (no code of their own exists for it): the database did not answer
+    within its statement or lock timeout. 503 with ``Retry-After``; nothing was changed."""
+
+    error = "temporarily_unavailable"
+    status_code = 503
+
+
+RETRY_AFTER_SECONDS = 1
+"""``Retry-After`` of a 503 (RFC 9110 §10.2.3): a timed-out lock is usually free again soon."""
+
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -97,4 +109,6 @@ def oauth_error_response(exc: OAuthError) -> JSONResponse:
         headers["WWW-Authenticate"] = 'TLS realm="stetgate", error="invalid_client"'
     elif isinstance(exc, InvalidToken | InsufficientScope):
         headers["WWW-Authenticate"] = f'Bearer error="{exc.error}"'
+    elif exc.status_code == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)

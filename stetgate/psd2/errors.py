@@ -93,6 +93,13 @@ class InternalError(StetError):
     status = 500
 
 
+class ServiceUnavailable(StetError):
+    """The database (or the bank's backend) did not answer in time; nothing was changed and
+    the call may be retried (``Retry-After``)."""
+
+    status = 503
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 

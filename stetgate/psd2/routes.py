@@ -5,7 +5,12 @@ steps — ``X-Request-ID`` (400), ``Accept`` (406), ``Content-Type`` of a body (
 checks of `stetgate.psd2.callers` (401/403), then the operation — and everything that goes
 wrong below the base path, routing included (404 unknown path, 405 method), is answered with
 the STET error body and the request's ``X-Request-ID``. An unexpected exception becomes a 500
-STET body; the log line names the exception type and the request, never a header value.
+STET body; the log line names the exception type and the request, never a header value. A
+database statement or lock timeout becomes a 503 with ``Retry-After`` (nothing was changed).
+
+Everything an operation waits on — token and seal lookups, consents, the bank backend's reads,
+the unattended-access counter — runs in one synchronous function per call, off the event loop
+(`stetgate.serving.blocking`): one thread hop per API call.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from stetgate.psd2.errors import (
     InternalError,
     MethodNotAllowed,
     NotFound,
+    ServiceUnavailable,
     StetError,
     stet_error_response,
 )
@@ -52,10 +58,14 @@ from stetgate.services import Services
 from stetgate.serving.request_id import REQUEST_ID_HEADER, request_id_of
 from stetgate.store.audit import record_event
 from stetgate.store.audit_events import PSD2_CONSENT_REPLACED
+from stetgate.store.db import DatabaseTimeout
 
 logger = logging.getLogger("stetgate.psd2")
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
+
+RETRY_AFTER_SECONDS = 1
+"""``Retry-After`` of a 503 (RFC 9110 §10.2.3)."""
 
 Operation = Callable[[Request, ApiCaller, bytes, datetime], Response]
 """An operation gets the request, its authenticated caller, the body and the request's instant."""
@@ -182,12 +192,27 @@ class StetApi:
                 if body:
                     require_json_body(headers)
                 now = self.services.clock.now()
-                caller = self.calls.authenticate(
-                    request, headers, content, role=role, request_id=request_id, now=now
-                )
-                return operation(request, caller, content, now)
+
+                def authenticated_operation() -> Response:
+                    caller = self.calls.authenticate(
+                        request, headers, content, role=role, request_id=request_id, now=now
+                    )
+                    return operation(request, caller, content, now)
+
+                # Token, seal and consent lookups, the bank's reads, the unattended-access
+                # counter: one hop off the event loop for the whole call.
+                return await self.services.blocking.run(authenticated_operation)
             except StetError as exc:
                 return self._render(request.scope, exc)
+            except DatabaseTimeout:
+                return self._render(
+                    request.scope,
+                    ServiceUnavailable(
+                        "the bank's systems did not answer in time; nothing was changed, retry "
+                        "later",
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                    ),
+                )
 
         return endpoint
 

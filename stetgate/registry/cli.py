@@ -74,8 +74,6 @@ def certificate_for_client(
     return stored_certificate(kind, cert)
 
 
-
-
 @click.group()
 def clients() -> None:
     """TPP clients registered by the operator (Go-Live): add, list, suspend, resume, remove."""

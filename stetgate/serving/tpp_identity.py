@@ -14,6 +14,7 @@ from typing import Any
 from stetgate.eidas import CertificateError, Psd2Certificate, parse_certificate
 from stetgate.eidas.model import Purpose
 from stetgate.eidas.validation import CertificateValidator
+from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.client_cert import ClientCertificateSource
 
 
@@ -48,3 +49,21 @@ class TppIdentity:
         if cert is None:
             raise NoClientCertificate("no client certificate was presented on the TLS session")
         return self.validator.validate(cert, purpose, at)
+
+    async def authenticate_off_loop(
+        self,
+        scope: Mapping[str, Any],
+        at: datetime,
+        blocking: BlockingCalls,
+        purpose: Purpose = "qwac",
+    ) -> Psd2Certificate:
+        """`authenticate` for a handler on the event loop: a returning TPP's certificate is
+        answered from the validator's cache on the loop; a new one (or one whose CRL
+        changed) is path-validated on ``blocking``'s threads."""
+        cert = self.presented(scope)
+        if cert is None:
+            raise NoClientCertificate("no client certificate was presented on the TLS session")
+        hit = self.validator.cached(cert, purpose, at)
+        if hit is not None:
+            return hit
+        return await blocking.run(self.validator.validate, cert, purpose, at)

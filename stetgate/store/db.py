@@ -7,6 +7,9 @@ without "database is locked" failures; PostgreSQL uses psycopg 3 with a small po
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +26,56 @@ class DatabaseNotMigrated(RuntimeError):
     """The database schema is not at the head revision: run `stetgate db upgrade`."""
 
 
-def make_engine(url: str, pool_size: int = 8) -> Engine:
-    """Create the engine for `url` with the per-dialect settings stetgate relies on."""
+@dataclass(frozen=True)
+class Timeouts:
+    """How long one statement may run and one lock may be waited for, in milliseconds.
+
+    Without them one stuck statement (a lock held by an operator session, a runaway plan)
+    holds its connection, its thread and its request for ever. With them it fails that one
+    request — `DatabaseTimeout`, answered 503 — and frees everything it held."""
+
+    statement_ms: int = 5000
+    lock_ms: int = 2000
+
+    def postgresql_options(self) -> str:
+        """libpq ``options``: ``statement_timeout``, ``lock_timeout``, and an idle-in-transaction
+        limit so a session that died mid-transaction does not keep its locks."""
+        return (
+            f"-c statement_timeout={self.statement_ms} -c lock_timeout={self.lock_ms} "
+            f"-c idle_in_transaction_session_timeout={max(self.statement_ms, 10_000)}"
+        )
+
+
+class DatabaseTimeout(RuntimeError):
+    """A statement ran past ``statement_ms`` or waited past ``lock_ms`` for a lock; its
+    transaction was rolled back. Answered 503 with ``Retry-After`` at every boundary."""
+
+
+_PG_TIMEOUT_STATES = frozenset({"57014", "55P03"})
+"""SQLSTATE query_canceled (statement_timeout) and lock_not_available (lock_timeout)."""
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` (a DBAPI error, or SQLAlchemy's wrapper of one) is a statement or lock
+    timeout of `Timeouts`: PostgreSQL's SQLSTATE, SQLite's busy or interrupted error."""
+    orig = getattr(exc, "orig", None) or exc
+    if getattr(orig, "sqlstate", None) in _PG_TIMEOUT_STATES:
+        return True
+    if isinstance(orig, sqlite3.OperationalError):
+        code = getattr(orig, "sqlite_errorcode", None)
+        return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_INTERRUPT) or str(orig) in (
+            "interrupted",
+            "database is locked",
+        )
+    return False
+
+
+def make_engine(url: str, pool_size: int = 8, timeouts: Timeouts | None = None) -> Engine:
+    """Create the engine for `url` with the per-dialect settings stetgate relies on.
+
+    ``timeouts`` are the serving limits (`Timeouts`); None is for operator commands and
+    migrations, which may legitimately run long: no statement limit, a 30 s lock wait."""
+    lock_seconds = 30.0 if timeouts is None else timeouts.lock_ms / 1000
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -34,26 +85,69 @@ def make_engine(url: str, pool_size: int = 8) -> Engine:
             poolclass=QueuePool,
             pool_size=pool_size,
             max_overflow=pool_size,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": lock_seconds},
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(lock_seconds))
         event.listen(engine, "begin", _sqlite_begin_immediate)
+        if timeouts is not None:
+            sqlite_statement_timeout(engine, timeouts)
         return engine
+    options = {} if timeouts is None else {"options": timeouts.postgresql_options()}
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args=options,
     )
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit BEGIN is deferred,
-    # which turns read-then-write transactions into SQLITE_BUSY under concurrency).
-    dbapi_conn.isolation_level = None
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+def _sqlite_pragmas(lock_seconds: float) -> Any:
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit BEGIN is
+        # deferred, which turns read-then-write transactions into SQLITE_BUSY under
+        # concurrency).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_seconds * 1000)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return on_connect
+
+
+_DEADLINE = "stetgate_statement_deadline"
+_PROGRESS_STEPS = 10_000
+"""SQLite virtual-machine steps between deadline checks (a hot-path statement is a few hundred:
+the check is rare on them, and a runaway scan is stopped within milliseconds)."""
+
+
+def sqlite_statement_timeout(engine: Engine, timeouts: Timeouts) -> None:
+    """SQLite has no statement timeout: a progress handler interrupts a statement past its
+    deadline (``sqlite3.OperationalError: interrupted``, `is_timeout`). The deadline is set
+    when a connection is checked out (a single-statement read) and before each statement
+    SQLAlchemy executes."""
+    limit = timeouts.statement_ms / 1000
+
+    def on_connect(dbapi_conn: Any, record: Any) -> None:
+        deadline = [float("inf")]
+        record.info[_DEADLINE] = deadline
+        dbapi_conn.set_progress_handler(lambda: time.monotonic() > deadline[0], _PROGRESS_STEPS)
+
+    def on_checkout(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        record.info[_DEADLINE][0] = time.monotonic() + limit
+
+    def before_execute(conn: Connection, *_args: Any) -> None:
+        deadline = conn.info.get(_DEADLINE)
+        if deadline is not None:
+            deadline[0] = time.monotonic() + limit
+
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "checkout", on_checkout)
+    event.listen(engine, "before_cursor_execute", before_execute)
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:

@@ -28,11 +28,13 @@ from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.pool import QueuePool
 
 from stetgate.store.compiled import CompiledStatement
+from stetgate.store.db import Timeouts, sqlite_statement_timeout
 
 
-def read_only_engine(engine: Engine, pool_size: int) -> Engine:
+def read_only_engine(engine: Engine, pool_size: int, timeouts: Timeouts | None = None) -> Engine:
     """A separate small pool for single-statement reads on ``engine``'s database; disposing
-    of ``engine`` disposes of it too."""
+    of ``engine`` disposes of it too. ``timeouts`` as for `stetgate.store.db.make_engine`."""
+    lock_seconds = 30.0 if timeouts is None else timeouts.lock_ms / 1000
     if engine.dialect.name == "sqlite":
         reader = create_engine(
             engine.url,
@@ -40,9 +42,11 @@ def read_only_engine(engine: Engine, pool_size: int) -> Engine:
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_reset_on_return=None,  # autocommit: nothing to roll back
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": lock_seconds},
         )
-        event.listen(reader, "connect", _sqlite_reader_pragmas)
+        event.listen(reader, "connect", _sqlite_reader_pragmas(lock_seconds))
+        if timeouts is not None:
+            sqlite_statement_timeout(reader, timeouts)
     else:
         # Autocommit: no BEGIN/ROLLBACK round trips around one SELECT; read-only sessions
         # refuse writes. No pre-ping (a round trip per checkout): a dropped connection is
@@ -54,18 +58,24 @@ def read_only_engine(engine: Engine, pool_size: int) -> Engine:
             pool_recycle=1800,
             isolation_level="AUTOCOMMIT",
             pool_reset_on_return=None,
-            connect_args={"options": "-c default_transaction_read_only=on"},
+            connect_args={
+                "options": "-c default_transaction_read_only=on"
+                + ("" if timeouts is None else " " + timeouts.postgresql_options())
+            },
         )
     event.listen(engine, "engine_disposed", lambda _engine: reader.dispose())
     return reader
 
 
-def _sqlite_reader_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    dbapi_conn.isolation_level = None  # autocommit: no implicit BEGIN from pysqlite
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA query_only=ON")
-    cursor.close()
+def _sqlite_reader_pragmas(lock_seconds: float) -> Any:
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # autocommit: no implicit BEGIN from pysqlite
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_seconds * 1000)}")
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    return on_connect
 
 
 class CompiledRead:

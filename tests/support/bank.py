@@ -55,8 +55,7 @@ class RunningBank:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
-        self.services.engine.dispose()
-        self.services.tpp_identity.validator.close()
+        self.services.close()
 
 
 def start_bank(
