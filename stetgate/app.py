@@ -33,15 +33,17 @@ from stetgate.psd2 import routes as psd2_api
 from stetgate.psu import pages as psu_pages
 from stetgate.psu.authorize_frontend import PsuAuthorizationFrontend
 from stetgate.psu.sca import default_sca_methods
+from stetgate.psu.unavailable import unavailable_page
 from stetgate.registry import register as register_api
 from stetgate.registry import registration_token
 from stetgate.services import Services, services_of
 from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.client_cert import ClientCertificateSource
+from stetgate.serving.heap import settle_after_start
 from stetgate.serving.middleware import BodySizeLimit, SecurityHeaders
 from stetgate.serving.tpp_identity import TppIdentity
 from stetgate.settings import Settings, load_settings
-from stetgate.store.db import Timeouts, make_engine, require_migrated
+from stetgate.store.db import DatabaseTimeout, Timeouts, make_engine, require_migrated
 from stetgate.store.reading import read_only_engine
 
 
@@ -101,6 +103,12 @@ async def _published_crl(request: Request) -> Response:
     return FileResponse(path, media_type="application/pkix-crl")
 
 
+async def _database_timeout(request: Request, exc: Exception) -> Response:
+    """A statement or lock timeout that no endpoint answered itself (the OAuth, register and
+    STET endpoints render theirs in their own error format): the PSU pages' 503 page."""
+    return unavailable_page(request)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -135,6 +143,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
+        exception_handlers={DatabaseTimeout: _database_timeout},
         middleware=[
             Middleware(SecurityHeaders),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
@@ -145,8 +154,12 @@ def create_app(
 
 
 def app_from_environment() -> Starlette:
-    """Factory for uvicorn workers: settings come from STETGATE_* variables set by `serve`."""
-    return create_app(load_settings())
+    """Factory for uvicorn workers: settings come from STETGATE_* variables set by `serve`.
+    The worker's start-up heap is then frozen out of the collector's way
+    (`stetgate.serving.heap`)."""
+    app = create_app(load_settings())
+    settle_after_start()
+    return app
 
 
 def data_dir_default() -> Path:

@@ -1,10 +1,16 @@
-"""Operational endpoints: liveness, readiness, and a TPP's view of its own certificate."""
+"""Operational endpoints: liveness, readiness, and a TPP's view of its own certificate.
+
+``/health/live`` answers from the event loop alone — no database, no thread — so it says
+whether the worker's loop is serving. The database probe of ``/health/ready`` and the
+certificate validation of ``/tpp/certificate`` run on the blocking pool
+(`stetgate.serving.blocking`), never on the loop.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -15,6 +21,7 @@ from stetgate.store.db import read_connection
 
 
 async def live(request: Request) -> JSONResponse:
+    """Alive when the event loop answers: touches neither the database nor the pool."""
     return JSONResponse({"status": "ok"})
 
 
@@ -22,8 +29,7 @@ async def ready(request: Request) -> JSONResponse:
     """Ready when the database answers (a load balancer takes the worker out otherwise)."""
     services = services_of(request)
     try:
-        with read_connection(services.engine) as conn:
-            conn.execute(text("SELECT 1"))
+        await services.blocking.run(_probe, services.engine)
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, 503)
     return JSONResponse({"status": "ok", "database": "ok"})
@@ -51,13 +57,21 @@ async def certificate_check(request: Request) -> JSONResponse:
         thumbprint_s256=cert.thumbprint_s256,
         not_after=cert.not_after.isoformat(),
     )
+    validator, now = services.tpp_identity.validator, services.clock.now()
     try:
-        services.tpp_identity.validator.validate(cert, "qwac", services.clock.now())
+        if validator.cached(cert, "qwac", now) is None:
+            await services.blocking.run(validator.validate, cert, "qwac", now)
     except CertificateError as exc:
         body.update(error=exc.reason, error_description=exc.message)
     else:
         body["valid"] = True
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _probe(engine: Engine) -> None:
+    """One round trip on the read-write engine's pool (blocking: on the pool)."""
+    with read_connection(engine) as conn:
+        conn.execute(text("SELECT 1"))
 
 
 def routes() -> list[Route]:

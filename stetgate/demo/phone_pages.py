@@ -6,13 +6,18 @@ production: anyone who knows a PSU id sees its current one-time code).
 logs) shows the current TOTP code and the pending decoupled challenges with Approve / Reject.
 Forms carry a CSRF token bound to a random cookie by HMAC (double submit, keyed with the
 instance cookie key), so another site cannot approve a challenge through a developer's browser.
+
+A form's directory lookups, challenge answer and pending-challenge list run in one hop off the
+event loop (`stetgate.serving.blocking`: the directory is a bank port, the challenges are in
+the database); the page is rendered back on the loop.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,8 +25,8 @@ from starlette.routing import BaseRoute, Route
 
 from stetgate.demo.psu_directory import DatabasePsuDirectory
 from stetgate.demo.totp import seconds_left_in_step
-from stetgate.psu.decoupled import answer_challenge, pending_for
-from stetgate.psu.rendering import bad_form_page, render_page
+from stetgate.psu.decoupled import PendingChallenge, answer_challenge, pending_for
+from stetgate.psu.rendering import Page, bad_form_page, render_page, show
 from stetgate.psu.texts import pick_language
 from stetgate.secrets import new_secret, same_secret
 from stetgate.services import Services, services_of
@@ -47,16 +52,12 @@ def _render(
     psu_id: str | None = None,
     code: str | None = None,
     seconds: int = 0,
+    pending: Sequence[PendingChallenge] = (),
     notice: str | None = None,
     reference: str = "",
     unknown: bool = False,
 ) -> Response:
     lang = pick_language(request.query_params.get("lang"), services.settings.default_language)
-    pending = (
-        pending_for(services.engine, services.settings, psu_id, services.clock.now())
-        if psu_id
-        else []
-    )
     response = render_page(
         "demo_phone.html",
         lang=lang,
@@ -103,24 +104,29 @@ def _phone_view(
     *,
     notice: str | None = None,
     reference: str = "",
-) -> Response:
+) -> Page:
+    """The phone of ``psu_id``: its current code and pending challenges. Blocking (in the
+    form's hop)."""
     directory = services.psus
     now = services.clock.now()
     psu = directory.find(psu_id)
     if psu is None:
-        return _render(request, services, cookie_value, unknown=True, status_code=404)
+        return partial(_render, request, services, cookie_value, unknown=True, status_code=404)
     code = (
         directory.current_totp(psu.psu_id, now)
         if isinstance(directory, DatabasePsuDirectory)
         else None
     )
-    return _render(
+    pending = pending_for(services.engine, services.settings, psu.psu_id, services.clock.now())
+    return partial(
+        _render,
         request,
         services,
         cookie_value,
         psu_id=psu.psu_id,
         code=code,
         seconds=seconds_left_in_step(now),
+        pending=pending,
         notice=notice,
         reference=reference,
     )
@@ -132,12 +138,13 @@ async def phone_page(request: Request) -> Response:
     return _render(request, services, cookie_value[:100])
 
 
-PhoneForm = Callable[[Request, Services, dict[str, str], str], Response]
+PhoneForm = Callable[[Request, Services, dict[str, str], str], Page]
 
 
 def _checked(handler: PhoneForm) -> Callable[[Request], Awaitable[Response]]:
     """A POST of the phone page: refused (400, nothing done) unless its CSRF token matches
-    the phone's cookie; ``handler`` gets the form values and the cookie."""
+    the phone's cookie; ``handler`` gets the form values and the cookie, and runs in one hop
+    off the event loop."""
 
     async def endpoint(request: Request) -> Response:
         services = services_of(request)
@@ -145,20 +152,20 @@ def _checked(handler: PhoneForm) -> Callable[[Request], Awaitable[Response]]:
         if checked is None:
             return _bad_form(request, services)
         values, cookie_value = checked
-        return handler(request, services, values, cookie_value)
+        return await show(services, handler, request, services, values, cookie_value)
 
     return endpoint
 
 
 def _show_psu(
     request: Request, services: Services, values: dict[str, str], cookie_value: str
-) -> Response:
+) -> Page:
     return _phone_view(request, services, cookie_value, values.get("psu_id", "").strip())
 
 
 def _answer(
     request: Request, services: Services, values: dict[str, str], cookie_value: str
-) -> Response:
+) -> Page:
     psu_id = values.get("psu_id", "").strip()
     action = values.get("action")
     reference = values.get("challenge_id", "")

@@ -75,16 +75,25 @@ class CrlStore:
 
     def snapshot(self) -> CrlSnapshot:
         """The current CRLs, re-reading the folder if it may have changed."""
-        checked = self._checked_at
-        if checked is not None and self._monotonic() - checked < self.poll_seconds:
+        if self._fresh():
             return self._snapshot
         with self._lock:
-            self._checked_at = self._monotonic()
+            # Another thread may have re-read the folder while this one waited. The check time
+            # is written only once the snapshot is current: a thread that reads it without the
+            # lock must never get the previous snapshot (at start-up, no CRL at all, which
+            # fails every validation closed).
+            if self._fresh():
+                return self._snapshot
             signature = self._scan()
             if signature != self._signature:
                 self._snapshot = self._load(signature, self._snapshot.generation + 1)
                 self._signature = signature
+            self._checked_at = self._monotonic()
             return self._snapshot
+
+    def _fresh(self) -> bool:
+        checked = self._checked_at
+        return checked is not None and self._monotonic() - checked < self.poll_seconds
 
     def refresh(self) -> CrlSnapshot:
         """Look at the folder now, whatever ``poll_seconds`` says."""

@@ -206,9 +206,11 @@ def _revoke_replayed(conn: Connection, code: StoredCode, now: datetime) -> list[
 
 
 class AuthorizationCodeGrant:
-    """The ``authorization_code`` `GrantHandler`."""
+    """The ``authorization_code`` `GrantHandler`: the form is checked on the event loop, the
+    whole exchange (client binding, code lookup and claim, the pair, the audit) runs in one
+    transaction, in one hop to the blocking pool."""
 
-    def __call__(self, request: TokenRequest) -> dict[str, Any]:
+    async def __call__(self, request: TokenRequest) -> dict[str, Any]:
         form = request.form
         client_id = required_client_id(form)
         code_value = required_parameter(form, "code")
@@ -217,7 +219,16 @@ class AuthorizationCodeGrant:
             "redirect_uri",
             "redirect_uri is required: it was sent at /authorize (RFC 6749 §4.1.3)",
         )
-        code_hash = secret_hash(code_value)
+        return await request.services.blocking.run(
+            self._redeem, request, client_id, secret_hash(code_value), redirect_uri
+        )
+
+    def _redeem(
+        self, request: TokenRequest, client_id: str, code_hash: str, redirect_uri: str
+    ) -> dict[str, Any]:
+        """The exchange, in one transaction (module docstring); raises the OAuth error after
+        committing the revocation of a replayed code's pair."""
+        form = request.form
         services, now, certificate = request.services, request.now, request.certificate
         replayed: CodeReplayed | None = None
         with services.engine.begin() as conn:

@@ -226,7 +226,8 @@ def validate_request(
 def check_tpp(services: Services, client: Client, role_scope: str, now: datetime) -> None:
     """docs/decisions.md#checks-on-the-tpp-at-authorize: the client is active, each certificate
     stored for it still validates (chain, validity, CRL) and carries the PSD2 role the scope
-    needs (ETSI TS 119 495 §5.1). Raises AccessDenied / UnauthorizedClient."""
+    needs (ETSI TS 119 495 §5.1). Raises AccessDenied / UnauthorizedClient. Blocking (a
+    certificate not validated yet is path-validated here): call it off the event loop."""
     if not client.active:
         raise AccessDenied("client_suspended")
     role = ROLE_FOR_SCOPE[role_scope]
@@ -245,7 +246,11 @@ def check_tpp(services: Services, client: Client, role_scope: str, now: datetime
 class AuthorizationFrontend(Protocol):
     """The PSU-facing side of ``/authorize`` (stetgate's PSU pages implement it): the endpoint
     decides, the frontend shows. Keeping the pages behind this port lets the OAuth rules stay
-    below the pages in the package graph."""
+    below the pages in the package graph.
+
+    Its methods are called on the blocking pool (`stetgate.serving.blocking`), in the same
+    hop as the endpoint's own checks, never on the event loop: they may wait on the database
+    (``begin`` stores the journey) and must not use the loop."""
 
     def begin(
         self,
@@ -271,59 +276,70 @@ class AuthorizationFrontend(Protocol):
 
 def authorize_endpoint(frontend: AuthorizationFrontend) -> Callable[[Request], Awaitable[Response]]:
     """The ``GET /authorize`` handler: validate in RFC 6749 §4.1.2.1 order, audit a refusal,
-    hand a valid request to ``frontend``."""
+    hand a valid request to ``frontend`` — all of it in one hop to the blocking pool (the
+    client lookup, the validation of its stored certificates, the audit row or the journey
+    are database and path-validation work). A database timeout propagates as
+    `stetgate.store.db.DatabaseTimeout` (the app answers it)."""
 
     async def authorize(request: Request) -> Response:
         services = services_of(request)
-        settings = services.settings
-        now = services.clock.now()
-        params = parse_query(request.scope.get("query_string", b""))
-        ui_locales = params.single("ui_locales")
-        request_id = request_id_of(request.headers)
-        try:
-            with services.engine.begin() as conn:
-                client, redirect_uri = trusted_callback(conn, params)
-            auth = validate_request(
-                params, client, redirect_uri, allow_extended_history=settings.allow_extended_history
-            )
-            try:
-                check_tpp(services, client, auth.role_scope, now)
-            except OAuthError as exc:
-                raise RedirectedError(exc, client, redirect_uri, auth.state) from None
-        except UntrustedRedirect as exc:
-            with services.engine.begin() as conn:
-                record_event(
-                    conn,
-                    now,
-                    AUTHORIZE_REQUEST_REJECTED,
-                    client_id=exc.client_id,
-                    request_id=request_id,
-                    reason=exc.reason,
-                )
-            return frontend.refuse(request, exc.reason, ui_locales=ui_locales)
-        except RedirectedError as exc:
-            with services.engine.begin() as conn:
-                record_event(
-                    conn,
-                    now,
-                    AUTHORIZE_REQUEST_REJECTED,
-                    client_id=exc.client.client_id,
-                    org_id=exc.client.org_id,
-                    request_id=request_id,
-                    reason=f"{exc.error.error}: {exc.error.description}",
-                )
-            return frontend.send_back(
-                error_redirect(
-                    exc.redirect_uri,
-                    error=exc.error.error,
-                    description=exc.error.description,
-                    state=exc.state,
-                    issuer=services.issuer,
-                )
-            )
-        return frontend.begin(request, client, auth, ui_locales=ui_locales, now=now)
+        return await services.blocking.run(
+            _authorize, frontend, request, services, services.clock.now()
+        )
 
     return authorize
+
+
+def _authorize(
+    frontend: AuthorizationFrontend, request: Request, services: Services, now: datetime
+) -> Response:
+    """The whole ``/authorize`` request, synchronously (on the blocking pool)."""
+    settings = services.settings
+    params = parse_query(request.scope.get("query_string", b""))
+    ui_locales = params.single("ui_locales")
+    request_id = request_id_of(request.headers)
+    try:
+        with services.engine.begin() as conn:
+            client, redirect_uri = trusted_callback(conn, params)
+        auth = validate_request(
+            params, client, redirect_uri, allow_extended_history=settings.allow_extended_history
+        )
+        try:
+            check_tpp(services, client, auth.role_scope, now)
+        except OAuthError as exc:
+            raise RedirectedError(exc, client, redirect_uri, auth.state) from None
+    except UntrustedRedirect as exc:
+        with services.engine.begin() as conn:
+            record_event(
+                conn,
+                now,
+                AUTHORIZE_REQUEST_REJECTED,
+                client_id=exc.client_id,
+                request_id=request_id,
+                reason=exc.reason,
+            )
+        return frontend.refuse(request, exc.reason, ui_locales=ui_locales)
+    except RedirectedError as exc:
+        with services.engine.begin() as conn:
+            record_event(
+                conn,
+                now,
+                AUTHORIZE_REQUEST_REJECTED,
+                client_id=exc.client.client_id,
+                org_id=exc.client.org_id,
+                request_id=request_id,
+                reason=f"{exc.error.error}: {exc.error.description}",
+            )
+        return frontend.send_back(
+            error_redirect(
+                exc.redirect_uri,
+                error=exc.error.error,
+                description=exc.error.description,
+                state=exc.state,
+                issuer=services.issuer,
+            )
+        )
+    return frontend.begin(request, client, auth, ui_locales=ui_locales, now=now)
 
 
 def routes(frontend: AuthorizationFrontend) -> list[Route]:

@@ -5,7 +5,7 @@ docs/decisions.md#mutual-tls-client-authentication:
 
 1. The TLS session carries a QWAC that chains to a trusted QTSP, is within validity, is not
    revoked (CRL) and is fit for TLS client authentication (QcType ``web``, EKU clientAuth) —
-   `TppIdentity.authenticate` (ETSI TS 119 495 §4-5, RFC 5280 §6).
+   `TppIdentity.authenticate_off_loop` (ETSI TS 119 495 §4-5, RFC 5280 §6).
 2. The ``client_id`` form parameter is required (STET v1.4.2 Part I §3.4, BPCE) and names a
    registered client that is not suspended.
 3. The certificate's organizationIdentifier (ETSI TS 119 495 §5.2.1) equals the client's:
@@ -35,6 +35,7 @@ from stetgate.oauth.clients import Client, get_client
 from stetgate.oauth.errors import InvalidClient, UnauthorizedClient
 from stetgate.oauth.form import required_parameter
 from stetgate.oauth.scopes import ROLE_FOR_SCOPE
+from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.tpp_identity import TppIdentity
 
 _CERTIFICATE_PROBLEMS: dict[str, str] = {
@@ -74,15 +75,17 @@ def certificate_refusal(exc: CertificateError) -> InvalidClient:
     return InvalidClient(f"{headline}: {detail}")
 
 
-def tls_client_certificate(
-    identity: TppIdentity, scope: Mapping[str, Any], now: datetime
+async def tls_client_certificate(
+    identity: TppIdentity, scope: Mapping[str, Any], now: datetime, blocking: BlockingCalls
 ) -> Psd2Certificate:
     """The validated QWAC of this TLS session (RFC 8705 §2), else ``invalid_client``.
 
     Validation results are cached by `TppIdentity` until the certificate or the CRL could
-    change, so on a keep-alive connection this costs a few dictionary lookups."""
+    change, so a returning TPP is answered on the event loop with a few dictionary lookups;
+    only a certificate not seen yet (or whose CRL changed) is path-validated, on
+    ``blocking``'s threads (`TppIdentity.authenticate_off_loop`)."""
     try:
-        return identity.authenticate(scope, now, "qwac")
+        return await identity.authenticate_off_loop(scope, now, blocking, "qwac")
     except CertificateError as exc:
         raise certificate_refusal(exc) from None
 

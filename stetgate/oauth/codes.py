@@ -40,7 +40,8 @@ def complete_authorization(
     on the bank's pages, so the checks of ``/authorize`` run again (raises the `OAuthError` to
     send to the callback). Then, in one transaction, ``end_journey`` closes the PSU's journey
     (False when it had already ended: a double submit, a timeout; no code then) and the code is
-    stored. Returns the code, or None.
+    stored. Returns the code, or None. Blocking (certificate validation, a transaction): call
+    it off the event loop (`stetgate.serving.blocking`).
     """
     check_tpp(services, client, auth.role_scope, now)
     with services.engine.begin() as conn:

@@ -17,6 +17,14 @@ not revoked, not expired and its client is registered and active; a refresh toke
 be refreshed (`stetgate.oauth.refreshable.refreshable`: not revoked, not expired, the PSU's last
 SCA within ``sca_validity_days``, its client registered, active and of the pair's
 organization). An access token replaced by a refresh no longer exists: inactive.
+
+The lookups (the pair, then its client: a few single-row SELECTs) run in one hop on the
+blocking pool (`stetgate.serving.blocking`), on the read-only autocommit engine
+(`stetgate.store.reading`): no pre-ping, no BEGIN/ROLLBACK round trips. Each SELECT then reads
+its own committed snapshot — what PostgreSQL's default READ COMMITTED gives the statements of a
+transaction anyway — which suffices: the answer describes the token at the moment of the
+request, and nothing here writes. A database timeout is
+``temporarily_unavailable`` (503, ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -36,13 +44,18 @@ from stetgate.eidas import Psd2Certificate
 from stetgate.eidas.model import Psd2Role
 from stetgate.oauth.client_auth import tls_client_certificate
 from stetgate.oauth.clients import CLIENT_ACTIVE, get_client
-from stetgate.oauth.errors import NO_STORE, OAuthError, oauth_error_response
+from stetgate.oauth.errors import (
+    NO_STORE,
+    OAuthError,
+    TemporarilyUnavailable,
+    oauth_error_response,
+)
 from stetgate.oauth.form import read_form, required_parameter
 from stetgate.oauth.refreshable import RefreshLimits, refreshable
 from stetgate.oauth.token_pairs import TokenPair, find_active_access, find_by_refresh_hash
 from stetgate.secrets import secret_hash
 from stetgate.services import Services, services_of
-from stetgate.store.db import read_connection
+from stetgate.store.db import DatabaseTimeout
 from stetgate.store.schema import clients
 
 INTROSPECT_PATH = "/stet/psd2/oauth/introspect"
@@ -151,21 +164,34 @@ async def introspect(request: Request) -> JSONResponse:
     now = services.clock.now()
     try:
         form = await read_form(request)
-        certificate = tls_client_certificate(services.tpp_identity, request.scope, now)
+        certificate = await tls_client_certificate(
+            services.tpp_identity, request.scope, now, services.blocking
+        )
         token = required_parameter(form, "token")
-    except OAuthError as exc:
-        return oauth_error_response(exc)
-    privileged = may_introspect_any_token(certificate, services.settings.introspection_org_ids)
-    with read_connection(services.engine) as conn:
-        body = describe_token(
-            conn,
+        privileged = may_introspect_any_token(certificate, services.settings.introspection_org_ids)
+        body = await services.blocking.run(
+            _describe,
             services,
             token,
             form.get("token_type_hint"),
             now,
-            caller_org=None if privileged else certificate.organization_identifier,
+            None if privileged else certificate.organization_identifier,
+        )
+    except OAuthError as exc:
+        return oauth_error_response(exc)
+    except DatabaseTimeout:
+        return oauth_error_response(
+            TemporarilyUnavailable("the database did not answer in time; retry later")
         )
     return JSONResponse(body, headers=NO_STORE)
+
+
+def _describe(
+    services: Services, token: str, hint: str | None, now: datetime, caller_org: str | None
+) -> dict[str, Any]:
+    """`describe_token` on the read engine (module docstring), on the blocking pool."""
+    with services.read_engine.connect() as conn:
+        return describe_token(conn, services, token, hint, now, caller_org=caller_org)
 
 
 def introspect_route() -> Route:

@@ -152,7 +152,10 @@ class RefreshTokenGrant:
         settings = services.settings
         self._limits = RefreshLimits.from_settings(settings)
         self._store = RefreshStore(
-            services.engine, rotate=settings.rotate_refresh_tokens, limits=self._limits
+            services.engine,
+            rotate=settings.rotate_refresh_tokens,
+            limits=self._limits,
+            lock_wait_seconds=settings.db_lock_timeout_ms / 1000,
         )
         self._rotate = settings.rotate_refresh_tokens
         self._access_ttl = timedelta(seconds=settings.access_token_ttl_seconds)
@@ -178,7 +181,9 @@ class RefreshTokenGrant:
         )
         refreshed = await self._store.refresh_soon(job)
         if refreshed is None:
-            raise self._refusal(request, client_id, refresh_hash, requested_role)
+            raise await request.services.blocking.run(
+                self._refusal, request, client_id, refresh_hash, requested_role
+            )
         return token_response_body(
             access_token=access_token,
             expires_in=seconds_until(refreshed.access_expires_at, now),
@@ -190,7 +195,9 @@ class RefreshTokenGrant:
         self, request: TokenRequest, client_id: str, refresh_hash: str, requested_role: str | None
     ) -> OAuthError:
         """The precise reason the statement matched nothing. Client authentication errors
-        come first (RFC 6749 §5.2 ``invalid_client``), then the token's."""
+        come first (RFC 6749 §5.2 ``invalid_client``, raised), then the token's (returned).
+        One transaction of ordinary queries (and, for a replaced token, its revocation):
+        the slow path of refusals, run on the blocking pool, never on the event loop."""
         certificate, now = request.certificate, request.now
         with request.services.engine.begin() as conn:
             authenticated = authenticate_client(conn, certificate, client_id)

@@ -65,6 +65,7 @@ from stetgate.oauth.refreshable import (
 )
 from stetgate.store.audit_events import TOKEN_REFRESHED
 from stetgate.store.compiled import CompiledStatement
+from stetgate.store.db import DatabaseTimeout, is_timeout, restart_statement_clock
 from stetgate.store.schema import UtcDateTime, audit_events, grants
 
 _ACCESS_EXPIRES = bindparam("access_expires_at", type_=UtcDateTime())
@@ -133,7 +134,8 @@ _AUDITED = (*_RETURNED, "client_id", "org_id", "last_used_at")
 _AUDIT_COLUMNS = ["at", "event", "client_id", "org_id", "psu_id", "request_id", "detail"]
 
 BUSY_WAIT_SECONDS = 30.0
-"""How long a SQLite writer waits for another worker's write transaction (as ``store.db``)."""
+"""How long a SQLite writer waits for another worker's write transaction by default (the app
+passes its ``db_lock_timeout_ms``)."""
 BUSY_PAUSE_SECONDS = 0.00005
 """Pause between attempts: a write transaction here lasts ~50 µs; SQLite's own busy handler
 would sleep 1 ms and then longer, idling a worker for twenty transactions' worth of time."""
@@ -165,13 +167,23 @@ class RefreshStore:
     The connection is dropped after any error (the next call takes a fresh one) and closed
     when the engine is disposed. On SQLite it does not use the connection-wide busy handler,
     whose first back-off is 1 ms, but retries ``BEGIN IMMEDIATE`` every 50 µs for up to
-    ``BUSY_WAIT_SECONDS``: with several workers, write transactions of ~50 µs collide often.
+    ``lock_wait_seconds``: with several workers, write transactions of ~50 µs collide often.
+    A batch that times out (statement or lock timeout, `stetgate.store.db.Timeouts`) fails
+    each of its callers with `DatabaseTimeout`.
     """
 
-    def __init__(self, engine: Engine, *, rotate: bool, limits: RefreshLimits) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        rotate: bool,
+        limits: RefreshLimits,
+        lock_wait_seconds: float = BUSY_WAIT_SECONDS,
+    ) -> None:
         self.engine = engine
         self.rotate = rotate
         self.limits = limits
+        self.lock_wait_seconds = lock_wait_seconds
         dialect = engine.dialect
         self._sqlite = dialect.name == "sqlite"
         self._busy_error: type[Exception] = dialect.loaded_dbapi.OperationalError
@@ -230,13 +242,14 @@ class RefreshStore:
         """Run the refresh in the next group commit and return its own result.
 
         The first refresh of an event-loop turn starts a flush task; those submitted in the
-        same turn join its batch. On PostgreSQL the batch runs on the store's database
-        thread, so the loop goes on parsing requests while libpq waits for the round trip and
-        the WAL flush, and refreshes arriving meanwhile form the next batch: the busier the
-        worker, the larger the batches. On SQLite the batch runs inline — an in-process
-        transaction of tens of microseconds costs less than a thread hop. Every response
-        leaves only after the commit that holds its refresh, so nothing is acknowledged
-        before the database made it durable (as durable as its own commit is)."""
+        same turn join its batch. The batch runs on the store's database thread, so the loop
+        goes on parsing requests while the database works (libpq's round trip and WAL flush;
+        on SQLite, waiting for another worker's write lock), and refreshes arriving meanwhile
+        form the next batch: the busier the worker, the larger the batches. (Running SQLite
+        batches inline saved a thread hop but spun on the loop with ``time.sleep`` whenever
+        another worker held the write lock.) Every response leaves only after the commit that
+        holds its refresh, so nothing is acknowledged before the database made it durable
+        (as durable as its own commit is)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[RefreshedAccess | None] = loop.create_future()
         queue = self._queues.get(loop)
@@ -253,11 +266,10 @@ class RefreshStore:
                 batch, queue.waiting = queue.waiting, []
                 jobs = [job for job, _ in batch]
                 try:
-                    if self._sqlite:
-                        results = self._run_batch(jobs)
-                    else:
-                        results = await loop.run_in_executor(self._thread(), self._run_batch, jobs)
+                    results = await loop.run_in_executor(self._thread(), self._run_batch, jobs)
                 except Exception as exc:  # the batch was rolled back: each caller sees why
+                    if is_timeout(exc):
+                        exc = DatabaseTimeout("the refresh did not complete in time")
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
@@ -277,6 +289,8 @@ class RefreshStore:
     def _run_batch(self, jobs: list[RefreshJob]) -> list[RefreshedAccess | None]:
         with self._lock:
             cursor = self._cursor if self._raw is not None else self._connect()
+            assert self._raw is not None
+            restart_statement_clock(self._raw.info)
             try:
                 if self._sqlite:
                     fetched = self._run_sqlite(cursor, jobs)
@@ -343,7 +357,7 @@ class RefreshStore:
                     raise
                 moment = time.monotonic()
                 if deadline is None:
-                    deadline = moment + BUSY_WAIT_SECONDS
+                    deadline = moment + self.lock_wait_seconds
                 elif moment > deadline:
                     raise
                 time.sleep(BUSY_PAUSE_SECONDS)

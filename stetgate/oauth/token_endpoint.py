@@ -15,7 +15,13 @@ transaction and returns the RFC 6749 §5.1 JSON body; it refuses with an
 `stetgate.oauth.errors.OAuthError`. Success and error responses carry
 ``Cache-Control: no-store`` (§5.1, §5.2). Refusals are audited here (``token_refused`` with
 the error and its description — never a token or code); successes by the handler, inside its
-own transaction.
+own transaction. A database statement or lock timeout (`stetgate.store.db.DatabaseTimeout`)
+is answered ``temporarily_unavailable`` (503, ``Retry-After``): its transaction was rolled
+back, nothing was changed, and nothing is audited.
+
+Nothing here waits on the event loop (`stetgate.serving.blocking`): a returning TPP's QWAC is
+answered from the validator's cache, a new one is path-validated on the blocking pool; each
+handler runs its transaction there in one hop, and so does the audit row of a refusal.
 
 Why a direct implementation over Starlette rather than Authlib's server
 (docs/decisions.md#no-oauth-server-library): Authlib 1.9 has no RFC 8705 (no
@@ -46,6 +52,7 @@ from stetgate.oauth.errors import (
     NO_STORE,
     InvalidRequest,
     OAuthError,
+    TemporarilyUnavailable,
     UnsupportedGrantType,
     oauth_error_response,
 )
@@ -54,6 +61,7 @@ from stetgate.services import Services, services_of
 from stetgate.serving.request_id import request_id_of
 from stetgate.store.audit import record_event
 from stetgate.store.audit_events import TOKEN_REFUSED
+from stetgate.store.db import DatabaseTimeout
 
 TOKEN_PATH = "/stet/psd2/oauth/token"  # noqa: S105 - a URL path
 
@@ -78,9 +86,14 @@ class GrantHandler(Protocol):
     """One ``grant_type`` of the token endpoint.
 
     Returns the RFC 6749 §5.1 JSON body — directly, or as an awaitable for a handler that
-    waits for something (the refresh grant joins a group commit) — and raises an
-    ``OAuthError`` to refuse (the endpoint renders and audits it). It runs on the event loop:
-    its database work is a few short statements, cheaper than a thread hop.
+    waits for something — and raises an ``OAuthError`` to refuse (the endpoint renders and
+    audits it). It is called on the event loop, so it must not wait there: a database round
+    trip or a lock held by another transaction would stall every request of the worker
+    (`stetgate.serving.blocking`). A handler checks its form on the loop, then hands its
+    transaction to ``request.services.blocking`` in one hop and returns that awaitable (the
+    code exchange, client credentials), or joins a batch that another thread writes (the
+    refresh grant's group commit). Returning a dict directly is for a handler that does no
+    I/O at all.
     """
 
     def __call__(self, request: TokenRequest) -> dict[str, Any] | Awaitable[dict[str, Any]]: ...
@@ -119,28 +132,48 @@ class TokenEndpoint:
         request_id = request_id_of(request.headers)
         form: Mapping[str, str] = {}
         try:
-            form = await read_form(request)
-            certificate = tls_client_certificate(services.tpp_identity, request.scope, now)
-            grant_type = form.get("grant_type")
-            if grant_type is None:
-                raise InvalidRequest("grant_type is required")
-            handler = self.handlers.get(grant_type)
-            if handler is None:
-                raise UnsupportedGrantType(f"grant_type {grant_type[:64]} is not supported")
-            token_request = TokenRequest(
-                form, certificate, request.scope, services, now, request_id
+            try:
+                form = await read_form(request)
+                body = await self._answer(request, services, form, now, request_id)
+            except OAuthError as exc:
+                await services.blocking.run(
+                    _audit_refusal, services, request.scope, form, exc, now, request_id
+                )
+                return oauth_error_response(exc)
+        except DatabaseTimeout:
+            return oauth_error_response(
+                TemporarilyUnavailable(
+                    "the database did not answer in time; nothing was changed, retry later"
+                )
             )
-            answer = handler(token_request)
-            body = await answer if inspect.isawaitable(answer) else answer
-        except OAuthError as exc:
-            _audit_refusal(services, request, form, exc, now, request_id)
-            return oauth_error_response(exc)
         return JSONResponse(body, headers=NO_STORE)
+
+    async def _answer(
+        self,
+        request: Request,
+        services: Services,
+        form: Mapping[str, str],
+        now: datetime,
+        request_id: str | None,
+    ) -> dict[str, Any]:
+        """Steps 2-3 of the module docstring, then the grant's handler."""
+        certificate = await tls_client_certificate(
+            services.tpp_identity, request.scope, now, services.blocking
+        )
+        grant_type = form.get("grant_type")
+        if grant_type is None:
+            raise InvalidRequest("grant_type is required")
+        handler = self.handlers.get(grant_type)
+        if handler is None:
+            raise UnsupportedGrantType(f"grant_type {grant_type[:64]} is not supported")
+        token_request = TokenRequest(form, certificate, request.scope, services, now, request_id)
+        answer = handler(token_request)
+        return await answer if inspect.isawaitable(answer) else answer
 
 
 def _audit_refusal(
     services: Services,
-    request: Request,
+    asgi_scope: Scope,
     form: Mapping[str, str],
     exc: OAuthError,
     now: datetime,
@@ -148,9 +181,9 @@ def _audit_refusal(
 ) -> None:
     """``token_refused`` with the RFC 6749 error, its description and the grant type; the
     organization comes from the certificate when one could be parsed (identity only, it says
-    nothing about trust)."""
+    nothing about trust). Runs on the blocking pool (one transaction)."""
     try:
-        presented = services.tpp_identity.presented(request.scope)
+        presented = services.tpp_identity.presented(asgi_scope)
     except Exception:  # an unparsable certificate just leaves org_id empty
         presented = None
     client_id = form.get("client_id")

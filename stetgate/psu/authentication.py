@@ -5,6 +5,9 @@ RTS (EU) 2018/389 Art. 4(3): failed attempts are counted and block the PSU at th
 and a wrong password on a blocked PSU all give the same `FAILED` answer after the same argon2
 work. Only the PSU who knows the password of a blocked account, or the attempt that causes the
 block, learns about the block (the PSU must be alerted, Art. 4(3), closing sentence).
+
+`identify` is blocking (the directory port, argon2): the login page runs it on a thread, under
+the worker's limit of concurrent password checks.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ The OAuth endpoint validates the TPP's request; this module turns the outcome in
 PSU's browser sees: a new server-side journey and the identification page for a valid request
 (any journey the same browser still had is superseded: one browser, one journey), the error
 page when the callback cannot be trusted, or the redirect back to the TPP with an error.
+
+The methods are synchronous, as the `AuthorizationFrontend` port is: ``begin`` stores the
+journey, so the endpoint calls them inside its one hop off the event loop
+(`stetgate.serving.blocking`), with its own checks.
 """
 
 from __future__ import annotations

@@ -4,9 +4,15 @@ expires on, last used — and can withdraw it, which revokes the token pair at o
 Part I §3.4.3.5 via BPCE: the ASPSP revokes "when the PSU withdraws the TPP's access in the
 ASPSP channel"). Pairs come from `stetgate.oauth.token_pairs`; a PSU can only ever see and revoke
 its own.
+
+Each request reads and writes in one hop off the event loop (`stetgate.serving.blocking`):
+the journey lookup and, when there is no live sign-in, its replacement; then the grant list
+with the revocation, if any, and the screen's idle-timer update.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,16 +33,17 @@ from stetgate.psu.journeys import (
     load_journey,
     start_journey,
 )
-from stetgate.psu.rendering import redirect
+from stetgate.psu.rendering import Page, redirect, show
 from stetgate.psu.visits import (
     LOGIN_PATH,
     Visit,
+    enter_visit,
     open_visit,
     request_lang,
     screen,
 )
 from stetgate.psu.wiring import session_cookie
-from stetgate.services import services_of
+from stetgate.services import Services, services_of
 from stetgate.store.audit import record_event
 from stetgate.store.audit_events import GRANT_REVOKED_BY_PSU
 
@@ -48,25 +55,40 @@ async def connected_apps_page(request: Request) -> Response:
     now = services.clock.now()
     cookie = session_cookie(services)
     session_id = cookie.session_id(request)
+    lang = request_lang(request, services)
+    live, new_id = await services.blocking.run(_signed_in, services, session_id, lang, now)
+    if live is not None:
+        visit = await enter_visit(
+            request, services, now, live, None, frozenset({STAGE_APPS}), post=False
+        )
+        if isinstance(visit, Response):
+            return visit
+        return await show(services, _apps_page, visit)
+    assert new_id is not None
+    response = redirect(LOGIN_PATH)
+    cookie.attach(response, new_id)
+    return response
+
+
+def _signed_in(
+    services: Services, session_id: str | None, lang: str, now: datetime
+) -> tuple[Journey | None, str | None]:
+    """The browser's live connected-apps journey, or (None, the session id of) a new one
+    that replaces whatever journey the browser had."""
     current: Journey | None = None
     if session_id is not None:
         with services.engine.begin() as conn:
             current = load_journey(conn, session_id)
     settings = services.settings
-    live = (
+    if (
         current is not None
         and current.kind == KIND_CONNECTED_APPS
         and not current.finished
         and not current.expired(
             now, settings.psu_idle_timeout_seconds, settings.psu_journey_timeout_seconds
         )
-    )
-    if live:
-        visit = await open_visit(request, frozenset({STAGE_APPS}), post=False)
-        if isinstance(visit, Response):
-            return visit
-        return _apps_page(visit)
-    lang = request_lang(request, services)
+    ):
+        return current, None
     with services.engine.begin() as conn:
         if current is not None:
             finish(conn, current, OUTCOME_SUPERSEDED, now)
@@ -77,12 +99,11 @@ async def connected_apps_page(request: Request) -> Response:
             lang=lang,
             now=now,
         )
-    response = redirect(LOGIN_PATH)
-    cookie.attach(response, new_id)
-    return response
+    return None, new_id
 
 
-def _apps_page(visit: Visit, *, notice: str | None = None, status_code: int = 200) -> Response:
+def _apps_page(visit: Visit, *, notice: str | None = None, status_code: int = 200) -> Page:
+    """The PSU's active grants on the apps screen. Blocking (in the step's hop)."""
     psu_id = visit.journey.psu_id or ""
     with visit.services.engine.begin() as conn:
         active = list_active_grants_for_psu(conn, psu_id, visit.now)
@@ -109,6 +130,11 @@ async def connected_apps_revoke(request: Request) -> Response:
     visit = await open_visit(request, frozenset({STAGE_APPS}), post=True)
     if isinstance(visit, Response):
         return visit
+    return await show(visit.services, _revoke, visit)
+
+
+def _revoke(visit: Visit) -> Page:
+    """Withdraw the grant the form names, if it is the PSU's, then the list again."""
     grant_id = visit.form.get("grant_id", "")
     psu_id = visit.journey.psu_id or ""
     with visit.services.engine.begin() as conn:

@@ -4,6 +4,9 @@ In a real bank, the app on the PSU's enrolled phone does this after its own devi
 the sandbox the demo phone page (`stetgate.demo.phone_pages`) and ``stetgate psu approve|reject``
 play the app. A challenge can be answered once, only while its journey waits at the SCA stage
 and has not timed out; the answer is audited.
+
+Both functions are synchronous database work: the CLI calls them directly, the phone pages
+inside their hop off the event loop (`stetgate.serving.blocking`).
 """
 
 from __future__ import annotations

@@ -11,15 +11,22 @@ Outcomes (docs/decisions.md#callback-outcomes): consent → ``code``; refusal or
 rejection in the banking app) → ``access_denied``/``authentication_failed``; timeout →
 ``access_denied``/``timeout``; a TPP whose certificates or status stopped being valid during
 the journey → the same error as at /authorize. Each ending writes one audit event.
+
+Threading (`stetgate.serving.blocking`): a page request makes one hop off the event loop to
+read its journey (`open_visit`) and one for its step — the directory and SCA-method calls,
+the TPP re-check and the journey's transactions, in the order and transactions they always
+had — then renders on the loop; the login form adds the password check, on its own limited
+threads. A journey or the bank's systems waiting never stalls the worker's other requests.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from anyio import to_thread
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -35,7 +42,7 @@ from stetgate.oauth.callback import (
 from stetgate.oauth.codes import complete_authorization
 from stetgate.oauth.errors import OAuthError
 from stetgate.oauth.scopes import AISP, CBPII, EXTENDED_HISTORY
-from stetgate.psu.authentication import Verdict, identify
+from stetgate.psu.authentication import Identification, Verdict, identify
 from stetgate.psu.connected_apps import connected_apps_page, connected_apps_revoke
 from stetgate.psu.journeys import (
     OUTCOME_CLIENT_REJECTED,
@@ -48,12 +55,13 @@ from stetgate.psu.journeys import (
     STAGE_IDENTIFY,
     STAGE_METHOD,
     STAGE_SCA,
+    Journey,
     advance,
     finish,
     format_challenge_id,
     load_journey,
 )
-from stetgate.psu.rendering import redirect
+from stetgate.psu.rendering import Page, redirect, show
 from stetgate.psu.sca import enrolled_methods, method_named
 from stetgate.psu.visits import (
     APPS_PATH,
@@ -99,7 +107,7 @@ async def login_page(request: Request) -> Response:
     visit = await open_visit(request, frozenset({STAGE_IDENTIFY}), post=False)
     if isinstance(visit, Response):
         return visit
-    return screen(visit, "login.html", error_key=None, psu_id="")
+    return await show(visit.services, screen, visit, "login.html", error_key=None, psu_id="")
 
 
 async def login_submit(request: Request) -> Response:
@@ -111,7 +119,8 @@ async def login_submit(request: Request) -> Response:
     password = visit.form.get("password", "")
     # argon2 takes tens of milliseconds of CPU and ~19 MiB: off the event loop (it releases
     # the GIL), and at most `password_check_concurrency` at once so a burst of logins cannot
-    # push a worker's memory past its budget.
+    # push a worker's memory past its budget. Its own hop: the directory's calls run under
+    # that limit, the journey's writes that follow do not hold a password slot.
     result = await to_thread.run_sync(
         identify,
         directory,
@@ -120,6 +129,11 @@ async def login_submit(request: Request) -> Response:
         visit.now,
         limiter=visit.services.password_checks,
     )
+    return await show(visit.services, _identified, visit, result)
+
+
+def _identified(visit: Visit, result: Identification) -> Page:
+    """What an identification leads to: the failure count, the block, or the SCA."""
     if result.verdict is Verdict.FAILED:
         return failed_attempt(
             visit,
@@ -157,10 +171,10 @@ async def login_submit(request: Request) -> Response:
         return _start_sca(visit, methods[0], psu_id=psu.psu_id)
     with visit.services.engine.begin() as conn:
         advance(conn, visit.journey, to_stage=STAGE_METHOD, now=visit.now, psu_id=psu.psu_id)
-    return redirect(METHOD_PATH)
+    return partial(redirect, METHOD_PATH)
 
 
-def _start_sca(visit: Visit, method: ScaMethod, **columns: Any) -> Response:
+def _start_sca(visit: Visit, method: ScaMethod, **columns: Any) -> Page:
     """Move the journey to ``method``'s SCA page; the method's ``begin`` sets its own journey
     columns (a decoupled challenge reference, say)."""
     with visit.services.engine.begin() as conn:
@@ -173,10 +187,10 @@ def _start_sca(visit: Visit, method: ScaMethod, **columns: Any) -> Response:
             **columns,
             **method.begin(),
         )
-    return redirect(SCA_PATH)
+    return partial(redirect, SCA_PATH)
 
 
-def _no_sca_method(visit: Visit, psu_id: str | None) -> Response:
+def _no_sca_method(visit: Visit, psu_id: str | None) -> Page:
     """No SCA method the bank offers is enrolled for the PSU: authentication cannot complete
     (``authentication_failed``), and the page says to contact the bank."""
     with visit.services.engine.begin() as conn:
@@ -190,8 +204,12 @@ def _no_sca_method(visit: Visit, psu_id: str | None) -> Response:
                     reason="no_sca_method",
                 ),
             )
-    return_url = callback_error(visit, AUTHENTICATION_FAILED) if visit.authorize else None
-    return message_page(visit, "method_title", "no_method_body", return_url=return_url)
+
+    def page() -> Response:
+        return_url = callback_error(visit, AUTHENTICATION_FAILED) if visit.authorize else None
+        return message_page(visit, "method_title", "no_method_body", return_url=return_url)
+
+    return page
 
 
 # --- choosing the SCA method ------------------------------------------------------------
@@ -206,29 +224,37 @@ async def method_page(request: Request) -> Response:
     visit = await open_visit(request, frozenset({STAGE_METHOD}), post=False)
     if isinstance(visit, Response):
         return visit
-    _, methods = _enrolled(visit)
-    return screen(visit, "method.html", methods=[m.name for m in methods], error_key=None)
+
+    def step() -> Page:
+        _, methods = _enrolled(visit)
+        return screen(visit, "method.html", methods=[m.name for m in methods], error_key=None)
+
+    return await show(visit.services, step)
 
 
 async def method_submit(request: Request) -> Response:
     visit = await open_visit(request, frozenset({STAGE_METHOD}), post=True)
     if isinstance(visit, Response):
         return visit
-    psu, methods = _enrolled(visit)
-    if psu is None or psu.blocked_at(visit.now):
-        return end_authentication_failed(
-            visit, reason=PSU_BLOCKED, blocked_seconds=_block_left(visit, psu)
-        )
-    chosen = method_named(methods, visit.form.get("method"))
-    if chosen is None:
-        return screen(
-            visit,
-            "method.html",
-            status_code=400,
-            methods=[m.name for m in methods],
-            error_key="method_intro",
-        )
-    return _start_sca(visit, chosen)
+
+    def step() -> Page:
+        psu, methods = _enrolled(visit)
+        if psu is None or psu.blocked_at(visit.now):
+            return end_authentication_failed(
+                visit, reason=PSU_BLOCKED, blocked_seconds=_block_left(visit, psu)
+            )
+        chosen = method_named(methods, visit.form.get("method"))
+        if chosen is None:
+            return screen(
+                visit,
+                "method.html",
+                status_code=400,
+                methods=[m.name for m in methods],
+                error_key="method_intro",
+            )
+        return _start_sca(visit, chosen)
+
+    return await show(visit.services, step)
 
 
 def _block_left(visit: Visit, psu: Psu | None) -> float:
@@ -240,7 +266,7 @@ def _block_left(visit: Visit, psu: Psu | None) -> float:
 # --- the SCA factor -------------------------------------------------------------------------
 def _sca_page(
     visit: Visit, method: ScaMethod, *, error_key: str | None = None, status_code: int = 200
-) -> Response:
+) -> Page:
     challenge = visit.journey.app_challenge_id
     return screen(
         visit,
@@ -255,16 +281,26 @@ async def sca_page(request: Request) -> Response:
     visit = await open_visit(request, frozenset({STAGE_SCA}), post=False)
     if isinstance(visit, Response):
         return visit
-    method = method_named(visit.services.sca_methods, visit.journey.sca_method)
-    if method is None:
-        return _no_sca_method(visit, visit.journey.psu_id)
-    return _sca_page(visit, method)
+
+    def step() -> Page:
+        method = method_named(visit.services.sca_methods, visit.journey.sca_method)
+        if method is None:
+            return _no_sca_method(visit, visit.journey.psu_id)
+        return _sca_page(visit, method)
+
+    return await show(visit.services, step)
 
 
 async def sca_submit(request: Request) -> Response:
     visit = await open_visit(request, frozenset({STAGE_SCA}), post=True)
     if isinstance(visit, Response):
         return visit
+    return await show(visit.services, _check_sca, visit)
+
+
+def _check_sca(visit: Visit) -> Page:
+    """The PSU's answer on the SCA page, checked by its method (the directory, the bank's
+    systems), and what follows from it."""
     services = visit.services
     directory = services.psus
     psu = directory.find(visit.journey.psu_id or "")
@@ -288,8 +324,8 @@ async def sca_submit(request: Request) -> Response:
                     ),
                 )
         if visit.authorize:
-            return redirect(callback_error(visit, AUTHENTICATION_FAILED))
-        return message_page(visit, "signed_out_title", "signed_out_body", sign_in=True)
+            return lambda: redirect(callback_error(visit, AUTHENTICATION_FAILED))
+        return partial(message_page, visit, "signed_out_title", "signed_out_body", sign_in=True)
     if check is ScaCheck.FAILED:
         attempt = directory.record_failed_attempt(psu.psu_id, visit.now)
         if attempt.blocked_until is not None:
@@ -331,7 +367,12 @@ async def sca_submit(request: Request) -> Response:
             record_event(
                 conn, visit.now, **visit.audit(PSU_AUTHENTICATED, reason=f"sca_{method.name}")
             )
-    return redirect(STAGE_PAGES[next_stage])
+    return partial(redirect, STAGE_PAGES[next_stage])
+
+
+def _journey_of(engine: Engine, session_id: str) -> Journey | None:
+    with engine.begin() as conn:
+        return load_journey(conn, session_id)
 
 
 async def sca_status(request: Request) -> Response:
@@ -342,8 +383,7 @@ async def sca_status(request: Request) -> Response:
     session_id = session_cookie(services).session_id(request)
     journey = None
     if session_id is not None:
-        with services.engine.begin() as conn:
-            journey = load_journey(conn, session_id)
+        journey = await services.blocking.run(_journey_of, services.engine, session_id)
     headers = {"Cache-Control": "no-store"}
     if journey is None:
         return JSONResponse({"status": "unknown"}, status_code=404, headers=headers)
@@ -380,29 +420,33 @@ async def consent_page(request: Request) -> Response:
     visit = await open_visit(request, frozenset({STAGE_CONSENT}), post=False)
     if isinstance(visit, Response):
         return visit
-    return screen(visit, "consent.html", **_consent_context(visit))
+    return await show(visit.services, screen, visit, "consent.html", **_consent_context(visit))
 
 
 async def consent_submit(request: Request) -> Response:
     visit = await open_visit(request, frozenset({STAGE_CONSENT}), post=True)
     if isinstance(visit, Response):
         return visit
-    decision = visit.form.get("decision")
-    if decision == "refuse":
-        return _refuse(visit, reason="consent_refused")
-    if decision != "authorize":
-        return screen(visit, "consent.html", status_code=400, **_consent_context(visit))
-    return _grant(visit)
+
+    def step() -> Page:
+        decision = visit.form.get("decision")
+        if decision == "refuse":
+            return _refuse(visit, reason="consent_refused")
+        if decision != "authorize":
+            return screen(visit, "consent.html", status_code=400, **_consent_context(visit))
+        return _grant(visit)
+
+    return await show(visit.services, step)
 
 
-def _refuse(visit: Visit, *, reason: str) -> Response:
+def _refuse(visit: Visit, *, reason: str) -> Page:
     with visit.services.engine.begin() as conn:
         if finish(conn, visit.journey, OUTCOME_CONSENT_REFUSED, visit.now):
             record_event(conn, visit.now, **visit.audit(AUTHORIZATION_REFUSED, reason=reason))
-    return redirect(callback_error(visit, CONSENT_REFUSED))
+    return lambda: redirect(callback_error(visit, CONSENT_REFUSED))
 
 
-def _grant(visit: Visit) -> Response:
+def _grant(visit: Visit) -> Page:
     """The PSU authorized: re-check the TPP (it may have been suspended or its certificate
     revoked during the journey), then end the journey and issue the code in one transaction."""
     services = visit.services
@@ -414,7 +458,7 @@ def _grant(visit: Visit) -> Response:
             record_event(
                 conn, visit.now, **visit.audit(AUTHORIZATION_FAILED, reason="client_removed")
             )
-        return message_page(visit, "ended_title", "ended_body", status_code=400)
+        return partial(message_page, visit, "ended_title", "ended_body", status_code=400)
     assert journey.psu_id is not None and journey.sca_completed_at is not None
     try:
         code = complete_authorization(
@@ -434,13 +478,15 @@ def _grant(visit: Visit) -> Response:
                     visit.now,
                     **visit.audit(AUTHORIZATION_FAILED, reason=f"{exc.error}: {exc.description}"),
                 )
-        return redirect(callback_error(visit, exc.description, exc.error))
+        error = exc
+        return lambda: redirect(callback_error(visit, error.description, error.error))
     if code is None:
-        return ended_page(visit)
-    return redirect(
+        return partial(ended_page, visit)
+    issued = code
+    return lambda: redirect(
         success_redirect(
             journey.request.redirect_uri,
-            code=code,
+            code=issued,
             state=journey.request.state,
             issuer=services.issuer,
         )
@@ -466,8 +512,8 @@ async def cancel_submit(request: Request) -> Response:
     if isinstance(visit, Response):
         return visit
     if visit.authorize:
-        return _refuse(visit, reason="cancelled")
-    return sign_out(visit)
+        return await show(visit.services, _refuse, visit, reason="cancelled")
+    return await show(visit.services, sign_out, visit)
 
 
 async def timeout_submit(request: Request) -> Response:
@@ -477,14 +523,14 @@ async def timeout_submit(request: Request) -> Response:
     visit = await open_visit(request, LIVE_STAGES, post=True)
     if isinstance(visit, Response):
         return visit
-    return time_out(visit)
+    return await show(visit.services, time_out, visit)
 
 
 async def sign_out_submit(request: Request) -> Response:
     visit = await open_visit(request, LIVE_STAGES, post=True)
     if isinstance(visit, Response):
         return visit
-    return sign_out(visit)
+    return await show(visit.services, sign_out, visit)
 
 
 def _static_dir() -> Path:

@@ -11,17 +11,28 @@ PSU's inputs are untrusted text). Each response carries:
 - ``X-Frame-Options: DENY`` for browsers without ``frame-ancestors``;
 - ``Cache-Control: no-store`` so no page, code or session state lands in a shared cache or
   the back-forward cache (RFC 9111 §5.2.2.5).
+
+A request step does its waiting (database, the bank's ports) in one hop off the event loop and
+returns a `Page`; `show` renders it back on the loop: rendering is CPU work that waits on
+nothing, so it does not take one of the bounded pool's threads (`stetgate.serving.blocking`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, ParamSpec
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from stetgate.psu.texts import TEXTS
+from stetgate.services import Services
+
+P = ParamSpec("P")
+
+Page = Callable[[], Response]
+"""The response a request step chose inside its hop, still to be rendered (on the loop)."""
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -86,3 +97,12 @@ def bad_form_page(lang: str) -> Response:
         body_key="bad_form_body",
         detail="",
     )
+
+
+async def show(
+    services: Services, step: Callable[P, Page], *args: P.args, **kwargs: P.kwargs
+) -> Response:
+    """Run ``step`` — one request step's database and port calls — in one hop off the event
+    loop, then render the page it chose."""
+    page = await services.blocking.run(step, *args, **kwargs)
+    return page()

@@ -81,6 +81,9 @@ _FR: dict[str, str] = {
     "no_session_title": "Session introuvable",
     "no_session_body": "Aucune session d'authentification n'est en cours dans ce navigateur, ou "
     "elle a expiré. Recommencez depuis le service qui vous a redirigé vers votre banque.",
+    "busy_title": "Service momentanément indisponible",
+    "busy_body": "La banque n'a pas pu traiter votre demande à temps. Rien n'a été modifié : "
+    "réessayez dans quelques instants.{detail}",
     "bad_form_title": "Requête refusée",
     "bad_form_body": "Le formulaire envoyé n'est pas valide (jeton de sécurité absent ou "
     "incorrect). Rechargez la page et recommencez.",
@@ -194,6 +197,9 @@ _EN: dict[str, str] = {
     "no_session_title": "Session not found",
     "no_session_body": "No authentication session is in progress in this browser, or it has "
     "expired. Start again from the service that sent you to your bank.",
+    "busy_title": "Service temporarily unavailable",
+    "busy_body": "The bank could not handle your request in time. Nothing was changed: try "
+    "again in a few moments.{detail}",
     "bad_form_title": "Request refused",
     "bad_form_body": "The submitted form is not valid (security token missing or wrong). "
     "Reload the page and try again.",

@@ -16,6 +16,12 @@
 `screen` renders a journey page (restarting the idle timer and giving the page timer the
 server-computed seconds left); the other helpers end a journey — timeout, too many failures,
 sign-out — each with its audit event.
+
+Nothing here waits on the event loop (`stetgate.serving.blocking`): `open_visit` reads the
+journey and its TPP in one hop, and the helpers a page step calls (`screen`, `time_out`,
+`failed_attempt`…) are synchronous — they write the journey and return a `Page` — so that a
+handler runs all of its step's database and port calls in one hop (`show`) and renders back
+on the loop.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -52,7 +60,7 @@ from stetgate.psu.journeys import (
     load_journey,
     touch,
 )
-from stetgate.psu.rendering import bad_form_page, redirect, render_page
+from stetgate.psu.rendering import Page, bad_form_page, redirect, render_page, show
 from stetgate.psu.texts import pick_language
 from stetgate.psu.wiring import session_cookie
 from stetgate.secrets import same_secret
@@ -153,6 +161,16 @@ def request_lang(request: Request, services: Services) -> str:
     return pick_language(request.query_params.get("lang"), services.settings.default_language)
 
 
+def load_visit(engine: Engine, session_id: str) -> tuple[Journey | None, Client | None]:
+    """The journey of a session and, for an ``authorize`` journey, its TPP (one transaction;
+    blocking: run it off the event loop)."""
+    with engine.begin() as conn:
+        journey = load_journey(conn, session_id)
+        if journey is None or journey.kind != KIND_AUTHORIZE:
+            return journey, None
+        return journey, get_client(conn, journey.request.client_id)
+
+
 async def open_visit(request: Request, stages: frozenset[str], *, post: bool) -> Visit | Response:
     services = services_of(request)
     now = services.clock.now()
@@ -160,10 +178,21 @@ async def open_visit(request: Request, stages: frozenset[str], *, post: bool) ->
     journey: Journey | None = None
     client: Client | None = None
     if session_id is not None:
-        with services.engine.begin() as conn:
-            journey = load_journey(conn, session_id)
-            if journey is not None and journey.kind == KIND_AUTHORIZE:
-                client = get_client(conn, journey.request.client_id)
+        journey, client = await services.blocking.run(load_visit, services.engine, session_id)
+    return await enter_visit(request, services, now, journey, client, stages, post=post)
+
+
+async def enter_visit(
+    request: Request,
+    services: Services,
+    now: datetime,
+    journey: Journey | None,
+    client: Client | None,
+    stages: frozenset[str],
+    *,
+    post: bool,
+) -> Visit | Response:
+    """Rules 1–5 for a journey already read (`load_visit`)."""
     if journey is None:
         return render_page(
             "message.html",
@@ -187,19 +216,25 @@ async def open_visit(request: Request, stages: frozenset[str], *, post: bool) ->
     if journey.expired(
         now, settings.psu_idle_timeout_seconds, settings.psu_journey_timeout_seconds
     ):
-        return time_out(visit)
+        return await show(services, time_out, visit)
     if journey.stage not in stages:
         return redirect(STAGE_PAGES[journey.stage])
     return visit
 
 
-def screen(visit: Visit, template: str, *, status_code: int = 200, **context: Any) -> Response:
+def screen(visit: Visit, template: str, *, status_code: int = 200, **context: Any) -> Page:
     """A journey screen: the idle timer restarts (the request is activity) and the page timer
-    gets the server-computed seconds left."""
-    settings = visit.services.settings
-    journey = replace(visit.journey, last_activity_at=visit.now, lang=visit.lang)
+    gets the server-computed seconds left. Blocking (in the step's hop)."""
     with visit.services.engine.begin() as conn:
         touch(conn, visit.journey, visit.now, visit.lang)
+    return partial(_screen_page, visit, template, status_code, context)
+
+
+def _screen_page(
+    visit: Visit, template: str, status_code: int, context: dict[str, Any]
+) -> Response:
+    settings = visit.services.settings
+    journey = replace(visit.journey, last_activity_at=visit.now, lang=visit.lang)
     left = journey.seconds_left(
         visit.now, settings.psu_idle_timeout_seconds, settings.psu_journey_timeout_seconds
     )
@@ -273,7 +308,8 @@ def blocked_page(visit: Visit, seconds: float) -> Response:
     )
 
 
-def time_out(visit: Visit) -> Response:
+def time_out(visit: Visit) -> Page:
+    """End the journey with ``timeout``. Blocking (in the step's hop)."""
     with visit.services.engine.begin() as conn:
         if finish(conn, visit.journey, OUTCOME_TIMEOUT, visit.now):
             record_event(
@@ -281,6 +317,10 @@ def time_out(visit: Visit) -> Response:
                 visit.now,
                 **visit.audit(AUTHORIZATION_TIMED_OUT if visit.authorize else SESSION_TIMED_OUT),
             )
+    return partial(_timed_out_page, visit)
+
+
+def _timed_out_page(visit: Visit) -> Response:
     if visit.authorize:
         return redirect(callback_error(visit, TIMEOUT))
     response = message_page(visit, "expired_title", "expired_body", sign_in=True)
@@ -288,10 +328,10 @@ def time_out(visit: Visit) -> Response:
     return response
 
 
-def end_authentication_failed(visit: Visit, *, reason: str, blocked_seconds: float) -> Response:
+def end_authentication_failed(visit: Visit, *, reason: str, blocked_seconds: float) -> Page:
     """Too many failures (or a blocked PSU): the journey ends, the page says the access is
     blocked — never which element was wrong — and links back to the TPP with
-    ``access_denied``/``authentication_failed``."""
+    ``access_denied``/``authentication_failed``. Blocking (in the step's hop)."""
     with visit.services.engine.begin() as conn:
         if finish(conn, visit.journey, OUTCOME_AUTHENTICATION_FAILED, visit.now):
             record_event(
@@ -301,14 +341,15 @@ def end_authentication_failed(visit: Visit, *, reason: str, blocked_seconds: flo
                     AUTHORIZATION_FAILED if visit.authorize else SESSION_FAILED, reason=reason
                 ),
             )
-    return blocked_page(visit, blocked_seconds)
+    return partial(blocked_page, visit, blocked_seconds)
 
 
 def failed_attempt(
     visit: Visit, *, template: str, error_key: str, psu: Psu | None, reason: str, **context: Any
-) -> Response:
+) -> Page:
     """Count one failure in the journey (the PSU's own count is the directory's); at the
-    limit the journey ends, otherwise the same screen comes back with a generic message."""
+    limit the journey ends, otherwise the same screen comes back with a generic message.
+    Blocking (in the step's hop)."""
     settings = visit.services.settings
     with visit.services.engine.begin() as conn:
         count = count_failure(conn, visit.journey, visit.now)
@@ -329,10 +370,15 @@ def failed_attempt(
     return screen(visit, template, error_key=error_key, **context)
 
 
-def sign_out(visit: Visit) -> Response:
+def sign_out(visit: Visit) -> Page:
+    """End the journey as signed out. Blocking (in the step's hop)."""
     with visit.services.engine.begin() as conn:
         if finish(conn, visit.journey, OUTCOME_SIGNED_OUT, visit.now):
             record_event(conn, visit.now, **visit.audit(SESSION_SIGNED_OUT))
+    return partial(_signed_out_page, visit)
+
+
+def _signed_out_page(visit: Visit) -> Response:
     response = message_page(visit, "signed_out_title", "signed_out_body", sign_in=True)
     session_cookie(visit.services).clear(response)
     return response

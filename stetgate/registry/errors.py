@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from starlette.responses import JSONResponse
 
-from stetgate.oauth.errors import NO_STORE
+from stetgate.oauth.errors import NO_STORE, RETRY_AFTER_SECONDS
 from stetgate.serving.request_id import REQUEST_ID_HEADER
 
 
@@ -101,6 +101,19 @@ class PayloadTooLarge(RegistrationError):
 
 class UnsupportedMediaType(RegistrationError):
     status_code = 415
+
+
+class TemporarilyUnavailable(RegistrationError):
+    """The database did not answer within its statement or lock timeout
+    (`stetgate.store.db.DatabaseTimeout`): nothing was changed, not even the audit trail.
+    RFC 6749 §4.1.2.1's ``temporarily_unavailable``, 503 with ``Retry-After``
+    (RFC 9110 §10.2.3)."""
+
+    error = "temporarily_unavailable"
+    status_code = 503
+
+    def extra_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 def registration_error_response(exc: RegistrationError, request_id: str | None) -> JSONResponse:

@@ -7,6 +7,13 @@ the owning organization; ``PUT`` signed like ``POST``). The handlers only transl
 authenticate, read the body, call the rules (:mod:`metadata_rules`, :mod:`signed_requests`)
 and then act in one transaction (:mod:`registrations`), so a refused request changes nothing
 but an audit row saying why. ``X-Request-ID`` is required and echoed on every response.
+
+Nothing waits on the event loop (`stetgate.serving.blocking`): each step's database and
+certificate work is one hop to the blocking pool — authentication (token lookup and QWAC
+validation; for DELETE, the deletion too), then, once the body is read on the loop and its
+signature checked, the QSealC's validation when it is new, and the transaction; a refusal's
+audit row is one more. A database statement or lock timeout is 503 ``temporarily_unavailable``
+with ``Retry-After``, nothing changed.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from stetgate.registry.errors import (
     InvalidToken,
     PayloadTooLarge,
     RegistrationError,
+    TemporarilyUnavailable,
     UnsupportedMediaType,
     registration_error_response,
 )
@@ -43,6 +51,7 @@ from stetgate.registry.metadata_rules import (
 from stetgate.registry.registration_token import find_registration_token
 from stetgate.registry.registrations import (
     REGISTER_PATH,
+    NewRegistration,
     client_by_registration_token,
     client_information,
     create_registration,
@@ -69,7 +78,7 @@ from stetgate.store.audit_events import (
     CLIENT_REGISTRATION_REFUSED,
     CLIENT_REGISTRATION_UPDATED,
 )
-from stetgate.store.db import read_connection
+from stetgate.store.db import DatabaseTimeout, read_connection
 
 MAX_REGISTER_BODY_BYTES = 32 * 1024
 """A QSealC with its chain is a few kB; 32 KiB leaves room and bounds JSON parsing work."""
@@ -110,28 +119,15 @@ async def register_client(request: Request) -> Response:
     caller: _Caller | None = None
     try:
         request_id = _require_request_id(request, request_id)
-        caller = _registration_token_caller(request, services, now)
+        caller = await services.blocking.run(_registration_token_caller, request, services, now)
         signed = await _signed_metadata(request, services, caller.qwac, now)
-        with services.engine.begin() as conn:
-            created = create_registration(
-                conn,
-                metadata=signed.metadata,
-                seal=signed.seal,
-                signature=signed.signature,
-                qwac=caller.qwac,
-                now=now,
-            )
-            record_event(
-                conn,
-                now,
-                CLIENT_REGISTERED,
-                client_id=created.client.client_id,
-                org_id=created.client.org_id,
-                request_id=request_id,
-                detail={"name": created.client.name},
-            )
+        created = await services.blocking.run(
+            _create, services, signed, caller.qwac, now, request_id
+        )
     except RegistrationError as exc:
-        return _refused(request, services, now, exc, request_id, caller)
+        return await _refused(request, services, now, exc, request_id, caller)
+    except DatabaseTimeout:
+        return _unavailable(request_id)
     body = client_information(created.client, created.registration_access_token, services.issuer)
     return _json(
         body,
@@ -148,54 +144,124 @@ async def manage_registration(request: Request) -> Response:
     request_id = request_id_of(request.headers)
     caller: _Caller | None = None
     method = request.method
+
+    def authenticate_then_delete(request_id: str) -> Client:
+        """One hop: authenticate the caller; for DELETE, then delete the registration."""
+        nonlocal caller
+        caller, client = _registration_access_caller(request, services, now)
+        if method == "DELETE":
+            _delete(services, client, now, request_id)
+        return client
+
     try:
         request_id = _require_request_id(request, request_id)
-        caller, client = _registration_access_caller(request, services, now)
+        client = await services.blocking.run(authenticate_then_delete, request_id)
+        authenticated = _authenticated(caller)
+        if method == "DELETE":
+            return Response(status_code=204, headers={**NO_STORE, REQUEST_ID_HEADER: request_id})
         if method in ("GET", "HEAD"):
             return _json(
-                client_information(client, caller.bearer, services.issuer), 200, request_id
+                client_information(client, authenticated.bearer, services.issuer), 200, request_id
             )
-        if method == "DELETE":
-            with services.engine.begin() as conn:
-                revoked = remove_registration(conn, client, now)
-                record_event(
-                    conn,
-                    now,
-                    CLIENT_REGISTRATION_DELETED,
-                    client_id=client.client_id,
-                    org_id=client.org_id,
-                    request_id=request_id,
-                    detail={"revoked_pairs": revoked},
-                )
-            return Response(status_code=204, headers={**NO_STORE, REQUEST_ID_HEADER: request_id})
-        signed = await _signed_metadata(request, services, caller.qwac, now)
+        signed = await _signed_metadata(request, services, authenticated.qwac, now)
         _require_same_client_id(signed.document, client)
-        with services.engine.begin() as conn:
-            updated = replace_registration(
-                conn,
-                client,
-                metadata=signed.metadata,
-                seal=signed.seal,
-                signature=signed.signature,
-                qwac=caller.qwac,
-                now=now,
-            )
-            record_event(
-                conn,
-                now,
-                CLIENT_REGISTRATION_UPDATED,
-                client_id=client.client_id,
-                org_id=client.org_id,
-                request_id=request_id,
-                detail={
-                    "name": updated.name,
-                    "qwac": caller.qwac.thumbprint_s256,
-                    "qsealc": signed.seal.certificate.thumbprint_s256,
-                },
-            )
+        updated = await services.blocking.run(
+            _replace, services, client, signed, authenticated.qwac, now, request_id
+        )
     except RegistrationError as exc:
-        return _refused(request, services, now, exc, request_id, caller)
-    return _json(client_information(updated, caller.bearer, services.issuer), 200, request_id)
+        return await _refused(request, services, now, exc, request_id, caller)
+    except DatabaseTimeout:
+        return _unavailable(request_id)
+    return _json(
+        client_information(updated, authenticated.bearer, services.issuer), 200, request_id
+    )
+
+
+def _authenticated(caller: _Caller | None) -> _Caller:
+    """The caller `_registration_access_caller` set (it raises when there is none)."""
+    if caller is None:
+        raise RuntimeError("no authenticated caller after authentication")
+    return caller
+
+
+# --------------------------------------------------------------------------- transactions
+# Each runs on the blocking pool (`stetgate.serving.blocking`), in one transaction.
+
+
+def _create(
+    services: Services,
+    signed: _SignedMetadata,
+    qwac: Psd2Certificate,
+    now: datetime,
+    request_id: str,
+) -> NewRegistration:
+    with services.engine.begin() as conn:
+        created = create_registration(
+            conn,
+            metadata=signed.metadata,
+            seal=signed.seal,
+            signature=signed.signature,
+            qwac=qwac,
+            now=now,
+        )
+        record_event(
+            conn,
+            now,
+            CLIENT_REGISTERED,
+            client_id=created.client.client_id,
+            org_id=created.client.org_id,
+            request_id=request_id,
+            detail={"name": created.client.name},
+        )
+    return created
+
+
+def _replace(
+    services: Services,
+    client: Client,
+    signed: _SignedMetadata,
+    qwac: Psd2Certificate,
+    now: datetime,
+    request_id: str,
+) -> Client:
+    with services.engine.begin() as conn:
+        updated = replace_registration(
+            conn,
+            client,
+            metadata=signed.metadata,
+            seal=signed.seal,
+            signature=signed.signature,
+            qwac=qwac,
+            now=now,
+        )
+        record_event(
+            conn,
+            now,
+            CLIENT_REGISTRATION_UPDATED,
+            client_id=client.client_id,
+            org_id=client.org_id,
+            request_id=request_id,
+            detail={
+                "name": updated.name,
+                "qwac": qwac.thumbprint_s256,
+                "qsealc": signed.seal.certificate.thumbprint_s256,
+            },
+        )
+    return updated
+
+
+def _delete(services: Services, client: Client, now: datetime, request_id: str) -> None:
+    with services.engine.begin() as conn:
+        revoked = remove_registration(conn, client, now)
+        record_event(
+            conn,
+            now,
+            CLIENT_REGISTRATION_DELETED,
+            client_id=client.client_id,
+            org_id=client.org_id,
+            request_id=request_id,
+            detail={"revoked_pairs": revoked},
+        )
 
 
 # --------------------------------------------------------------------------- authentication
@@ -204,7 +270,8 @@ async def manage_registration(request: Request) -> Response:
 def _registration_token_caller(request: Request, services: Services, now: datetime) -> _Caller:
     """POST: the registration token, used over the very QWAC it was issued to (RFC 8705 §3).
     A token of another organization is 403; the same organization over another certificate
-    (e.g. a renewed QWAC) is 401 ``invalid_token`` — get a new token with it."""
+    (e.g. a renewed QWAC) is 401 ``invalid_token`` — get a new token with it. Blocking (the
+    token lookup, then the QWAC's validation when it is not cached): run it on the pool."""
     bearer = _bearer(request)
     with read_connection(services.engine) as conn:
         token = find_registration_token(conn, bearer, now)
@@ -234,7 +301,7 @@ def _registration_access_caller(
 ) -> tuple[_Caller, Client]:
     """GET/PUT/DELETE: the registration access token of *this* client (RFC 7592 §3) and a
     QWAC of the organization that owns it. The token is not bound to one certificate, so a
-    TPP can rotate its QWAC with PUT."""
+    TPP can rotate its QWAC with PUT. Blocking, like `_registration_token_caller`."""
     bearer = _bearer(request)
     client_id = request.path_params["client_id"]
     with read_connection(services.engine) as conn:
@@ -271,6 +338,9 @@ def _bearer(request: Request) -> str:
 
 
 def _session_qwac(request: Request, services: Services, now: datetime) -> Psd2Certificate:
+    """The validated QWAC of the TLS session (`TppIdentity.authenticate`: a cache lookup for a
+    known certificate, path validation for a new one — in the thread of the token lookup that
+    precedes it, so the step stays one hop)."""
     try:
         return services.tpp_identity.authenticate(request.scope, now, "qwac")
     except CertificateError as exc:
@@ -303,7 +373,7 @@ async def _signed_metadata(
         max_skew_seconds=services.settings.signature_max_skew_seconds,
     )
     metadata = client_metadata_of(document)
-    await require_trusted_seal(seal, qwac, services.tpp_identity.validator, now)
+    await require_trusted_seal(seal, qwac, services.tpp_identity.validator, now, services.blocking)
     return _SignedMetadata(metadata=metadata, seal=seal, signature=signature, document=document)
 
 
@@ -381,7 +451,7 @@ def _json(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _refused(
+async def _refused(
     request: Request,
     services: Services,
     now: datetime,
@@ -390,9 +460,10 @@ def _refused(
     caller: _Caller | None,
 ) -> JSONResponse:
     """Render the error and record why the request was refused (the audit row is the only
-    write a refused request makes). Before authentication, the organization is read from the
-    presented certificate when it parses — identity only, it says nothing about trust.
-    ``request_id`` is well formed or None (`request_id_of`), so it is safe to echo."""
+    write a refused request makes; one hop to the blocking pool). Before authentication, the
+    organization is read from the presented certificate when it parses — identity only, it
+    says nothing about trust. ``request_id`` is well formed or None (`request_id_of`), so it
+    is safe to echo."""
     if caller is not None:
         org_id: str | None = caller.qwac.organization_identifier
     else:
@@ -402,18 +473,54 @@ def _refused(
             presented = None
         org_id = presented.organization_identifier if presented else None
     client_id = request.path_params.get("client_id")
+    try:
+        await services.blocking.run(
+            _audit_refusal,
+            services,
+            now,
+            exc,
+            client_id=client_id[:100] if client_id else None,
+            org_id=org_id,
+            request_id=request_id,
+            method=request.method,
+        )
+    except DatabaseTimeout:
+        return _unavailable(request_id)
+    return registration_error_response(exc, request_id)
+
+
+def _audit_refusal(
+    services: Services,
+    now: datetime,
+    exc: RegistrationError,
+    *,
+    client_id: str | None,
+    org_id: str | None,
+    request_id: str | None,
+    method: str,
+) -> None:
     with services.engine.begin() as conn:
         record_event(
             conn,
             now,
             CLIENT_REGISTRATION_REFUSED,
-            client_id=client_id[:100] if client_id else None,
+            client_id=client_id,
             org_id=org_id,
             request_id=request_id,
             reason=exc.reason,
-            detail={"method": request.method, "status": exc.status_code},
+            detail={"method": method, "status": exc.status_code},
         )
-    return registration_error_response(exc, request_id)
+
+
+def _unavailable(request_id: str | None) -> JSONResponse:
+    """A database statement or lock timeout: 503, nothing changed, nothing audited."""
+    return registration_error_response(
+        TemporarilyUnavailable(
+            "the database did not answer in time; nothing was changed, retry later",
+            reason="database_timeout",
+        ),
+        request_id,
+    )
 
 
 __all__ = ["MAX_REGISTER_BODY_BYTES", "manage_registration", "register_client", "routes"]

@@ -153,29 +153,41 @@ class ClientCredentialsGrant:
     client id, any PSD2 role suffices and the token is issued. Any other ``client_id`` is
     first authenticated like on every grant (unknown client or another organization:
     ``invalid_client``), then refused with ``unauthorized_client`` (RFC 6749 §5.2): AISP and
-    CBPII clients use the authorization code flow only.
+    CBPII clients use the authorization code flow only. Either way the database work is one
+    hop to the blocking pool (`stetgate.serving.blocking`); the checks of the form and of the
+    QWAC's roles run on the event loop.
     """
 
-    def __call__(self, request: TokenRequest) -> dict[str, Any]:
+    async def __call__(self, request: TokenRequest) -> dict[str, Any]:
         settings = request.services.settings
         client_id = required_client_id(request.form)
-        engine = request.services.engine
+        blocking = request.services.blocking
         if not is_registration_client(client_id, settings.registration_client_id):
-            with read_connection(engine) as conn:
-                authenticate_client(conn, request.certificate, client_id)
+            await blocking.run(_authenticate_client, request, client_id)
             raise refuse_client_credentials_for(client_id)
         check_registration_scope(request.form.get("scope"))
         require_psd2_role(request.certificate)
-        with engine.begin() as conn:
-            issued = issue_registration_token(
-                conn,
-                request.certificate,
-                client_id=client_id,
-                now=request.now,
-                ttl_seconds=settings.registration_token_ttl_seconds,
-                request_id=request.request_id,
-            )
+        issued = await blocking.run(_issue, request, client_id)
         return issued.response_body()
+
+
+def _authenticate_client(request: TokenRequest, client_id: str) -> None:
+    """`authenticate_client` on a read connection (blocking: on the pool)."""
+    with read_connection(request.services.engine) as conn:
+        authenticate_client(conn, request.certificate, client_id)
+
+
+def _issue(request: TokenRequest, client_id: str) -> IssuedRegistrationToken:
+    """`issue_registration_token` in its own transaction (blocking: on the pool)."""
+    with request.services.engine.begin() as conn:
+        return issue_registration_token(
+            conn,
+            request.certificate,
+            client_id=client_id,
+            now=request.now,
+            ttl_seconds=request.services.settings.registration_token_ttl_seconds,
+            request_id=request.request_id,
+        )
 
 
 def grant_handlers() -> dict[str, GrantHandler]:

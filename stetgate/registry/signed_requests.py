@@ -39,6 +39,7 @@ from stetgate.httpsig import (
 )
 from stetgate.registry.errors import InvalidClientMetadata, InvalidSignature
 from stetgate.registry.metadata_rules import MAX_X5U_LENGTH, SealKey
+from stetgate.serving.blocking import BlockingCalls
 
 _SPACE_AFTER_SEPARATOR = re.compile(r"(?<!\\)([,+])\s+")
 """``C=FR, O=x``: the space after an unescaped separator is not part of the next type."""
@@ -128,15 +129,27 @@ def same_distinguished_name(written: str, name: x509.Name) -> bool:
 
 
 async def require_trusted_seal(
-    seal: SealKey, qwac: Psd2Certificate, validator: CertificateValidator, now: datetime
+    seal: SealKey,
+    qwac: Psd2Certificate,
+    validator: CertificateValidator,
+    now: datetime,
+    blocking: BlockingCalls | None = None,
 ) -> Psd2Certificate:
     """The QSealC is valid for sealing now and belongs to the organization of the QWAC on
     the TLS session (ETSI TS 119 495 §5.2.1 organizationIdentifier); raise
-    InvalidClientMetadata (400, RFC 7591 §3.2.2) otherwise. A QSealC is new to the bank at
-    registration, so its path validation is a cache miss: it runs on the caller's event loop
-    (``avalidate``) rather than blocking it."""
+    InvalidClientMetadata (400, RFC 7591 §3.2.2) otherwise. A QSealC is usually new to the
+    bank at registration, so its path validation (pyhanko, ~1 ms of CPU and more with many
+    CRLs) is a cache miss: a known one is answered from the validator's cache, a new one is
+    validated on ``blocking``'s threads, never on the event loop. Without ``blocking`` it is
+    validated in the caller's thread (a caller already off the loop)."""
     try:
-        certificate = await validator.avalidate(seal.certificate, "qsealc", now)
+        certificate = validator.cached(seal.certificate, "qsealc", now)
+        if certificate is None:
+            certificate = (
+                validator.validate(seal.certificate, "qsealc", now)
+                if blocking is None
+                else await blocking.run(validator.validate, seal.certificate, "qsealc", now)
+            )
     except CertificateError as exc:
         raise InvalidClientMetadata(
             f"the QSealC in jwks.keys[0] is not acceptable: {exc.message}", reason=exc.reason

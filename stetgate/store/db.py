@@ -119,35 +119,58 @@ def _sqlite_pragmas(lock_seconds: float) -> Any:
     return on_connect
 
 
-_DEADLINE = "stetgate_statement_deadline"
+_STATEMENT_CLOCK = "stetgate_statement_clock"
 _PROGRESS_STEPS = 10_000
 """SQLite virtual-machine steps between deadline checks (a hot-path statement is a few hundred:
 the check is rare on them, and a runaway scan is stopped within milliseconds)."""
 
 
+class _StatementClock:
+    """The deadline of the statement a SQLite connection is running."""
+
+    __slots__ = ("deadline", "limit")
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.deadline = float("inf")
+
+    def restart(self) -> None:
+        self.deadline = time.monotonic() + self.limit
+
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline
+
+
 def sqlite_statement_timeout(engine: Engine, timeouts: Timeouts) -> None:
     """SQLite has no statement timeout: a progress handler interrupts a statement past its
-    deadline (``sqlite3.OperationalError: interrupted``, `is_timeout`). The deadline is set
-    when a connection is checked out (a single-statement read) and before each statement
-    SQLAlchemy executes."""
+    deadline (``sqlite3.OperationalError: interrupted``, `is_timeout`). The deadline starts
+    when a connection is checked out (a single-statement read), before each statement
+    SQLAlchemy executes, and when a holder of a raw connection calls
+    `restart_statement_clock`."""
     limit = timeouts.statement_ms / 1000
 
     def on_connect(dbapi_conn: Any, record: Any) -> None:
-        deadline = [float("inf")]
-        record.info[_DEADLINE] = deadline
-        dbapi_conn.set_progress_handler(lambda: time.monotonic() > deadline[0], _PROGRESS_STEPS)
+        clock = _StatementClock(limit)
+        record.info[_STATEMENT_CLOCK] = clock
+        dbapi_conn.set_progress_handler(clock.expired, _PROGRESS_STEPS)
 
     def on_checkout(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        record.info[_DEADLINE][0] = time.monotonic() + limit
+        record.info[_STATEMENT_CLOCK].restart()
 
     def before_execute(conn: Connection, *_args: Any) -> None:
-        deadline = conn.info.get(_DEADLINE)
-        if deadline is not None:
-            deadline[0] = time.monotonic() + limit
+        restart_statement_clock(conn.info)
 
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "checkout", on_checkout)
     event.listen(engine, "before_cursor_execute", before_execute)
+
+
+def restart_statement_clock(info: dict[Any, Any]) -> None:
+    """Start the statement timeout of the connection whose ``info`` this is (a no-op where
+    `sqlite_statement_timeout` is not installed: PostgreSQL times statements itself)."""
+    clock = info.get(_STATEMENT_CLOCK)
+    if clock is not None:
+        clock.restart()
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:

@@ -161,9 +161,7 @@ class CustomerDirectory:
 
     def check_password(self, psu_id: str, password: str) -> bool:
         self.checks.append("password")
-        return hmac.compare_digest(
-            f"{psu_id}:{password}".encode(), f"{PSU_ID}:{PASSWORD}".encode()
-        )
+        return hmac.compare_digest(f"{psu_id}:{password}".encode(), f"{PSU_ID}:{PASSWORD}".encode())
 
     def check_totp(self, psu_id: str, code: str, now: datetime) -> bool:
         return False  # this bank has no authenticator app

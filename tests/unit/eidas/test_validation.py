@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -299,6 +303,34 @@ def test_crl_folder_is_not_reread_before_poll_interval(issue: Issue, qtsp_dir: P
     clock[0] = 2.5
     with pytest.raises(CertificateRevoked):
         validator.validate(qwac, "qwac", LATER)
+    validator.close()
+
+
+def test_threads_validating_at_start_up_all_see_the_crls(
+    issue: Issue, qtsp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handlers validate on a pool of threads: while the first one reads the CRL folder, the
+    others must wait for it, not validate against the empty snapshot of before (which fails
+    closed: "no revocation information")."""
+    store = CrlStore(qtsp_dir / "crl", poll_seconds=2.0)
+    slow_load = store._load
+
+    def load_slowly(*args: Any) -> Any:
+        time.sleep(0.05)
+        return slow_load(*args)
+
+    monkeypatch.setattr(store, "_load", load_slowly)
+    validator = CertificateValidator(TrustStore.from_folder(qtsp_dir / "trust"), store)
+    qwac = load(issue().qwac_pem)
+    start = threading.Barrier(8)
+
+    def validate() -> Psd2Certificate:
+        start.wait()
+        return validator.validate(qwac, "qwac", NOW)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: validate(), range(8)))
+    assert all(result is qwac or result == qwac for result in results)
     validator.close()
 
 

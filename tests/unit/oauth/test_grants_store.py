@@ -309,13 +309,12 @@ def test_sqlite_refresh_waits_for_another_writer_then_succeeds(
 
 
 def test_sqlite_refresh_gives_up_after_the_busy_wait_and_recovers(
-    sqlite_template: Path, tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+    sqlite_template: Path, tmp_path: Path, clock: FrozenClock
 ) -> None:
     engine = _sqlite_engine(sqlite_template, tmp_path)
     store_client(engine, client(ORG))
     pair = _pair(engine, clock.now())
-    store = RefreshStore(engine, rotate=False, limits=LIMITS)
-    monkeypatch.setattr("stetgate.oauth.refresh_store.BUSY_WAIT_SECONDS", 0.05)
+    store = RefreshStore(engine, rotate=False, limits=LIMITS, lock_wait_seconds=0.05)
     other_worker = sqlite3.connect(str(tmp_path / "workers.db"), isolation_level=None)
     other_worker.execute("BEGIN IMMEDIATE")
     with pytest.raises(sqlite3.OperationalError):

@@ -1,0 +1,36 @@
+"""The page a PSU sees when the bank's database did not answer in time.
+
+A statement or lock timeout (`stetgate.store.db.DatabaseTimeout`) rolled the request's
+transaction back, so nothing changed: the page says so, in the PSU's language, with status 503
+and ``Retry-After`` (RFC 9110 §15.6.4, §10.2.3) — never a stack trace or a 500.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from stetgate.psu.rendering import render_page
+from stetgate.psu.texts import pick_language
+from stetgate.services import services_of
+
+RETRY_AFTER_SECONDS = 1
+
+
+def unavailable_page(request: Request) -> Response:
+    lang = pick_language(
+        request.query_params.get("lang"), services_of(request).settings.default_language
+    )
+    response = render_page(
+        "message.html",
+        lang=lang,
+        status_code=503,
+        title_key="busy_title",
+        body_key="busy_body",
+        detail="",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+__all__ = ["unavailable_page"]
