@@ -23,6 +23,7 @@ from stetgate.eidas import (
     CrlStore,
     InvalidKeyUsage,
     MalformedCertificate,
+    Psd2Certificate,
     Psd2Role,
     QcType,
     RevocationUnavailable,
