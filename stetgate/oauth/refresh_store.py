@@ -67,6 +67,7 @@ from stetgate.store.audit_events import TOKEN_REFRESHED
 from stetgate.store.compiled import CompiledStatement
 from stetgate.store.db import DatabaseTimeout, is_timeout, restart_statement_clock
 from stetgate.store.schema import UtcDateTime, audit_events, grants
+from stetgate.store.sqlite_writes import write_gate
 
 _ACCESS_EXPIRES = bindparam("access_expires_at", type_=UtcDateTime())
 _REQUEST_ID = bindparam("request_id", type_=String())
@@ -308,7 +309,18 @@ class RefreshStore:
         )
 
     def _run_sqlite(self, cursor: Any, jobs: list[RefreshJob]) -> list[Any]:
-        self._begin_immediate(cursor)
+        # This process's other writers first (`stetgate.store.sqlite_writes`), then the
+        # other workers' (the 50 µs retry loop below).
+        gate = write_gate(self.engine)
+        started = time.monotonic()
+        gate.enter(self.lock_wait_seconds)
+        try:
+            self._begin_immediate(cursor, self.lock_wait_seconds - (time.monotonic() - started))
+            return self._run_sqlite_transaction(cursor, jobs)
+        finally:
+            gate.leave()
+
+    def _run_sqlite_transaction(self, cursor: Any, jobs: list[RefreshJob]) -> list[Any]:
         results: list[Any] = []
         try:
             for job in jobs:
@@ -346,7 +358,7 @@ class RefreshStore:
                 cursors.append(batch_cursor)
         return [batch_cursor.fetchone() for batch_cursor in cursors]
 
-    def _begin_immediate(self, cursor: Any) -> None:
+    def _begin_immediate(self, cursor: Any, wait_seconds: float) -> None:
         deadline: float | None = None
         while True:
             try:
@@ -357,7 +369,7 @@ class RefreshStore:
                     raise
                 moment = time.monotonic()
                 if deadline is None:
-                    deadline = moment + self.lock_wait_seconds
+                    deadline = moment + max(wait_seconds, 0.0)
                 elif moment > deadline:
                     raise
                 time.sleep(BUSY_PAUSE_SECONDS)

@@ -19,6 +19,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import QueuePool
 
+from stetgate.store.sqlite_writes import (
+    WriteGate,
+    begin_write,
+    install_gate_release,
+    write_gate,
+)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -88,7 +95,8 @@ def make_engine(url: str, pool_size: int = 8, timeouts: Timeouts | None = None) 
             connect_args={"check_same_thread": False, "timeout": lock_seconds},
         )
         event.listen(engine, "connect", _sqlite_pragmas(lock_seconds))
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin(write_gate(engine), lock_seconds))
+        install_gate_release(engine)
         if timeouts is not None:
             sqlite_statement_timeout(engine, timeouts)
         return engine
@@ -173,14 +181,18 @@ def restart_statement_clock(info: dict[Any, Any]) -> None:
         clock.restart()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    """Take the write lock at BEGIN so concurrent writers queue on busy_timeout instead of
-    failing on lock upgrade. Connections from `read_connection` begin deferred: in WAL mode a
-    reader never waits for a writer, so reads of several workers run in parallel."""
-    if conn.get_execution_options().get(READ_ONLY_OPTION):
-        conn.exec_driver_sql("BEGIN")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(gate: WriteGate, lock_seconds: float) -> Any:
+    def on_begin(conn: Any) -> None:
+        """Take the write lock at BEGIN so concurrent writers queue (in this process on the
+        `WriteGate`, between processes on busy_timeout) instead of failing on lock upgrade.
+        Connections from `read_connection` begin deferred: in WAL mode a reader never waits
+        for a writer, so reads of several workers run in parallel."""
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            begin_write(conn, gate, lock_seconds)
+
+    return on_begin
 
 
 READ_ONLY_OPTION = "stetgate_read_only"

@@ -1,0 +1,113 @@
+"""One writer at a time per process on a SQLite database, in arrival order.
+
+SQLite has one write lock per database file. A transaction that finds it taken sleeps in
+SQLite's busy handler — 1, 2, 5, 10 … 100 ms between attempts — and whoever retries at the
+right moment wins, not whoever waited longest. With the database work of a worker on a pool of
+threads (`stetgate.serving.blocking`), up to ``db_threads`` writers of the same process compete
+that way: measured with ``benchmarks/run_all.py`` (code exchange on SQLite, 64 connections),
+0.2–0.5 % of exchanges waited past the 2 s lock timeout and were answered 503 — on a single
+worker too, so between threads of one process.
+
+So writers of one process first queue on a `WriteGate` (a lock: a releasing writer wakes the
+next one at once, no back-off sleep), and only the gate's holder asks SQLite for the write
+lock; SQLite's busy handler is left to arbitrate between processes (workers), a handful of
+contenders. The gate is held from ``BEGIN IMMEDIATE`` to the end of ``COMMIT``/``ROLLBACK``:
+the commit is issued here, before the gate opens, so the next writer never finds the lock
+still taken by a commit in flight. Reads (deferred transactions of `read_connection`, the
+read-only engine) never touch the gate: in WAL mode readers do not block writers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+_HOLDER = "stetgate_write_gate"
+"""Key, in a connection's ``info``, of the gate its open write transaction holds."""
+
+_GATES: dict[str, WriteGate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+class WriteGate:
+    """The queue of one process's writers for one database file."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def enter(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the gate; past it, the same error SQLite gives
+        for a lock it could not get (`stetgate.store.db.is_timeout` recognises it)."""
+        if not self._lock.acquire(timeout=timeout):
+            error = sqlite3.OperationalError("database is locked")
+            error.sqlite_errorcode = sqlite3.SQLITE_BUSY
+            raise error
+
+    def leave(self) -> None:
+        self._lock.release()
+
+
+def gate_for(database: str) -> WriteGate:
+    """The process-wide gate of the database file ``database`` (every engine on the same file
+    shares it)."""
+    with _GATES_LOCK:
+        gate = _GATES.get(database)
+        if gate is None:
+            gate = _GATES[database] = WriteGate()
+        return gate
+
+
+def write_gate(engine: Engine) -> WriteGate:
+    """The gate of ``engine``'s SQLite database (for code that writes on a raw connection)."""
+    return gate_for(str(engine.url.database or ":memory:"))
+
+
+def begin_write(conn: Any, gate: WriteGate, lock_seconds: float) -> None:
+    """``BEGIN IMMEDIATE`` on SQLAlchemy connection ``conn`` once through the gate."""
+    gate.enter(lock_seconds)
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        gate.leave()
+        raise
+    conn.info[_HOLDER] = gate
+
+
+def install_gate_release(engine: Engine) -> None:
+    """End write transactions here, then open the gate (see module docstring). SQLAlchemy's own
+    commit/rollback then finds no transaction open (the connection is in autocommit mode,
+    ``isolation_level = None``) and does nothing."""
+
+    def finish(conn: Any, statement: str) -> None:
+        gate: WriteGate | None = conn.info.pop(_HOLDER, None)
+        if gate is None:
+            return
+        try:
+            dbapi = conn.connection.dbapi_connection
+            if dbapi.in_transaction:
+                dbapi.execute(statement)
+        finally:
+            gate.leave()
+
+    def on_commit(conn: Any) -> None:
+        finish(conn, "COMMIT")
+
+    def on_rollback(conn: Any) -> None:
+        finish(conn, "ROLLBACK")
+
+    def on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        # Safety net: a connection never returns to the pool holding the gate (the pool has
+        # rolled it back by now).
+        gate = record.info.pop(_HOLDER, None) if record is not None else None
+        if gate is not None:
+            gate.leave()
+
+    event.listen(engine, "commit", on_commit)
+    event.listen(engine, "rollback", on_rollback)
+    event.listen(engine, "checkin", on_checkin)
+
+
+__all__ = ["WriteGate", "begin_write", "gate_for", "install_gate_release", "write_gate"]
