@@ -44,7 +44,6 @@ rows are identical to Core-written ones.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time
 import weakref
@@ -67,7 +66,7 @@ from stetgate.store.audit_events import TOKEN_REFRESHED
 from stetgate.store.compiled import CompiledStatement
 from stetgate.store.db import DatabaseTimeout, is_timeout, restart_statement_clock
 from stetgate.store.schema import UtcDateTime, audit_events, grants
-from stetgate.store.sqlite_writes import write_gate
+from stetgate.store.sqlite_writes import begin_immediate, write_gate
 
 _ACCESS_EXPIRES = bindparam("access_expires_at", type_=UtcDateTime())
 _REQUEST_ID = bindparam("request_id", type_=String())
@@ -137,11 +136,6 @@ _AUDIT_COLUMNS = ["at", "event", "client_id", "org_id", "psu_id", "request_id", 
 BUSY_WAIT_SECONDS = 30.0
 """How long a SQLite writer waits for another worker's write transaction by default (the app
 passes its ``db_lock_timeout_ms``)."""
-BUSY_PAUSE_SECONDS = 0.00005
-"""Pause between attempts: a write transaction here lasts ~50 µs; SQLite's own busy handler
-would sleep 1 ms and then longer, idling a worker for twenty transactions' worth of time."""
-
-
 def _audit_from(source: Any) -> Any:
     """``INSERT INTO audit_events … SELECT … FROM <the refreshed row>``: the audit row is
     written by the database from the row it just updated, in the same transaction."""
@@ -166,9 +160,10 @@ class RefreshStore:
     keeps one DBAPI connection for itself (one batch runs at a time, so one is enough): no
     pool checkout, reset or PostgreSQL pre-ping per request.
     The connection is dropped after any error (the next call takes a fresh one) and closed
-    when the engine is disposed. On SQLite it does not use the connection-wide busy handler,
-    whose first back-off is 1 ms, but retries ``BEGIN IMMEDIATE`` every 50 µs for up to
-    ``lock_wait_seconds``: with several workers, write transactions of ~50 µs collide often.
+    when the engine is disposed. On SQLite a batch queues on the process's write gate with the
+    other writers, then retries ``BEGIN IMMEDIATE`` from 50 µs (`stetgate.store.sqlite_writes`)
+    rather than SQLite's busy handler, whose first back-off is 1 ms: with several workers,
+    write transactions of ~50 µs collide often; all within ``lock_wait_seconds``.
     A batch that times out (statement or lock timeout, `stetgate.store.db.Timeouts`) fails
     each of its callers with `DatabaseTimeout`.
     """
@@ -187,7 +182,6 @@ class RefreshStore:
         self.lock_wait_seconds = lock_wait_seconds
         dialect = engine.dialect
         self._sqlite = dialect.name == "sqlite"
-        self._busy_error: type[Exception] = dialect.loaded_dbapi.OperationalError
         if self._sqlite:
             self._update = CompiledStatement(_refresh_update(rotate, _RETURNED), dialect)
             by_id = select(grants).where(grants.c.id == bindparam("grant_id", type_=String()))
@@ -315,7 +309,7 @@ class RefreshStore:
         started = time.monotonic()
         gate.enter(self.lock_wait_seconds)
         try:
-            self._begin_immediate(cursor, self.lock_wait_seconds - (time.monotonic() - started))
+            begin_immediate(cursor, self.lock_wait_seconds - (time.monotonic() - started))
             return self._run_sqlite_transaction(cursor, jobs)
         finally:
             gate.leave()
@@ -357,22 +351,6 @@ class RefreshStore:
                 batch_cursor.execute(self._update.sql, job.parameters)
                 cursors.append(batch_cursor)
         return [batch_cursor.fetchone() for batch_cursor in cursors]
-
-    def _begin_immediate(self, cursor: Any, wait_seconds: float) -> None:
-        deadline: float | None = None
-        while True:
-            try:
-                cursor.execute("BEGIN IMMEDIATE")
-                return
-            except self._busy_error as exc:
-                if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
-                    raise
-                moment = time.monotonic()
-                if deadline is None:
-                    deadline = moment + max(wait_seconds, 0.0)
-                elif moment > deadline:
-                    raise
-                time.sleep(BUSY_PAUSE_SECONDS)
 
     def _connect(self) -> Any:
         raw = self.engine.raw_connection()

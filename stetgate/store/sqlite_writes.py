@@ -15,12 +15,19 @@ contenders. The gate is held from ``BEGIN IMMEDIATE`` to the end of ``COMMIT``/`
 the commit is issued here, before the gate opens, so the next writer never finds the lock
 still taken by a commit in flight. Reads (deferred transactions of `read_connection`, the
 read-only engine) never touch the gate: in WAL mode readers do not block writers.
+
+Between processes, the gate's holder does not use SQLite's busy handler either: its sleeps grow
+to 100 ms, so the writers of a process that keeps its gate busy hand the lock to each other
+while the other process sleeps — measured, 2 workers, 256 connections: code exchanges waited
+past the 2 s lock timeout. `begin_immediate` retries ``BEGIN IMMEDIATE`` after 50 µs, doubling
+to at most 1 ms (one such waiter per process, on a pool thread, never on the event loop).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -65,11 +72,40 @@ def write_gate(engine: Engine) -> WriteGate:
     return gate_for(str(engine.url.database or ":memory:"))
 
 
+FIRST_PAUSE_SECONDS = 0.00005
+"""A write transaction here lasts ~50 µs to a few ms: look again soon."""
+LONGEST_PAUSE_SECONDS = 0.001
+
+
+def begin_immediate(dbapi_conn: Any, wait_seconds: float) -> None:
+    """``BEGIN IMMEDIATE`` on a DBAPI connection whose busy timeout is 0, retried while
+    another process holds the write lock, for up to ``wait_seconds``; then SQLite's own
+    "database is locked" error."""
+    deadline = time.monotonic() + max(wait_seconds, 0.0)
+    pause = FIRST_PAUSE_SECONDS
+    while True:
+        try:
+            dbapi_conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
+
+
 def begin_write(conn: Any, gate: WriteGate, lock_seconds: float) -> None:
-    """``BEGIN IMMEDIATE`` on SQLAlchemy connection ``conn`` once through the gate."""
+    """``BEGIN IMMEDIATE`` on SQLAlchemy connection ``conn``: through this process's gate,
+    then past the other processes' writers (`begin_immediate`), within ``lock_seconds``."""
+    started = time.monotonic()
     gate.enter(lock_seconds)
     try:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        dbapi = conn.connection.dbapi_connection
+        dbapi.execute("PRAGMA busy_timeout = 0")
+        try:
+            begin_immediate(dbapi, lock_seconds - (time.monotonic() - started))
+        finally:
+            dbapi.execute(f"PRAGMA busy_timeout = {int(lock_seconds * 1000)}")
     except BaseException:
         gate.leave()
         raise
@@ -110,4 +146,11 @@ def install_gate_release(engine: Engine) -> None:
     event.listen(engine, "checkin", on_checkin)
 
 
-__all__ = ["WriteGate", "begin_write", "gate_for", "install_gate_release", "write_gate"]
+__all__ = [
+    "WriteGate",
+    "begin_immediate",
+    "begin_write",
+    "gate_for",
+    "install_gate_release",
+    "write_gate",
+]
