@@ -66,7 +66,7 @@ from stetgate.store.audit_events import TOKEN_REFRESHED
 from stetgate.store.compiled import CompiledStatement
 from stetgate.store.db import DatabaseTimeout, is_timeout, restart_statement_clock
 from stetgate.store.schema import UtcDateTime, audit_events, grants
-from stetgate.store.sqlite_writes import begin_immediate, write_gate
+from stetgate.store.sqlite_writes import FIRST_PAUSE_SECONDS, begin_immediate, write_gate
 
 _ACCESS_EXPIRES = bindparam("access_expires_at", type_=UtcDateTime())
 _REQUEST_ID = bindparam("request_id", type_=String())
@@ -136,6 +136,8 @@ _AUDIT_COLUMNS = ["at", "event", "client_id", "org_id", "psu_id", "request_id", 
 BUSY_WAIT_SECONDS = 30.0
 """How long a SQLite writer waits for another worker's write transaction by default (the app
 passes its ``db_lock_timeout_ms``)."""
+
+
 def _audit_from(source: Any) -> Any:
     """``INSERT INTO audit_events … SELECT … FROM <the refreshed row>``: the audit row is
     written by the database from the row it just updated, in the same transaction."""
@@ -309,7 +311,11 @@ class RefreshStore:
         started = time.monotonic()
         gate.enter(self.lock_wait_seconds)
         try:
-            begin_immediate(cursor, self.lock_wait_seconds - (time.monotonic() - started))
+            begin_immediate(
+                cursor,
+                self.lock_wait_seconds - (time.monotonic() - started),
+                longest_pause=FIRST_PAUSE_SECONDS,
+            )
             return self._run_sqlite_transaction(cursor, jobs)
         finally:
             gate.leave()

@@ -77,12 +77,15 @@ FIRST_PAUSE_SECONDS = 0.00005
 LONGEST_PAUSE_SECONDS = 0.001
 
 
-def begin_immediate(dbapi_conn: Any, wait_seconds: float) -> None:
+def begin_immediate(
+    dbapi_conn: Any, wait_seconds: float, longest_pause: float = LONGEST_PAUSE_SECONDS
+) -> None:
     """``BEGIN IMMEDIATE`` on a DBAPI connection whose busy timeout is 0, retried while
     another process holds the write lock, for up to ``wait_seconds``; then SQLite's own
-    "database is locked" error."""
+    "database is locked" error. Pauses start at 50 µs and double up to ``longest_pause``
+    (the refresh store keeps them at 50 µs: it is the hot path, and one thread per process)."""
     deadline = time.monotonic() + max(wait_seconds, 0.0)
-    pause = FIRST_PAUSE_SECONDS
+    pause = min(FIRST_PAUSE_SECONDS, longest_pause)
     while True:
         try:
             dbapi_conn.execute("BEGIN IMMEDIATE")
@@ -91,7 +94,7 @@ def begin_immediate(dbapi_conn: Any, wait_seconds: float) -> None:
             if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
                 raise
         time.sleep(pause)
-        pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
+        pause = min(pause * 2, longest_pause)
 
 
 def begin_write(conn: Any, gate: WriteGate, lock_seconds: float) -> None:
