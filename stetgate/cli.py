@@ -114,7 +114,9 @@ def sandbox(cli: CliContext, port: int | None, tpp_port: int) -> None:
     try:
         status = run_sandbox(cli.settings(port=port, enable_demo_pages=True), tpp_port)
     except PortInUse as exc:
-        raise click.ClickException(f"{exc}: stop it, or choose --port / --tpp-port") from None
+        raise click.ClickException(
+            f"{exc}. Stop what holds it, or choose other ports with --port / --tpp-port"
+        ) from None
     if status:
         raise SystemExit(status)
 
