@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up and start the stetgate sandbox: a working bank (test QTSP, demo PSUs and accounts,
-# demo "phone" pages) on https://localhost:8443. Works on a fresh Debian 12 machine with
-# Python 3.11. State lives in ./var (delete it to start over).
+# demo "phone" pages) on https://localhost:8443 and a demo TPP on https://localhost:8444. Works
+# on a fresh Debian 12 machine with Python 3.11. State lives in ./var (delete it to start over).
+# `exec`: the sandbox itself gets Ctrl-C/SIGTERM and stops its children (logs in ./var/logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then

@@ -106,10 +106,19 @@ def db_upgrade(cli: CliContext) -> None:
 @pass_cli
 def sandbox(cli: CliContext, port: int | None, tpp_port: int) -> None:
     """Set up (idempotently) and start the sandbox: a bank (test QTSP, schema, demo PSUs and
-    accounts, demo phone pages) and a demo TPP registered with it."""
+    accounts, demo phone pages) and a demo TPP registered with it, as child processes that
+    Ctrl-C or SIGTERM stops together (exit 0); if one dies the others stop (exit 1)."""
     from stetgate.sandbox import run_sandbox
+    from stetgate.serving.supervisor import PortInUse
 
-    run_sandbox(cli.settings(port=port, enable_demo_pages=True), tpp_port)
+    try:
+        status = run_sandbox(cli.settings(port=port, enable_demo_pages=True), tpp_port)
+    except PortInUse as exc:
+        raise click.ClickException(
+            f"{exc}. Stop what holds it, or choose other ports with --port / --tpp-port"
+        ) from None
+    if status:
+        raise SystemExit(status)
 
 
 @db.command("purge")

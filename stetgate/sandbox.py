@@ -1,24 +1,26 @@
 """`stetgate sandbox`: one command from a fresh clone to a bank and a TPP a developer can walk.
 
 Idempotent set-up in the data folder — test QTSP and server certificate, schema migrations,
-demo PSUs and accounts, a demo TPP's QWAC/QSealC and its Go-Live registration — then the demo
-TPP (https://localhost:8444) in a child process and the bank (https://localhost:8443) in this one.
+demo PSUs and accounts, a demo TPP's QWAC/QSealC and its Go-Live registration — then the bank
+(https://localhost:8443, `stetgate serve`) and the demo TPP (https://localhost:8444, `stetgate
+tpp serve-demo`) as child processes of this one, under `stetgate.serving.supervisor`: SIGINT or
+SIGTERM stops both (status 0), a child's death stops the other (status 1), and neither outlives
+this process. Logs in DATA_DIR/logs.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
-import ssl
+import sys
 from pathlib import Path
 
 import click
-import uvicorn
 
 from stetgate.clock import SystemClock
 from stetgate.eidas import parse_certificate, qtsp
 from stetgate.oauth.clients import get_client, golive_client, insert_client, stored_certificate
-from stetgate.serving.server import serve
+from stetgate.serving.server import settings_environment
+from stetgate.serving.supervisor import Child, Supervisor
 from stetgate.settings import Settings
 from stetgate.store.db import make_engine, upgrade
 
@@ -75,40 +77,62 @@ def prepare_sandbox(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> Path:
     return tpp_dir
 
 
-def _run_demo_tpp(settings: Settings, tpp_dir: Path, port: int) -> None:
-    from stetgate.tpp.client import TppCredentials
-    from stetgate.tpp.demo_app import DemoTppConfig, create_demo_tpp_app
+def sandbox_children(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> list[Child]:
+    """The sandbox's services, each a `stetgate` command of its own; a new service (e.g. a demo
+    core-banking server) is one more entry here."""
+    data_dir = settings.data_dir
+    cli = [sys.executable, "-m", "stetgate.cli", "--data-dir", str(data_dir)]
+    local = f"https://localhost:{settings.port}"  # the test certificate names localhost
+    tls = ["--tls-cert", str(settings.server_cert_path), "--tls-key", str(settings.server_key_path)]
+    return [
+        Child(
+            "bank",
+            [*cli, "serve"],
+            url=settings.resolved_issuer,
+            ready_url=f"{local}/health/live",
+            port=settings.port,
+            host=settings.host,
+            env=settings_environment(settings),
+        ),
+        Child(
+            "demo-tpp",
+            [
+                *cli,
+                *("tpp", "--bank", settings.resolved_issuer, "--client-id", DEMO_TPP_ORG_ID),
+                *("--certs", str(data_dir / "demo-tpp"), "--ca", str(data_dir / "ca.pem")),
+                *("serve-demo", "--host", settings.host, "--port", str(tpp_port), *tls),
+                *("--name", DEMO_TPP_NAME),
+            ],
+            url=demo_tpp_url(tpp_port),
+            ready_url=f"{demo_tpp_url(tpp_port)}/",
+            port=tpp_port,
+            host=settings.host,
+        ),
+    ]
 
-    app = create_demo_tpp_app(
-        DemoTppConfig(
-            bank_url=settings.resolved_issuer,
-            client_id=DEMO_TPP_ORG_ID,
-            credentials=TppCredentials.from_directory(tpp_dir),
-            public_url=demo_tpp_url(port),
-            ca_file=settings.data_dir / "ca.pem",
-            name=DEMO_TPP_NAME,
-        )
+
+def run_sandbox(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> int:
+    """Set up, then run the services until a stop signal (status 0) or a death (status 1).
+
+    Raises `PortInUse` before any set-up work when a port is taken."""
+    supervisor = Supervisor(
+        sandbox_children(settings, tpp_port),
+        log_dir=settings.data_dir / "logs",
+        ca_file=settings.data_dir / "ca.pem",
+        label="sandbox",
+        on_ready=lambda: _print_guide(settings, tpp_port),
     )
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=port,
-        log_level="warning",
-        ssl_certfile=str(settings.server_cert_path),
-        ssl_keyfile=str(settings.server_key_path),
-        ssl_cert_reqs=ssl.CERT_NONE,
-    )
+    supervisor.check_ports()
+    prepare_sandbox(settings, tpp_port)
+    supervisor.say(f"starting {', '.join(c.name for c in supervisor.children)}")
+    return supervisor.run()
 
 
-def run_sandbox(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> None:
-    tpp_dir = prepare_sandbox(settings, tpp_port)
-    demo = multiprocessing.get_context("spawn").Process(
-        target=_run_demo_tpp, args=(settings, tpp_dir, tpp_port), daemon=True
-    )
-    demo.start()
+def _print_guide(settings: Settings, tpp_port: int) -> None:
     psus_file = settings.data_dir / "demo-psus.json"
     first = json.loads(psus_file.read_text())[0] if psus_file.exists() else None
     issuer = settings.resolved_issuer
+    tpp_dir = settings.data_dir / "demo-tpp"
     click.echo(f"""
 stetgate sandbox
   bank (ASPSP)   {issuer}   metadata: {issuer}/.well-known/oauth-authorization-server
@@ -123,7 +147,4 @@ stetgate sandbox
         f"  TPP CLI        stetgate tpp --client-id {DEMO_TPP_ORG_ID} --certs {tpp_dir} "
         f"--ca {ca} authorize-url --redirect-uri {demo_tpp_url(tpp_port)}/callback"
     )
-    try:
-        serve(settings)
-    finally:
-        demo.terminate()
+    click.echo(f"  logs           {settings.data_dir / 'logs'}\n")

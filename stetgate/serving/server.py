@@ -42,15 +42,22 @@ def client_ca_bundle(settings: Settings) -> Path:
     return bundle
 
 
-def export_settings(settings: Settings) -> None:
-    """Hand the validated settings to worker processes through STETGATE_* variables."""
-    for name, value in settings.model_dump(mode="json", exclude_none=True).items():
-        env = f"STETGATE_{name.upper()}"
-        os.environ[env] = (
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The validated settings as STETGATE_* variables, which `load_settings` reads back: how a
+    child process (a uvicorn worker, the sandbox's bank) gets exactly these settings."""
+    return {
+        f"STETGATE_{name.upper()}": (
             json.dumps(value)
             if isinstance(value, list | dict)
             else (str(value).lower() if isinstance(value, bool) else str(value))
         )
+        for name, value in settings.model_dump(mode="json", exclude_none=True).items()
+    }
+
+
+def export_settings(settings: Settings) -> None:
+    """Hand the validated settings to worker processes through STETGATE_* variables."""
+    os.environ.update(settings_environment(settings))
 
 
 def serve(settings: Settings, *, plain_http: bool = False, access_log: bool = False) -> None:

@@ -200,6 +200,61 @@ def api(
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))
 
 
+@tpp.command("serve-demo")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
+@click.option("--port", type=int, default=8444, show_default=True)
+@click.option(
+    "--public-url",
+    default=None,
+    help="Base URL browsers use (default https://localhost:PORT); PUBLIC_URL/callback must be "
+    "a registered redirect URI.",
+)
+@click.option(
+    "--tls-cert", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True
+)
+@click.option(
+    "--tls-key", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True
+)
+@click.option("--name", default="Demo TPP", show_default=True, help="Name shown on its pages.")
+@pass_tpp
+def serve_demo(
+    opts: _TppOptions,
+    host: str,
+    port: int,
+    public_url: str | None,
+    tls_cert: Path,
+    tls_key: Path,
+    name: str,
+) -> None:
+    """Serve the demo TPP web app over HTTPS against --bank (the sandbox runs it this way, as a
+    process of its own, so that it can be stopped and restarted like any service)."""
+    import ssl
+
+    import uvicorn
+
+    from stetgate.tpp.demo_app import DemoTppConfig, create_demo_tpp_app
+
+    app = create_demo_tpp_app(
+        DemoTppConfig(
+            bank_url=opts.bank,
+            client_id=opts.client_id,
+            credentials=TppCredentials.from_directory(opts.certs, opts.key_id),
+            public_url=public_url or f"https://localhost:{port}",
+            ca_file=opts.ca,
+            name=name,
+        )
+    )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        ssl_certfile=str(tls_cert),
+        ssl_keyfile=str(tls_key),
+        ssl_cert_reqs=ssl.CERT_NONE,
+    )
+
+
 def _now() -> datetime:
     """A command line acts now: the system clock."""
     return SystemClock().now()
