@@ -33,6 +33,7 @@ from stetgate.psd2 import routes as psd2_api
 from stetgate.psu import pages as psu_pages
 from stetgate.psu.authorize_frontend import PsuAuthorizationFrontend
 from stetgate.psu.sca import default_sca_methods
+from stetgate.psu.theme import load_theme
 from stetgate.psu.unavailable import unavailable_page
 from stetgate.registry import register as register_api
 from stetgate.registry import registration_token
@@ -123,8 +124,10 @@ def create_app(
     balances, transactions, beneficiaries, identity, funds), ``psus`` (identify, check
     credentials, count failures, block) and ``sca_methods`` (in the order the PSU is offered
     them); None means stetgate's built-in adapter, what `stetgate serve` and the sandbox run.
-    ``clock`` is injected by tests.
+    ``clock`` is injected by tests. A theme folder (``theme_dir``) that does not pass its
+    checks raises `stetgate.psu.theme.ThemeError` naming the file, before anything is opened.
     """
+    theme = load_theme(settings.theme_dir, settings.default_language)
     services = build_services(settings, clock=clock, bank=bank, psus=psus, sca_methods=sca_methods)
     grant_handlers = oauth_endpoints.grant_handlers(
         services
@@ -150,6 +153,7 @@ def create_app(
         ],
     )
     app.state.services = services
+    app.state.theme = theme
     return app
 
 

@@ -73,14 +73,16 @@ def serve(
     access_log: bool,
 ) -> None:
     """Serve the bank over HTTPS with optional client certificates (mTLS for TPPs)."""
+    from stetgate.psu.theme import ThemeError, load_theme
     from stetgate.serving.server import ServeError
     from stetgate.serving.server import serve as run
     from stetgate.store.db import DatabaseNotMigrated
 
     settings = cli.settings(host=host, port=port, workers=workers)
     try:
+        load_theme(settings.theme_dir, settings.default_language)  # before any worker starts
         run(settings, plain_http=plain_http, access_log=access_log)
-    except (ServeError, DatabaseNotMigrated) as exc:
+    except (ServeError, DatabaseNotMigrated, ThemeError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

@@ -133,7 +133,17 @@ class Settings(BaseSettings):
     )
 
     # --- PSU pages -------------------------------------------------------------------------------
-    default_language: Literal["fr", "en"] = "fr"
+    default_language: str = Field(
+        "fr",
+        pattern=r"^[a-z]{2}$",
+        description="Language of the PSU pages when the TPP or the PSU asks for none they have: "
+        "fr, en, or a language the theme adds.",
+    )
+    theme_dir: Path | None = Field(
+        None,
+        description="The bank's theme folder for the PSU pages: logo, colours, texts, "
+        "templates (docs/operations.md#theme). Unset: the built-in look.",
+    )
     enable_demo_pages: bool = Field(
         False,
         description="Serve the demo bank's 'phone' pages (TOTP display, app approval). "

@@ -27,7 +27,7 @@ from stetgate.demo.psu_directory import DatabasePsuDirectory
 from stetgate.demo.totp import seconds_left_in_step
 from stetgate.psu.decoupled import PendingChallenge, answer_challenge, pending_for
 from stetgate.psu.rendering import Page, bad_form_page, render_page, show
-from stetgate.psu.texts import pick_language
+from stetgate.psu.theme import theme_of
 from stetgate.secrets import new_secret, same_secret
 from stetgate.services import Services, services_of
 from stetgate.settings import Settings
@@ -57,10 +57,11 @@ def _render(
     reference: str = "",
     unknown: bool = False,
 ) -> Response:
-    lang = pick_language(request.query_params.get("lang"), services.settings.default_language)
+    theme = theme_of(request)
     response = render_page(
+        theme,
         "demo_phone.html",
-        lang=lang,
+        lang=theme.language(request.query_params.get("lang")),
         status_code=status_code,
         csrf_token=_csrf_for(services, cookie_value),
         lang_toggle=PHONE_PATH,
@@ -150,7 +151,7 @@ def _checked(handler: PhoneForm) -> Callable[[Request], Awaitable[Response]]:
         services = services_of(request)
         checked = await _checked_form(request, services)
         if checked is None:
-            return _bad_form(request, services)
+            return _bad_form(request)
         values, cookie_value = checked
         return await show(services, handler, request, services, values, cookie_value)
 
@@ -187,10 +188,9 @@ def _answer(
     return _phone_view(request, services, cookie_value, psu_id, notice=notice, reference=reference)
 
 
-def _bad_form(request: Request, services: Services) -> Response:
-    return bad_form_page(
-        pick_language(request.query_params.get("lang"), services.settings.default_language)
-    )
+def _bad_form(request: Request) -> Response:
+    theme = theme_of(request)
+    return bad_form_page(theme, theme.language(request.query_params.get("lang")))
 
 
 def routes(settings: Settings) -> list[BaseRoute]:

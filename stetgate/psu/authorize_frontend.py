@@ -27,7 +27,7 @@ from stetgate.psu.journeys import (
     start_journey,
 )
 from stetgate.psu.rendering import redirect, render_page
-from stetgate.psu.texts import pick_language
+from stetgate.psu.theme import theme_of
 from stetgate.psu.visits import LOGIN_PATH
 from stetgate.psu.wiring import session_cookie
 from stetgate.services import services_of
@@ -38,9 +38,9 @@ from stetgate.store.audit_events import AUTHORIZATION_STARTED
 
 def _language(request: Request, ui_locales: str | None) -> str:
     """The page language: the first of ``ui_locales`` (OpenID Connect Core §3.1.2.1) when the
-    bank has it, else the bank's default."""
+    bank's pages speak it (built-in or theme languages), else the bank's default."""
     first = (ui_locales or "").split(" ")[0][:2]
-    return pick_language(first, services_of(request).settings.default_language)
+    return theme_of(request).language(first)
 
 
 class PsuAuthorizationFrontend:
@@ -83,6 +83,7 @@ class PsuAuthorizationFrontend:
 
     def refuse(self, request: Request, reason: str, *, ui_locales: str | None) -> Response:
         return render_page(
+            theme_of(request),
             "message.html",
             lang=_language(request, ui_locales),
             status_code=400,

@@ -55,7 +55,7 @@ async def connected_apps_page(request: Request) -> Response:
     now = services.clock.now()
     cookie = session_cookie(services)
     session_id = cookie.session_id(request)
-    lang = request_lang(request, services)
+    lang = request_lang(request)
     live, new_id = await services.blocking.run(_signed_in, services, session_id, lang, now)
     if live is not None:
         visit = await enter_visit(

@@ -63,6 +63,7 @@ from stetgate.psu.journeys import (
 )
 from stetgate.psu.rendering import Page, redirect, show
 from stetgate.psu.sca import enrolled_methods, method_named
+from stetgate.psu.theme_assets import routes as theme_asset_routes
 from stetgate.psu.visits import (
     APPS_PATH,
     APPS_REVOKE_PATH,
@@ -553,5 +554,6 @@ def routes() -> list[BaseRoute]:
         Route(SIGN_OUT_PATH, sign_out_submit, methods=["POST"]),
         Route(APPS_PATH, connected_apps_page, methods=["GET"]),
         Route(APPS_REVOKE_PATH, connected_apps_revoke, methods=["POST"]),
+        *theme_asset_routes(),  # under STATIC_PATH: before the mount
         Mount(STATIC_PATH, app=StaticFiles(directory=_static_dir()), name="psu-static"),
     ]

@@ -1,7 +1,8 @@
 """Rendering PSU pages, with the headers every one of them carries.
 
-Pages are server-rendered Jinja2 with autoescaping on (the TPP's ``client_name`` and the
-PSU's inputs are untrusted text). Each response carries:
+Pages are server-rendered Jinja2 with autoescaping on (the TPP's ``client_name``, the PSU's
+inputs and the bank's theme texts are text, never markup), in the app's theme
+(`stetgate.psu.theme`: its templates, texts, logo and colours). Each response carries:
 
 - ``Content-Security-Policy`` (CSP Level 3): nothing inline, scripts and styles only from the
   bank's own static files, ``connect-src 'self'`` for the decoupled-SCA status poll,
@@ -20,13 +21,11 @@ nothing, so it does not take one of the bounded pool's threads (`stetgate.servin
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any, ParamSpec
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from stetgate.psu.texts import TEXTS
+from stetgate.psu.theme import Theme
 from stetgate.services import Services
 
 P = ParamSpec("P")
@@ -50,18 +49,8 @@ def content_security_policy(form_origin: str | None = None) -> str:
     )
 
 
-@cache
-def templates() -> Environment:
-    return Environment(
-        loader=PackageLoader("stetgate.psu", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def render_page(
+    theme: Theme,
     template: str,
     *,
     lang: str,
@@ -69,11 +58,14 @@ def render_page(
     form_origin: str | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    """Render `template` in `lang` with the PSU-page headers."""
+    """Render `template` of `theme` in `lang` (one of the theme's languages) with the PSU-page
+    headers."""
     context.setdefault("deadline_seconds", None)
     context.setdefault("csrf_token", None)
     context.setdefault("lang_toggle", None)
-    html = templates().get_template(template).render(lang=lang, t=TEXTS[lang], **context)
+    html = theme.environment.get_template(template).render(
+        lang=lang, t=theme.texts[lang], **context
+    )
     headers = dict(PAGE_HEADERS)
     headers["Content-Security-Policy"] = content_security_policy(form_origin)
     return HTMLResponse(html, status_code=status_code, headers=headers)
@@ -86,10 +78,11 @@ def redirect(url: str) -> Response:
     return RedirectResponse(url, status_code=303, headers=headers)
 
 
-def bad_form_page(lang: str) -> Response:
+def bad_form_page(theme: Theme, lang: str) -> Response:
     """400 for a form whose CSRF token is missing or wrong: the request changes nothing and
     the page does not say which check failed."""
     return render_page(
+        theme,
         "message.html",
         lang=lang,
         status_code=400,

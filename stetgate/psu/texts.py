@@ -1,7 +1,10 @@
-"""What the PSU pages say, in French (the default, a French bank's customers) and English.
+"""What the PSU pages say by default, in French (the default, a French bank's customers) and
+English: the texts of the built-in theme.
 
 One dictionary per language with the same keys (a unit test checks they match); templates read
-``t.<key>``. Messages about failures never say which element was wrong (RTS (EU) 2018/389
+``t.<key>``. A bank's theme (`stetgate.psu.theme`) overrides any of them and adds languages;
+the English keys are the list of keys a theme may set, and their ``{placeholders}`` the only
+ones it may use. Messages about failures never say which element was wrong (RTS (EU) 2018/389
 Art. 4(3)(a)) and never whether a PSU id exists.
 """
 
@@ -13,8 +16,8 @@ LANGUAGES: Final = ("fr", "en")
 
 _FR: dict[str, str] = {
     "bank_name": "Banque stetgate",
-    "other_language": "English",
-    "other_language_code": "en",
+    "language_name": "Français",
+    "skip_to_content": "Aller au contenu",
     "secure_area": "Espace sécurisé",
     "time_left": "Temps restant avant expiration de la session :",
     "cancel": "Annuler et revenir à {client}",
@@ -133,8 +136,8 @@ _FR: dict[str, str] = {
 
 _EN: dict[str, str] = {
     "bank_name": "stetgate Bank",
-    "other_language": "Français",
-    "other_language_code": "fr",
+    "language_name": "English",
+    "skip_to_content": "Skip to content",
     "secure_area": "Secure area",
     "time_left": "Time left before the session expires:",
     "cancel": "Cancel and return to {client}",
@@ -246,8 +249,3 @@ _EN: dict[str, str] = {
 }
 
 TEXTS: Final[dict[str, dict[str, str]]] = {"fr": _FR, "en": _EN}
-
-
-def pick_language(requested: str | None, default: str) -> str:
-    """`requested` when it is a supported language, else `default`."""
-    return requested if requested in LANGUAGES else default

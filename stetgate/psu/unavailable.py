@@ -11,19 +11,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from stetgate.psu.rendering import render_page
-from stetgate.psu.texts import pick_language
-from stetgate.services import services_of
+from stetgate.psu.theme import theme_of
 
 RETRY_AFTER_SECONDS = 1
 
 
 def unavailable_page(request: Request) -> Response:
-    lang = pick_language(
-        request.query_params.get("lang"), services_of(request).settings.default_language
-    )
+    theme = theme_of(request)
     response = render_page(
+        theme,
         "message.html",
-        lang=lang,
+        lang=theme.language(request.query_params.get("lang")),
         status_code=503,
         title_key="busy_title",
         body_key="busy_body",

@@ -61,7 +61,7 @@ from stetgate.psu.journeys import (
     touch,
 )
 from stetgate.psu.rendering import Page, bad_form_page, redirect, render_page, show
-from stetgate.psu.texts import pick_language
+from stetgate.psu.theme import Theme, theme_of
 from stetgate.psu.wiring import session_cookie
 from stetgate.secrets import same_secret
 from stetgate.services import Services, services_of
@@ -125,6 +125,10 @@ class Visit:
     def request_id(self) -> str | None:
         return request_id_of(self.request.headers)
 
+    @property
+    def theme(self) -> Theme:
+        return theme_of(self.request)
+
     def audit(
         self,
         event: str,
@@ -157,8 +161,8 @@ async def read_form(request: Request) -> dict[str, str]:
     return values
 
 
-def request_lang(request: Request, services: Services) -> str:
-    return pick_language(request.query_params.get("lang"), services.settings.default_language)
+def request_lang(request: Request) -> str:
+    return theme_of(request).language(request.query_params.get("lang"))
 
 
 def load_visit(engine: Engine, session_id: str) -> tuple[Journey | None, Client | None]:
@@ -193,22 +197,24 @@ async def enter_visit(
     post: bool,
 ) -> Visit | Response:
     """Rules 1–5 for a journey already read (`load_visit`)."""
+    theme = theme_of(request)
     if journey is None:
         return render_page(
+            theme,
             "message.html",
-            lang=request_lang(request, services),
+            lang=request_lang(request),
             status_code=400,
             title_key="no_session_title",
             body_key="no_session_body",
             detail="",
         )
     requested = request.query_params.get("lang")
-    lang = pick_language(requested, journey.lang)
+    lang = theme.language(requested, journey.lang)
     form: dict[str, str] = {}
     if post:
         form = await read_form(request)
         if not same_secret(form.get("csrf_token", ""), journey.csrf_token):
-            return bad_form_page(lang)
+            return bad_form_page(theme, lang)
     visit = Visit(request, services, now, journey, form, lang, client)
     settings = services.settings
     if journey.finished:
@@ -239,6 +245,7 @@ def _screen_page(
         visit.now, settings.psu_idle_timeout_seconds, settings.psu_journey_timeout_seconds
     )
     return render_page(
+        visit.theme,
         template,
         lang=visit.lang,
         status_code=status_code,
@@ -284,6 +291,7 @@ def message_page(
     return_url: str | None = None,
 ) -> Response:
     return render_page(
+        visit.theme,
         "message.html",
         lang=visit.lang,
         status_code=status_code,
@@ -299,6 +307,7 @@ def message_page(
 def blocked_page(visit: Visit, seconds: float) -> Response:
     return_url = callback_error(visit, AUTHENTICATION_FAILED) if visit.authorize else None
     return render_page(
+        visit.theme,
         "blocked.html",
         lang=visit.lang,
         minutes=max(1, math.ceil(seconds / 60)),

@@ -230,3 +230,49 @@ def test_blocked_page_and_english_pages(tab: Tab) -> None:
     page.click("#return-to-tpp")
     query = tab.callback_query()
     assert query["error_description"] == "authentication_failed"
+
+
+THEME_LOGO = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" viewBox="0 0 40 20">'
+    b'<rect width="40" height="20" fill="#005a3c"/></svg>'
+)
+
+
+def test_a_theme_folder_changes_the_logo_a_colour_and_a_text(
+    chromium: Browser,
+    bank_factory: Any,
+    pki: TestPki,
+    tpp_callback: TppCallback,
+    tmp_path: Path,
+) -> None:
+    """The bank's look from its theme folder, as the browser shows it under the pages' CSP:
+    the logo loads from the static path, the generated stylesheet recolours the header, a
+    text is the theme's."""
+    theme = tmp_path / "theme"
+    (theme / "texts").mkdir(parents=True)
+    (theme / "theme.toml").write_text('name = "Banque Exemple"\n[colors]\nprimary = "#005a3c"\n')
+    (theme / "logo.svg").write_bytes(THEME_LOGO)
+    (theme / "texts" / "fr.toml").write_text('login_title = "Bienvenue chez Exemple"\n')
+    bank: RunningBank = bank_factory(theme_dir=theme)
+    add_client(
+        bank.services.engine,
+        pki.issue(ORG, ("AISP", "CBPII")),
+        bank.clock.now(),
+        name="Budget Facile",
+        redirect_uris=(tpp_callback.url,),
+    )
+    opened = Tab(chromium, bank, tpp_callback)
+    try:
+        opened.open_authorize()
+        page = opened.page
+        page.wait_for_selector("#psu_id")
+        opened.shot("8-theme")
+        assert page.inner_text("h1") == "Bienvenue chez Exemple"
+        assert page.title() == "Bienvenue chez Exemple — Banque Exemple"
+        logo_width = page.eval_on_selector("#bank-logo", "img => img.complete && img.naturalWidth")
+        assert logo_width == 40  # loaded, not a broken image
+        header = page.eval_on_selector(".bank-header", "el => getComputedStyle(el).backgroundColor")
+        assert header == "rgb(0, 90, 60)"
+    finally:
+        opened.close()
+    assert opened.problems == [], opened.problems  # no CSP violation

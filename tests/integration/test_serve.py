@@ -160,3 +160,21 @@ def test_invalid_setting_is_named_at_start(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "sca_validity_days" in result.stderr
+
+
+def test_serve_refuses_a_broken_theme_naming_the_file(tmp_path: Path) -> None:
+    """Checked once before any worker starts: one clear line, not a traceback per worker."""
+    theme = tmp_path / "theme"
+    theme.mkdir()
+    (theme / "theme.toml").write_text('[colors]\nprimary = "red"\n')
+    env = dict(os.environ, STETGATE_DATA_DIR=str(tmp_path), STETGATE_THEME_DIR=str(theme))
+    result = subprocess.run(
+        [sys.executable, "-m", "stetgate.cli", "serve", "--port", str(_free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"{theme / 'theme.toml'}: colors.primary = 'red' is not a CSS colour" in result.stderr
+    assert "Traceback" not in result.stderr

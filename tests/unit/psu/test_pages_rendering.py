@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from stetgate.psu.rendering import content_security_policy, render_page
-from stetgate.psu.texts import LANGUAGES, TEXTS, pick_language
+from stetgate.psu.texts import LANGUAGES, TEXTS
+from stetgate.psu.theme import load_theme
+
+THEME = load_theme(None, "fr")
 
 EVIL = '<script>alert("x")</script>'
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)
@@ -67,6 +70,7 @@ def test_templates_render_in_both_languages_and_escape_untrusted_text(
     template: str, lang: str
 ) -> None:
     response = render_page(
+        THEME,
         template,
         lang=lang,
         csrf_token="tok",
@@ -86,6 +90,7 @@ def test_templates_render_in_both_languages_and_escape_untrusted_text(
 
 def test_pages_without_a_journey_have_no_timer_and_no_form_to_time_out() -> None:
     response = render_page(
+        THEME,
         "message.html",
         lang="fr",
         title_key="no_session_title",
@@ -112,10 +117,11 @@ def test_content_security_policy() -> None:
     assert "form-action 'self';" in content_security_policy(None)
 
 
-def test_pick_language() -> None:
-    assert pick_language("en", "fr") == "en"
-    assert pick_language("de", "fr") == "fr"
-    assert pick_language(None, "en") == "en"
+def test_the_page_language_is_one_the_pages_speak() -> None:
+    assert THEME.language("en") == "en"
+    assert THEME.language("de") == "fr"
+    assert THEME.language(None, "en") == "en"
+    assert THEME.language("de", "xx") == "fr"  # a journey's language the theme lost
 
 
 def test_failure_messages_never_name_an_element() -> None:
