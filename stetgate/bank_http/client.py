@@ -265,6 +265,9 @@ class HttpBank:
         except (UnknownAccount, CurrencyMismatch):
             self.breaker.succeeded()
             raise
+        except Exception:
+            self.breaker.failed()  # never leave a half-open probe hanging
+            raise
         self.breaker.succeeded()
         return result
 
@@ -309,7 +312,11 @@ class HttpBank:
                 failure = BankUnavailable(_transport_reason(exc))
                 retryable = retryable and not _is_tls_failure(exc)
             else:
-                if response.status_code == 401 and self.credentials and not reauthenticated:
+                if (
+                    response.status_code == 401
+                    and self.credentials is not None
+                    and not reauthenticated
+                ):
                     response.close()
                     self.credentials.invalidate()
                     reauthenticated = True
