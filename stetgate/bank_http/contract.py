@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
 
 from stetgate.bank.backend import (
     CURRENCY_EXPONENTS,
@@ -43,7 +44,15 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore", populate_by_name=True)
+    # camelCase on the wire, snake_case in Python (a generator rather than per-field aliases
+    # keeps the constructors' keyword names the field names for mypy).
+    model_config = ConfigDict(
+        strict=True,
+        frozen=True,
+        extra="ignore",
+        alias_generator=to_camel,
+        populate_by_name=True,
+    )
 
 
 class AmountModel(_Wire):
@@ -64,26 +73,26 @@ class AmountModel(_Wire):
 
 class OtherIdModel(_Wire):
     identification: Text
-    scheme_name: str = Field(alias="schemeName")
+    scheme_name: str
     issuer: str | None = None
 
 
 class BalanceModel(_Wire):
     name: Text
     amount: AmountModel
-    balance_type: Literal["CLBD", "XPCD", "OTHR"] = Field(alias="balanceType")
-    last_change_at: datetime | None = Field(None, alias="lastChangeDateTime")
-    reference_date: date | None = Field(None, alias="referenceDate")
-    last_committed_transaction: str | None = Field(None, alias="lastCommittedTransaction")
+    balance_type: Literal["CLBD", "XPCD", "OTHR"]
+    last_change_date_time: datetime | None = None
+    reference_date: date | None = None
+    last_committed_transaction: str | None = None
 
     def value(self) -> Balance:
-        if self.last_change_at is not None and self.last_change_at.tzinfo is None:
+        if self.last_change_date_time is not None and self.last_change_date_time.tzinfo is None:
             raise ValueError("lastChangeDateTime must carry its offset (RFC 3339)")
         return Balance(
             name=self.name,
             amount=self.amount.money(),
             balance_type=self.balance_type,
-            last_change_at=self.last_change_at,
+            last_change_at=self.last_change_date_time,
             reference_date=self.reference_date,
             last_committed_transaction=self.last_committed_transaction,
         )
@@ -94,25 +103,25 @@ class BalanceModel(_Wire):
             name=balance.name,
             amount=AmountModel.of(balance.amount),
             balance_type=balance.balance_type,
-            last_change_at=balance.last_change_at,
+            last_change_date_time=balance.last_change_at,
             reference_date=balance.reference_date,
             last_committed_transaction=balance.last_committed_transaction,
         )
 
 
 class AccountModel(_Wire):
-    resource_id: Text = Field(alias="resourceId")
+    resource_id: Text
     bic: Text
     iban: str | None = None
     other: OtherIdModel | None = None
     currency: CurrencyCode
     name: Text
-    cash_account_type: Literal["CACC", "CARD"] = Field(alias="cashAccountType")
+    cash_account_type: Literal["CACC", "CARD"]
     usage: Literal["PRIV", "ORGA"]
     product: Text
-    psu_status: Text = Field(alias="psuStatus")
+    psu_status: Text
     details: str | None = None
-    linked_account: str | None = Field(None, alias="linkedAccount")
+    linked_account: str | None = None
     balances: list[BalanceModel] | None = None
     """Present (possibly empty) only for the accounts the request asked balances of."""
 
@@ -174,15 +183,15 @@ class BalancesAnswer(_Wire):
 
 
 class TransactionModel(_Wire):
-    resource_id: Text = Field(alias="resourceId")
-    entry_reference: int = Field(alias="entryReference", ge=0)
+    resource_id: Text
+    entry_reference: int = Field(ge=0)
     amount: AmountModel
-    credit_debit: Literal["CRDT", "DBIT"] = Field(alias="creditDebitIndicator")
+    credit_debit_indicator: Literal["CRDT", "DBIT"]
     status: Literal["BOOK", "PDNG"]
-    booking_date: date | None = Field(None, alias="bookingDate")
-    value_date: date | None = Field(None, alias="valueDate")
-    transaction_date: date | None = Field(None, alias="transactionDate")
-    remittance_information: list[str] = Field(default_factory=list, alias="remittanceInformation")
+    booking_date: date | None = None
+    value_date: date | None = None
+    transaction_date: date | None = None
+    remittance_information: list[str] = Field(default_factory=list)
 
     def value(self) -> Transaction:
         money = self.amount.money()
@@ -192,7 +201,7 @@ class TransactionModel(_Wire):
             resource_id=self.resource_id,
             entry_reference=self.entry_reference,
             amount=money,
-            credit_debit=self.credit_debit,
+            credit_debit=self.credit_debit_indicator,
             status=self.status,
             booking_date=self.booking_date,
             value_date=self.value_date,
@@ -206,7 +215,7 @@ class TransactionModel(_Wire):
             resource_id=transaction.resource_id,
             entry_reference=transaction.entry_reference,
             amount=AmountModel.of(transaction.amount),
-            credit_debit=transaction.credit_debit,
+            credit_debit_indicator=transaction.credit_debit,
             status=transaction.status,
             booking_date=transaction.booking_date,
             value_date=transaction.value_date,
@@ -218,7 +227,7 @@ class TransactionModel(_Wire):
 class TransactionPageModel(_Wire):
     transactions: list[TransactionModel]
     total: int = Field(ge=0)
-    snapshot_entry: int | None = Field(alias="snapshotEntry")
+    snapshot_entry: int | None
     """Required (null when the account has no transaction): the paging cursor."""
 
     def value(self, offset: int, limit: int) -> TransactionPage:
@@ -247,15 +256,15 @@ class TransactionPageModel(_Wire):
 class AddressModel(_Wire):
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
     """ISO 3166-1 alpha-2."""
-    address_lines: list[str] = Field(default_factory=list, alias="addressLines")
+    address_lines: list[str] = Field(default_factory=list)
 
 
 class BeneficiaryModel(_Wire):
     id: Text
-    creditor_name: Text = Field(alias="creditorName")
-    creditor_iban: Text = Field(alias="creditorIban")
-    creditor_bic: str | None = Field(None, alias="creditorBic")
-    creditor_address: AddressModel | None = Field(None, alias="creditorAddress")
+    creditor_name: Text
+    creditor_iban: Text
+    creditor_bic: str | None = None
+    creditor_address: AddressModel | None = None
 
     def value(self) -> Beneficiary:
         address = self.creditor_address
@@ -288,7 +297,7 @@ class BeneficiaryList(_Wire):
 
 
 class IdentityModel(_Wire):
-    connected_psu: Text = Field(alias="connectedPsu")
+    connected_psu: Text
 
     def value(self) -> EndUserIdentity:
         return EndUserIdentity(self.connected_psu)
