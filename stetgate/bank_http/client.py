@@ -251,8 +251,10 @@ class HttpBank:
         request_id = current_request_id() or str(uuid.uuid4())
         try:
             response = self._exchange(method, VERSION_PREFIX + path, params, content, request_id)
-            with response:
+            try:
                 result = read(response)
+            finally:
+                response.close()
         except BankFailure as failure:
             self.breaker.failed()
             logger.warning(
