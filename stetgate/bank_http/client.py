@@ -303,7 +303,7 @@ class HttpBank:
                 response = self.http.request(
                     method,
                     path,
-                    params=params,
+                    params=None if params is None else tuple(params),
                     content=content,
                     headers=headers,
                     timeout=httpx.Timeout(remaining),
