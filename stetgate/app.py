@@ -21,6 +21,7 @@ from stetgate import diagnostics
 from stetgate.bank.backend import BankBackend
 from stetgate.bank.psus import PsuDirectory
 from stetgate.bank.sca import ScaMethod
+from stetgate.bank_http import http_bank
 from stetgate.clock import Clock, SystemClock
 from stetgate.demo import phone_pages as demo_pages
 from stetgate.demo.bank import DemoBank
@@ -57,7 +58,8 @@ def build_services(
     sca_methods: Sequence[ScaMethod] | None = None,
 ) -> Services:
     """The shared objects of one app; a port left as None gets stetgate's built-in adapter
-    (the demo bank over this database, the local PSU directory, TOTP and app confirmation)."""
+    (the demo bank over this database — or over HTTP at ``bank_url`` —, the local PSU
+    directory, TOTP and app confirmation)."""
     timeouts = Timeouts(
         statement_ms=settings.db_statement_timeout_ms, lock_ms=settings.db_lock_timeout_ms
     )
@@ -71,6 +73,9 @@ def build_services(
         settings.trusted_proxies, settings.client_cert_header, settings.client_cert_header_format
     )
     keys = InstanceKeys.from_master(load_master_key(settings.secret_key, settings.data_dir))
+    if bank is None:
+        # Core banking over HTTP when configured (docs/bank-integration.md), else in-process.
+        bank = http_bank(settings) if settings.bank_url else DemoBank(read_engine)
     if psus is None:
         psus = DatabasePsuDirectory(
             engine,
@@ -86,7 +91,7 @@ def build_services(
         keys=keys,
         tpp_identity=TppIdentity(source, validator),
         issuer=settings.resolved_issuer,
-        bank=bank if bank is not None else DemoBank(read_engine),
+        bank=bank,
         psus=psus,
         sca_methods=tuple(sca_methods if sca_methods is not None else default_sca_methods()),
         password_checks=CapacityLimiter(settings.password_check_concurrency),

@@ -173,9 +173,10 @@ def _register_groups() -> None:
     from stetgate.demo.psu_cli import psu
 
     main.add_command(psu)
-    from stetgate.demo.cli import demo
+    from stetgate.demo.cli import demo, demo_bank
 
     main.add_command(demo)
+    main.add_command(demo_bank)
 
 
 _register_groups()

@@ -47,6 +47,9 @@ class Services:
     def close(self) -> None:
         """Release the databases and threads (tests and the sandbox build many apps)."""
         self.blocking.close()
+        close_bank = getattr(self.bank, "close", None)  # an adapter holding connections
+        if callable(close_bank):
+            close_bank()
         self.engine.dispose()
         self.tpp_identity.validator.close()
 

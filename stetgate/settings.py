@@ -132,6 +132,54 @@ class Settings(BaseSettings):
         None, description="Optional Redis for unattended-access counters."
     )
 
+    # --- core banking over HTTP (docs/bank-integration.md) -------------------------------------
+    bank_url: str | None = Field(
+        None,
+        description="Base URL of the core-banking service (contract /core-banking/v1, e.g. "
+        "https://core.bank.internal). Unset: the in-process demo bank on this database.",
+    )
+    bank_auth: Literal["mtls", "client_credentials", "none"] = Field(
+        "mtls",
+        description="How stetgate authenticates to bank_url: a TLS client certificate "
+        "(bank_client_cert_file), an OAuth 2 client-credentials token (bank_token_url, "
+        "bank_client_id, bank_client_secret), or none (plain http on loopback only: the demo).",
+    )
+    bank_ca_file: Path | None = Field(
+        None,
+        description="CA certificates (PEM) the backend's certificate must chain to; "
+        "unset: the system's.",
+    )
+    bank_client_cert_file: Path | None = Field(
+        None, description="Client certificate (PEM) for bank_auth = mtls (may hold the key)."
+    )
+    bank_client_key_file: Path | None = Field(None, description="Its private key (PEM).")
+    bank_token_url: str | None = Field(None, description="Token endpoint (client_credentials).")
+    bank_client_id: str | None = None
+    bank_client_secret: str | None = Field(None, repr=False)
+    bank_token_scope: str | None = None
+    bank_timeout_ms: int = Field(
+        2000,
+        ge=50,
+        le=60_000,
+        description="Time budget of one backend call, retries included; past it the API call "
+        "fails with 504.",
+    )
+    bank_retries: int = Field(
+        2, ge=0, le=5, description="Retries of a GET after a connection failure or 502/503/504."
+    )
+    bank_retry_backoff_ms: int = Field(
+        50, ge=1, le=5000, description="Backoff base: retry n waits U(0, base × 2^n)."
+    )
+    bank_max_connections: int = Field(
+        16, ge=1, le=400, description="Connections (kept alive) to the backend per worker."
+    )
+    bank_breaker_failures: int = Field(
+        5, ge=1, le=1000, description="Consecutive failed calls that open the circuit breaker."
+    )
+    bank_breaker_cooldown_seconds: float = Field(
+        10.0, ge=0, le=3600, description="How long an open breaker fails calls at once."
+    )
+
     # --- PSU pages -------------------------------------------------------------------------------
     default_language: str = Field(
         "fr",
@@ -176,6 +224,27 @@ class Settings(BaseSettings):
     def _issuer_is_https(self) -> Settings:
         if self.issuer is not None and not self.issuer.startswith("https://"):
             raise ValueError("issuer must be an https:// URL (RFC 8414 §2)")
+        return self
+
+    @model_validator(mode="after")
+    def _bank_backend_is_complete(self) -> Settings:
+        if self.bank_url is None:
+            return self
+        if not self.bank_url.startswith(("https://", "http://")):
+            raise ValueError("bank_url must be an http(s):// URL")
+        if self.bank_auth == "mtls" and self.bank_client_cert_file is None:
+            raise ValueError("bank_auth = mtls needs bank_client_cert_file (and its key)")
+        if self.bank_auth == "client_credentials" and not (
+            self.bank_token_url and self.bank_client_id and self.bank_client_secret
+        ):
+            raise ValueError(
+                "bank_auth = client_credentials needs bank_token_url, bank_client_id and "
+                "bank_client_secret"
+            )
+        if self.bank_auth != "none" and not self.bank_url.startswith("https://"):
+            raise ValueError(f"bank_auth = {self.bank_auth} needs an https:// bank_url")
+        if self.bank_auth == "none" and not _loopback_url(self.bank_url):
+            raise ValueError("bank_auth = none is for a backend on the loopback only (the demo)")
         return self
 
     @model_validator(mode="after")
@@ -229,6 +298,18 @@ class Settings(BaseSettings):
     @property
     def crl_path(self) -> Path:
         return self.crl_dir or self.data_dir / "crl"
+
+
+def _loopback_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _TomlSource(PydanticBaseSettingsSource):

@@ -100,6 +100,13 @@ class ServiceUnavailable(StetError):
     status = 503
 
 
+class GatewayTimeout(StetError):
+    """The bank's core-banking backend did not answer within its time budget (RFC 9110
+    §15.6.5); nothing was changed and the call may be retried (``Retry-After``)."""
+
+    status = 504
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 

@@ -6,7 +6,9 @@ checks of `stetgate.psd2.callers` (401/403), then the operation — and everythi
 wrong below the base path, routing included (404 unknown path, 405 method), is answered with
 the STET error body and the request's ``X-Request-ID``. An unexpected exception becomes a 500
 STET body; the log line names the exception type and the request, never a header value. A
-database statement or lock timeout becomes a 503 with ``Retry-After`` (nothing was changed).
+database statement or lock timeout becomes a 503 with ``Retry-After`` (nothing was changed); so
+does a failure of the core-banking backend (`stetgate.bank.failures`), a 504 when it timed out
+— logged and audited with the request's ``X-Request-ID``, the backend's detail never shown.
 
 Everything an operation waits on — token and seal lookups, consents, the bank backend's reads,
 the unattended-access counter — runs in one synchronous function per call, off the event loop
@@ -30,6 +32,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
+from stetgate.bank.failures import BankFailure, BankTimeout
+from stetgate.bank.request_context import serving_request
 from stetgate.oauth.scopes import AISP, CBPII
 from stetgate.psd2.aisp import AccountInformation
 from stetgate.psd2.callers import ApiCaller, CallAuthenticator, request_target
@@ -38,6 +42,7 @@ from stetgate.psd2.consents import parse_consent_request, replace_consent, resol
 from stetgate.psd2.errors import (
     HAL_JSON,
     BadRequest,
+    GatewayTimeout,
     InternalError,
     MethodNotAllowed,
     NotFound,
@@ -57,7 +62,7 @@ from stetgate.psd2.request_headers import (
 from stetgate.services import Services
 from stetgate.serving.request_id import REQUEST_ID_HEADER, request_id_of
 from stetgate.store.audit import record_event
-from stetgate.store.audit_events import PSD2_CONSENT_REPLACED
+from stetgate.store.audit_events import PSD2_BANK_UNAVAILABLE, PSD2_CONSENT_REPLACED
 from stetgate.store.db import DatabaseTimeout
 
 logger = logging.getLogger("stetgate.psd2")
@@ -197,13 +202,21 @@ class StetApi:
                     caller = self.calls.authenticate(
                         request, headers, content, role=role, request_id=request_id, now=now
                     )
-                    return operation(request, caller, content, now)
+                    # The bank adapter forwards the request id (`stetgate.bank.request_context`).
+                    with serving_request(request_id):
+                        try:
+                            return operation(request, caller, content, now)
+                        except BankFailure as failure:
+                            self._audit_bank_failure(caller, failure, now)
+                            raise
 
                 # Token, seal and consent lookups, the bank's reads, the unattended-access
                 # counter: one hop off the event loop for the whole call.
                 return await self.services.blocking.run(authenticated_operation)
             except StetError as exc:
                 return self._render(request.scope, exc)
+            except BankFailure as failure:
+                return self._render(request.scope, self._bank_failure(request, failure))
             except DatabaseTimeout:
                 return self._render(
                     request.scope,
@@ -215,6 +228,50 @@ class StetApi:
                 )
 
         return endpoint
+
+    # --- core-banking failures ----------------------------------------------------------------
+    def _bank_failure(self, request: Request, failure: BankFailure) -> StetError:
+        """504 for a timeout, 503 otherwise, both retryable; the reason goes to the log (with
+        the X-Request-ID), never to the TPP."""
+        logger.warning(
+            "core banking failed on %s %s: %s %s (X-Request-ID %s)",
+            request.method,
+            request.url.path,
+            type(failure).__name__,
+            failure.reason,
+            request_id_of(request.headers),
+        )
+        retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if isinstance(failure, BankTimeout):
+            return GatewayTimeout(
+                "the bank's systems did not answer in time; nothing was changed, retry later",
+                headers=retry,
+            )
+        return ServiceUnavailable(
+            "the bank's systems are unavailable; nothing was changed, retry later", headers=retry
+        )
+
+    def _audit_bank_failure(self, caller: ApiCaller, failure: BankFailure, now: datetime) -> None:
+        """The audit event of a failed call (its own transaction: the call changed nothing).
+        A failure to write it is logged, not raised: the TPP's answer stays the 503/504."""
+        try:
+            with self.services.engine.begin() as conn:
+                record_event(
+                    conn,
+                    now,
+                    PSD2_BANK_UNAVAILABLE,
+                    client_id=caller.client_id,
+                    org_id=caller.org_id,
+                    psu_id=caller.psu_id,
+                    request_id=caller.request_id,
+                    reason=f"{type(failure).__name__}: {failure.reason}",
+                )
+        except Exception as exc:
+            logger.error(
+                "could not audit a core-banking failure: %s (X-Request-ID %s)",
+                type(exc).__name__,
+                caller.request_id,
+            )
 
     # --- operations -------------------------------------------------------------------------
     @staticmethod

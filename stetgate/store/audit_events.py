@@ -51,6 +51,10 @@ REVOCATION_REFUSED = "revocation_refused"
 # --- resource API ----------------------------------------------------------------------------
 PSD2_CONSENT_REPLACED = "psd2.consent_replaced"
 """STET ``PUT /consents``: the AISP forwarded the PSU's consent, replacing the previous one."""
+PSD2_BANK_UNAVAILABLE = "psd2.bank_unavailable"
+"""A resource-API call failed because the core-banking backend failed (unreachable, timed
+out, answered outside the contract, circuit open); ``reason`` says which, the TPP got a
+503/504 with its ``X-Request-ID``."""
 
 # --- clients: Go-Live (``stetgate clients``) and the register API ----------------------------
 CLIENT_ADDED = "client_added"

@@ -293,13 +293,20 @@ def database_url(request: pytest.FixtureRequest, directory: Path) -> str:
 
 
 def build_world(
-    request: pytest.FixtureRequest, pki: TestPki, directory: Path, database: str, **settings: Any
+    request: pytest.FixtureRequest,
+    pki: TestPki,
+    directory: Path,
+    database: str,
+    *,
+    url: str | None = None,
+    **settings: Any,
 ) -> Iterator[ApiWorld]:
     """A seeded bank on a fresh database of kind `database` (the module fixture's ``database``
-    fixture, see tests/conftest.py)."""
+    fixture, see tests/conftest.py), or on ``url`` when the test made it (e.g. to start a
+    core-banking service on it first)."""
     from tests.conftest import fresh_database_url
 
-    url = fresh_database_url(request, database, directory)
+    url = url or fresh_database_url(request, database, directory)
     clock = FrozenClock(SystemClock().now().replace(microsecond=0))
     start = clock.now()
     bank = start_bank(pki, url, directory / "bank", clock, **settings)
