@@ -105,19 +105,30 @@ def db_upgrade(cli: CliContext) -> None:
 @main.command()
 @click.option("--port", type=int, default=None, help="Bank port (default 8443).")
 @click.option("--tpp-port", type=int, default=8444, show_default=True, help="Demo TPP port.")
+@click.option(
+    "--core-banking-port",
+    type=int,
+    default=8445,
+    show_default=True,
+    help="Demo core-banking service port.",
+)
 @pass_cli
-def sandbox(cli: CliContext, port: int | None, tpp_port: int) -> None:
+def sandbox(cli: CliContext, port: int | None, tpp_port: int, core_banking_port: int) -> None:
     """Set up (idempotently) and start the sandbox: a bank (test QTSP, schema, demo PSUs and
-    accounts, demo phone pages) and a demo TPP registered with it, as child processes that
+    accounts, demo phone pages) reading its core banking over HTTP from the demo
+    core-banking service, and a demo TPP registered with it, as child processes that
     Ctrl-C or SIGTERM stops together (exit 0); if one dies the others stop (exit 1)."""
     from stetgate.sandbox import run_sandbox
     from stetgate.serving.supervisor import PortInUse
 
     try:
-        status = run_sandbox(cli.settings(port=port, enable_demo_pages=True), tpp_port)
+        status = run_sandbox(
+            cli.settings(port=port, enable_demo_pages=True), tpp_port, core_banking_port
+        )
     except PortInUse as exc:
         raise click.ClickException(
-            f"{exc}. Stop what holds it, or choose other ports with --port / --tpp-port"
+            f"{exc}. Stop what holds it, or choose other ports with --port / --tpp-port / "
+            "--core-banking-port"
         ) from None
     if status:
         raise SystemExit(status)

@@ -27,6 +27,11 @@ from stetgate.store.db import make_engine, upgrade
 DEMO_TPP_ORG_ID = "PSDFR-ACPR-DEMO01"
 DEMO_TPP_NAME = "Demo Budget App"
 DEMO_TPP_PORT = 8444
+CORE_BANKING_PORT = 8445
+
+
+def core_banking_url(port: int = CORE_BANKING_PORT) -> str:
+    return f"https://localhost:{port}"
 
 
 def demo_tpp_url(port: int = DEMO_TPP_PORT) -> str:
@@ -77,14 +82,41 @@ def prepare_sandbox(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> Path:
     return tpp_dir
 
 
-def sandbox_children(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> list[Child]:
-    """The sandbox's services, each a `stetgate` command of its own; a new service (e.g. a demo
-    core-banking server) is one more entry here."""
+def sandbox_children(
+    settings: Settings,
+    tpp_port: int = DEMO_TPP_PORT,
+    core_banking_port: int = CORE_BANKING_PORT,
+) -> list[Child]:
+    """The sandbox's services, each a `stetgate` command of its own, in the deployment shape:
+    the gateway reads the demo bank's ledger over HTTP from the core-banking service
+    (`HttpBank`, contract ``/core-banking/v1``), and the demo TPP calls the gateway."""
     data_dir = settings.data_dir
     cli = [sys.executable, "-m", "stetgate.cli", "--data-dir", str(data_dir)]
     local = f"https://localhost:{settings.port}"  # the test certificate names localhost
     tls = ["--tls-cert", str(settings.server_cert_path), "--tls-key", str(settings.server_key_path)]
+    bank_service = core_banking_url(core_banking_port)
+    gateway = settings.model_copy(
+        update={
+            "bank_url": bank_service,
+            # The demo service is on the loopback, over TLS with the sandbox's test CA; a
+            # bank's own is authenticated with mTLS or client credentials.
+            "bank_auth": "none",
+            "bank_ca_file": data_dir / "ca.pem",
+        }
+    )
     return [
+        Child(
+            "core-banking",
+            [
+                *cli,
+                *("demo-bank", "serve", "--host", settings.host),
+                *("--port", str(core_banking_port), *tls),
+            ],
+            url=bank_service,
+            ready_url=f"{bank_service}/core-banking/v1/health",
+            port=core_banking_port,
+            host=settings.host,
+        ),
         Child(
             "bank",
             [*cli, "serve"],
@@ -92,7 +124,7 @@ def sandbox_children(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> list[
             ready_url=f"{local}/health/live",
             port=settings.port,
             host=settings.host,
-            env=settings_environment(settings),
+            env=settings_environment(gateway),
         ),
         Child(
             "demo-tpp",
@@ -111,16 +143,20 @@ def sandbox_children(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> list[
     ]
 
 
-def run_sandbox(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> int:
+def run_sandbox(
+    settings: Settings,
+    tpp_port: int = DEMO_TPP_PORT,
+    core_banking_port: int = CORE_BANKING_PORT,
+) -> int:
     """Set up, then run the services until a stop signal (status 0) or a death (status 1).
 
     Raises `PortInUse` before any set-up work when a port is taken."""
     supervisor = Supervisor(
-        sandbox_children(settings, tpp_port),
+        sandbox_children(settings, tpp_port, core_banking_port),
         log_dir=settings.data_dir / "logs",
         ca_file=settings.data_dir / "ca.pem",
         label="sandbox",
-        on_ready=lambda: _print_guide(settings, tpp_port),
+        on_ready=lambda: _print_guide(settings, tpp_port, core_banking_port),
     )
     supervisor.check_ports()
     prepare_sandbox(settings, tpp_port)
@@ -128,7 +164,7 @@ def run_sandbox(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> int:
     return supervisor.run()
 
 
-def _print_guide(settings: Settings, tpp_port: int) -> None:
+def _print_guide(settings: Settings, tpp_port: int, core_banking_port: int) -> None:
     psus_file = settings.data_dir / "demo-psus.json"
     first = json.loads(psus_file.read_text())[0] if psus_file.exists() else None
     issuer = settings.resolved_issuer
@@ -138,6 +174,7 @@ stetgate sandbox
   bank (ASPSP)   {issuer}   metadata: {issuer}/.well-known/oauth-authorization-server
   demo TPP       {demo_tpp_url(tpp_port)}   <- open this in your browser
   PSU's phone    {issuer}/demo/phone   (one-time codes, app approvals)
+  core banking   {core_banking_url(core_banking_port)}/core-banking/v1   (read by the bank)
   demo PSUs      {psus_file}""")
     if first:
         click.echo(f"  e.g. PSU id {first['id']!r}, password {first['password']!r}")

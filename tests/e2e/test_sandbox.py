@@ -37,7 +37,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
     data_dir = tmp_path_factory.mktemp("sandbox")
-    bank_port, tpp_port = _free_port(), _free_port()
+    bank_port, tpp_port, core_port = _free_port(), _free_port(), _free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -50,6 +50,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
             str(bank_port),
             "--tpp-port",
             str(tpp_port),
+            "--core-banking-port",
+            str(core_port),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

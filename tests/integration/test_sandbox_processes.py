@@ -90,10 +90,11 @@ class Sandbox:
     data_dir: Path
     bank_port: int
     tpp_port: int
+    core_port: int
 
     @property
-    def ports(self) -> tuple[int, int]:
-        return self.bank_port, self.tpp_port
+    def ports(self) -> tuple[int, int, int]:
+        return self.bank_port, self.tpp_port, self.core_port
 
     def output(self) -> str:
         return self.out.read_text(errors="replace")
@@ -114,11 +115,12 @@ class Sandbox:
         for url in (
             f"https://localhost:{self.bank_port}/health/live",
             f"https://localhost:{self.tpp_port}/",
+            f"https://localhost:{self.core_port}/core-banking/v1/health",
         ):
             response = httpx.get(url, verify=ca, timeout=5, trust_env=False)
             assert response.status_code == 200, url
         pids = self.pids()
-        assert set(pids) == {"bank", "demo-tpp"}, self.output()
+        assert set(pids) == {"core-banking", "bank", "demo-tpp"}, self.output()
         assert all(_alive(pid) for pid in pids.values())
         return pids
 
@@ -146,14 +148,18 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def start(tmp_path: Path, data_dir: Path) -> Iterator[Callable[..., Sandbox]]:
     started: list[Sandbox] = []
 
-    def run(data: Path = data_dir, bank_port: int = 0, tpp_port: int = 0) -> Sandbox:
+    def run(
+        data: Path = data_dir, bank_port: int = 0, tpp_port: int = 0, core_port: int = 0
+    ) -> Sandbox:
         bank_port, tpp_port = bank_port or _free_port(), tpp_port or _free_port()
+        core_port = core_port or _free_port()
         out = tmp_path / f"sandbox{len(started)}.out"
         with out.open("wb") as sink:
             proc = subprocess.Popen(
                 [
                     *(sys.executable, "-m", "stetgate.cli", "--data-dir", str(data), "sandbox"),
                     *("--port", str(bank_port), "--tpp-port", str(tpp_port)),
+                    *("--core-banking-port", str(core_port)),
                 ],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -161,7 +167,7 @@ def start(tmp_path: Path, data_dir: Path) -> Iterator[Callable[..., Sandbox]]:
                 start_new_session=True,
                 preexec_fn=_default_sigint,
             )
-        started.append(Sandbox(proc, out, data, bank_port, tpp_port))
+        started.append(Sandbox(proc, out, data, bank_port, tpp_port, core_port))
         return started[-1]
 
     yield run
@@ -196,10 +202,11 @@ def test_children_die_with_a_sigkilled_sandbox(start: Callable[..., Sandbox]) ->
     ("victim", "kill", "how"),
     [
         ("demo-tpp", signal.SIGKILL, "demo-tpp was killed by SIGKILL"),
+        ("core-banking", signal.SIGKILL, "core-banking was killed by SIGKILL"),
         # stopped gracefully from outside (uvicorn then re-raises SIGTERM): unrequested, a death
         ("bank", signal.SIGTERM, "bank was killed by SIGTERM"),
     ],
-    ids=["tpp-SIGKILL", "bank-SIGTERM"],
+    ids=["tpp-SIGKILL", "core-banking-SIGKILL", "bank-SIGTERM"],
 )
 def test_a_child_dying_stops_the_others_and_fails_naming_it(
     start: Callable[..., Sandbox], victim: str, kill: signal.Signals, how: str
