@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from stetgate.oauth.error_text import error_description
+
 # error_description values the PSU pages produce (docs/decisions.md#callback-outcomes)
 CONSENT_REFUSED = "consent_refused"
 AUTHENTICATION_FAILED = "authentication_failed"
@@ -39,7 +41,7 @@ def error_redirect(
     """``error=…&error_description=…&state=…&iss=…`` (RFC 6749 §4.1.2.1, RFC 9207 §2)."""
     params = [("error", error)]
     if description:
-        params.append(("error_description", description))
+        params.append(("error_description", error_description(description)))
     if state is not None:
         params.append(("state", state))
     params.append(("iss", issuer))

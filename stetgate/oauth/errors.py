@@ -11,12 +11,17 @@ from typing import ClassVar
 
 from starlette.responses import JSONResponse
 
+from stetgate.oauth.error_text import error_description
+
 
 class OAuthError(Exception):
     error: ClassVar[str] = "invalid_request"
     status_code: ClassVar[int] = 400
 
     def __init__(self, description: str = "") -> None:
+        # RFC 6749 §5.2's character set, whichever way the error is rendered (JSON body,
+        # callback query, audit reason): `stetgate.oauth.error_text`.
+        description = error_description(description)
         super().__init__(description or self.error)
         self.description = description
 

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from starlette.responses import JSONResponse
 
+from stetgate.oauth.error_text import error_description
 from stetgate.oauth.errors import NO_STORE, RETRY_AFTER_SECONDS
 from stetgate.serving.request_id import REQUEST_ID_HEADER
 
@@ -26,6 +27,7 @@ class RegistrationError(Exception):
     status_code: ClassVar[int] = 400
 
     def __init__(self, description: str, *, reason: str | None = None) -> None:
+        description = error_description(description)  # RFC 6749 §5.2's set, as OAuth errors
         super().__init__(description)
         self.description = description
         self.reason = reason or self.error
