@@ -70,10 +70,13 @@ def _reference_json(reference: AccountReference) -> Json:
     if reference.iban is not None:
         body["iban"] = reference.iban
     else:
-        body["other"] = {
+        other: Json = {
             "identification": reference.other_identification,
             "schemeName": reference.other_scheme,
         }
+        if reference.other_issuer is not None:
+            other["issuer"] = reference.other_issuer
+        body["other"] = other
     if reference.currency is not None:
         body["currency"] = reference.currency
     return body

@@ -69,6 +69,9 @@ class AccountReference:
     iban: str | None = None
     other_identification: str | None = None
     other_scheme: str | None = None
+    other_issuer: str | None = None
+    """Kept to repeat the reference as sent (the CBPII answer embeds its request); matching
+    uses identification and scheme."""
     currency: str | None = None
 
     def designates(self, account: Account) -> bool:
@@ -125,7 +128,10 @@ def parse_account_reference(value: Any, where: str) -> AccountReference:
     if issuer is not None and (not isinstance(issuer, str) or len(issuer) > 35):
         raise BadRequest(f"{where}.other.issuer must be a string of at most 35 characters")
     return AccountReference(
-        other_identification=identification, other_scheme=scheme, currency=currency
+        other_identification=identification,
+        other_scheme=scheme,
+        other_issuer=issuer,
+        currency=currency,
     )
 
 

@@ -594,6 +594,26 @@ def test_funds_confirmation_on_a_card_checks_its_linked_account(api: ApiWorld, t
         assert response.json()["result"] is covered, amount
 
 
+def test_funds_confirmation_echoes_the_request_as_sent_issuer_included(
+    api: ApiWorld, tpp: Tpp
+) -> None:
+    """STET v1.4.2 PaymentCoverageReportResource: ``request`` embeds the original request —
+    an ``other`` identification's ``issuer`` too (an outside conformance run found it dropped)."""
+    token = api.token("jdupont", "cbpii")
+    card = api.accounts_of("jdupont")[1]
+    reference = _reference(card)
+    reference["other"]["issuer"] = "DEMOBANK"
+    request = {
+        "paymentCoverageRequestId": "c-issuer",
+        "payee": "Shop",
+        "instructedAmount": {"currency": "EUR", "amount": "1.00"},
+        "accountId": reference,
+    }
+    response = tpp.call("POST", "funds-confirmations", token=token, json_body=request)
+    assert response.status_code == 200, response.text
+    assert response.json()["request"] == request
+
+
 @pytest.mark.parametrize(
     "change, status",
     [
