@@ -4,9 +4,9 @@
   fetched once and kept for `DISCOVERY_TTL_SECONDS`; its ``issuer`` must be the configured one
   exactly (§4.3), else nothing from it is used.
 - Keys (OIDC Core §10.1.1): the ``jwks_uri`` key set is kept until an ID token names a ``kid``
-  it does not hold — the OP rotated its keys — and then fetched again, at most once per
-  ``oidc_jwks_refetch_seconds`` so that tokens with made-up ``kid`` values cannot make stetgate
-  hammer the OP. That throttle is an operational rate limit, not a rule about the PSU, so it
+  it does not hold — the OP rotated its keys — and then fetched again; such refetches happen
+  at most once per ``oidc_jwks_refetch_seconds``, so that tokens with made-up ``kid`` values
+  cannot make stetgate hammer the OP. That throttle is an operational rate limit, not a rule about the PSU, so it
   uses a monotonic timer rather than the app's (injectable) clock.
 - Token request (OIDC Core §3.1.3.1, RFC 7636 §4.5): the code, the redirect URI and the PKCE
   verifier, with the client authentication the OP registered (§9: client_secret_basic,
@@ -63,7 +63,8 @@ class OpenIdProvider:
         self._discovery: Discovery | None = None
         self._discovered_at = 0.0
         self._keys: KeySet | None = None
-        self._keys_fetched_at: float | None = None
+        self._last_refetch: float | None = None
+        """When a missing ``kid`` last caused a refetch (monotonic seconds)."""
         self._signing_key: RSAKey | None = None
         self.jwks_fetches = 0
         """How many times the key set was fetched (tests and diagnostics)."""
@@ -130,7 +131,6 @@ class OpenIdProvider:
             raise ProviderError(f"jwks: unusable key set ({type(exc).__name__})") from exc
         with self._lock:
             self._keys = keys
-            self._keys_fetched_at = time.monotonic()
             self.jwks_fetches += 1
         return keys
 
@@ -138,14 +138,19 @@ class OpenIdProvider:
         """The OP's key set, fetched again once when it lacks ``kid`` (key rotation), unless
         the last fetch is more recent than ``oidc_jwks_refetch_seconds``."""
         with self._lock:
-            keys, fetched_at = self._keys, self._keys_fetched_at
+            keys, last_refetch = self._keys, self._last_refetch
         if keys is None:
             return self._fetch_keys()
         if kid is None or any(key.kid == kid for key in keys.keys):
             return keys
-        assert fetched_at is not None
-        if time.monotonic() - fetched_at < self._settings.oidc_jwks_refetch_seconds:
-            return keys
+        now = time.monotonic()
+        if (
+            last_refetch is not None
+            and now - last_refetch < self._settings.oidc_jwks_refetch_seconds
+        ):
+            return keys  # refetched for a missing kid lately: the token's kid is not the OP's
+        with self._lock:
+            self._last_refetch = now
         return self._fetch_keys()
 
     # --- token endpoint ---------------------------------------------------------------------
