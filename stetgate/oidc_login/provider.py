@@ -6,8 +6,8 @@
 - Keys (OIDC Core §10.1.1): the ``jwks_uri`` key set is kept until an ID token names a ``kid``
   it does not hold — the OP rotated its keys — and then fetched again; such refetches happen
   at most once per ``oidc_jwks_refetch_seconds``, so that tokens with made-up ``kid`` values
-  cannot make stetgate hammer the OP. That throttle is an operational rate limit, not a rule about the PSU, so it
-  uses a monotonic timer rather than the app's (injectable) clock.
+  cannot make stetgate hammer the OP. That throttle is an operational rate limit, not a rule
+  about the PSU, so it uses a monotonic timer rather than the app's (injectable) clock.
 - Token request (OIDC Core §3.1.3.1, RFC 7636 §4.5): the code, the redirect URI and the PKCE
   verifier, with the client authentication the OP registered (§9: client_secret_basic,
   client_secret_post or private_key_jwt).
