@@ -138,8 +138,8 @@ def create_app(
     """
     theme = load_theme(settings.theme_dir, settings.default_language)
     services = build_services(settings, clock=clock, bank=bank, psus=psus, sca_methods=sca_methods)
-    # Delegated PSU login (docs/operations.md#oidc-login): the bank's OpenID Provider
-    # replaces the password and SCA screens when ``oidc_issuer`` is set.
+    # Delegated PSU login (docs/operations.md#delegated-psu-login-openid-connect): the
+    # bank's OpenID Provider replaces the password and SCA screens when oidc_issuer is set.
     oidc_login = (
         OidcLogin(OpenIdProvider(settings)) if settings.oidc_enabled else _NoDelegatedLogin()
     )

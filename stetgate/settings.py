@@ -157,7 +157,8 @@ class Settings(BaseSettings):
     )
     cookie_secure: bool = True
 
-    # --- delegated PSU authentication over OpenID Connect (docs/operations.md#oidc-login) -------
+    # --- delegated PSU login over OpenID Connect ---------------------------------------------
+    # (docs/operations.md#delegated-psu-login-openid-connect)
     oidc_issuer: str | None = Field(
         None,
         description="Issuer of the bank's own OpenID Provider. Set: the PSU signs in there "
