@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
+from joserfc.jwk import RSAKey
 from sqlalchemy import select, update
 
 from stetgate.demo.seed import seed_demo_bank
@@ -95,7 +97,9 @@ def delegated_factory(
 ) -> Iterator[Callable[..., Delegated]]:
     ops: list[RunningOp] = []
 
-    def start(*, id_token_ttl: int = 600, **overrides: Any) -> Delegated:
+    def start(
+        *, id_token_ttl: int = 600, client_jwk: str | None = None, **overrides: Any
+    ) -> Delegated:
         port = free_port()
         settings: dict[str, Any] = dict(
             oidc_issuer=f"http://127.0.0.1:{port}",
@@ -105,7 +109,13 @@ def delegated_factory(
         )
         settings.update(overrides)
         bank = bank_factory(**settings)
-        op = RunningOp(node, port, bank.base_url + CALLBACK_PATH, id_token_ttl=id_token_ttl)
+        op = RunningOp(
+            node,
+            port,
+            bank.base_url + CALLBACK_PATH,
+            id_token_ttl=id_token_ttl,
+            client_jwk=client_jwk,
+        )
         ops.append(op)
         op.start()
         tpp = pki.issue(ORG, ("AISP", "CBPII"))
@@ -211,6 +221,60 @@ def test_key_rotation_at_the_op_is_followed(delegated: Delegated) -> None:
         browser.get("/psu/consent")
         assert "code" in callback_query(browser.consent("authorize"))
     assert delegated.login.provider.jwks_fetches == 2
+
+
+def test_private_key_jwt_client_authentication(
+    delegated_factory: Callable[..., Delegated], tmp_path: Path
+) -> None:
+    key = RSAKey.generate_key(2048, parameters={"kid": "stetgate-1"})
+    key_file = tmp_path / "oidc-client.pem"
+    key_file.write_bytes(key.as_pem(private=True))
+    public = json.dumps(key.as_dict(private=False))
+    setup = delegated_factory(
+        client_jwk=public,
+        oidc_client_auth="private_key_jwt",
+        oidc_client_secret=None,
+        oidc_private_key_file=key_file,
+        oidc_private_key_kid="stetgate-1",
+    )
+    with PsuBrowser(setup.bank) as browser:
+        setup.signed_in(browser)
+    assert len(audit_trail(setup.bank.services.engine, PSU_AUTHENTICATED_BY_OP)) == 1
+
+
+def test_private_key_jwt_with_a_key_the_op_does_not_know_fails(
+    delegated_factory: Callable[..., Delegated], tmp_path: Path
+) -> None:
+    registered = RSAKey.generate_key(2048, parameters={"kid": "stetgate-1"})
+    other = RSAKey.generate_key(2048, parameters={"kid": "stetgate-1"})
+    key_file = tmp_path / "oidc-client.pem"
+    key_file.write_bytes(other.as_pem(private=True))
+    setup = delegated_factory(
+        client_jwk=json.dumps(registered.as_dict(private=False)),
+        oidc_client_auth="private_key_jwt",
+        oidc_client_secret=None,
+        oidc_private_key_file=key_file,
+        oidc_private_key_kid="stetgate-1",
+    )
+    with PsuBrowser(setup.bank) as browser:
+        url = setup.op.sign_in(browser.http, setup.to_op(browser))
+        query = callback_query(setup.back(browser, url), "https://tpp.example/callback")
+    assert query["error_description"] == "authentication_failed"
+    (event,) = audit_trail(setup.bank.services.engine, AUTHORIZATION_FAILED)
+    assert event["reason"].startswith("oidc_provider: token endpoint: HTTP 401")
+
+
+def test_missing_iss_is_refused_when_the_op_announces_it(delegated: Delegated) -> None:
+    """RFC 9207 §2.4: the OP's discovery says it sends ``iss``; a response without it is not
+    trusted to come from this OP."""
+    with PsuBrowser(delegated.bank) as browser:
+        url = delegated.op.sign_in(browser.http, delegated.to_op(browser))
+        parts = urlsplit(url)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items() if k != "iss"}
+        stripped = urlunsplit(parts._replace(query=urlencode(query)))
+        answer = callback_query(delegated.back(browser, stripped), "https://tpp.example/callback")
+    assert answer["error_description"] == "authentication_failed"
+    _failure(delegated, "oidc_iss_mismatch")
 
 
 def test_unknown_kids_refetch_the_jwks_at_most_once_per_period(delegated: Delegated) -> None:

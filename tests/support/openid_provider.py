@@ -87,6 +87,8 @@ class RunningOp:
     port: int
     redirect_uri: str
     id_token_ttl: int = 600
+    client_jwk: str | None = None
+    """Public JWK (JSON) of a private_key_jwt client; None: client_secret_basic."""
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -103,6 +105,8 @@ class RunningOp:
             OP_CLIENT_SECRET=CLIENT_SECRET,
             OP_ID_TOKEN_TTL=str(self.id_token_ttl),
         )
+        if self.client_jwk is not None:
+            env["OP_CLIENT_JWK"] = self.client_jwk
         self._process = subprocess.Popen(
             [self.node, "server.js"],
             cwd=OP_DIR,

@@ -3,7 +3,8 @@
 // start (a restart is a key rotation), and a plain-HTML login form standing for the bank's own
 // strong authentication: the test chooses the `acr`/`amr` the OP asserts, or aborts
 // (error=access_denied). Configuration comes from the environment:
-//   OP_PORT, OP_ISSUER, OP_REDIRECT_URI, OP_CLIENT_ID, OP_CLIENT_SECRET, OP_ID_TOKEN_TTL.
+//   OP_PORT, OP_ISSUER, OP_REDIRECT_URI, OP_CLIENT_ID, OP_CLIENT_SECRET or OP_CLIENT_JWK,
+//   OP_ID_TOKEN_TTL.
 import crypto from 'node:crypto';
 import { URLSearchParams } from 'node:url';
 
@@ -19,16 +20,27 @@ jwk.kid = crypto.randomBytes(8).toString('hex');
 jwk.use = 'sig';
 jwk.alg = 'RS256';
 
+// OP_CLIENT_JWK (a public JWK, JSON): the client authenticates with private_key_jwt.
+const clientAuth = env.OP_CLIENT_JWK
+  ? {
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: 'RS256',
+    jwks: { keys: [JSON.parse(env.OP_CLIENT_JWK)] },
+  }
+  : {
+    token_endpoint_auth_method: 'client_secret_basic',
+    client_secret: env.OP_CLIENT_SECRET || 'stetgate-secret',
+  };
+
 const configuration = {
   clients: [
     {
       client_id: env.OP_CLIENT_ID || 'stetgate',
-      client_secret: env.OP_CLIENT_SECRET || 'stetgate-secret',
       redirect_uris: [env.OP_REDIRECT_URI || 'https://127.0.0.1/psu/oidc/callback'],
       response_types: ['code'],
       grant_types: ['authorization_code'],
-      token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
+      ...clientAuth,
     },
   ],
   jwks: { keys: [jwk] },
