@@ -448,3 +448,25 @@ def test_password_form_is_switched_off(delegated: Delegated) -> None:
         assert response.status_code == 303 and response.headers["location"] == "/psu/login"
         (row,) = journey_rows(delegated.bank)
         assert row["stage"] == "identify" and row["psu_id"] is None
+
+
+def test_connected_apps_sign_in_goes_through_the_op(delegated: Delegated) -> None:
+    with PsuBrowser(delegated.bank) as browser:
+        assert browser.http.get("/psu/connected-apps").headers["location"] == "/psu/login"
+        to_op = browser.http.get("/psu/login").headers["location"]
+        assert to_op.startswith(f"{delegated.op.issuer}/auth?")
+        back = delegated.back(browser, delegated.op.sign_in(browser.http, to_op))
+        assert back.headers["location"] == "/psu/connected-apps"
+        assert browser.follow(back).status_code == 200
+    (row,) = journey_rows(delegated.bank)
+    assert row["kind"] == "connected_apps" and row["psu_id"] == "alice"
+
+
+def test_connected_apps_sign_in_refused_at_the_op_signs_out(delegated: Delegated) -> None:
+    with PsuBrowser(delegated.bank) as browser:
+        browser.http.get("/psu/connected-apps")
+        to_op = browser.http.get("/psu/login").headers["location"]
+        back = delegated.back(browser, delegated.op.sign_in(browser.http, to_op, acr=WEAK_ACR))
+        assert back.status_code == 200
+    (row,) = journey_rows(delegated.bank)
+    assert row["outcome"] == "sca_rejected" and row["psu_id"] is None
