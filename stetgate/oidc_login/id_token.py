@@ -10,7 +10,9 @@ claims are checked here, against the app's injected clock so that tests move tim
 5. ``nonce`` is the one the journey sent (step 11, §15.5.2): compared as digests;
 6. ``acr`` is one the bank accepts as strong customer authentication (step 12; PSD2 RTS
    (EU) 2018/389 Art. 4) — an OP that authenticated the PSU more weakly is refused;
-7. ``auth_time``, when present, is not in the future (step 13); ``amr`` (§2) is recorded.
+7. ``auth_time``, when present, is not in the future, and not before the journey started
+   (step 13): stetgate asks for ``prompt=login``, and an OP that answered from an older
+   session did not authenticate the PSU for this grant; ``amr`` (§2) is recorded.
 
 Failures raise `IdTokenRefused` with a short machine reason (audit trail), never the token.
 """
@@ -66,6 +68,8 @@ class Expectations:
     accepted_acr: frozenset[str]
     psu_id_claim: str
     leeway_seconds: int
+    authenticated_after: datetime | None = None
+    """The journey's start: an ``auth_time`` before it is an earlier authentication."""
 
 
 def header_kid(id_token: str) -> str | None:
@@ -126,6 +130,9 @@ def validate_id_token(
     auth_time = _instant(claims, "auth_time", required=False)
     if auth_time is not None and auth_time - leeway > now:
         raise IdTokenRefused("auth_time_in_future")
+    after = expect.authenticated_after
+    if auth_time is not None and after is not None and auth_time + leeway < after:
+        raise IdTokenRefused("auth_time_stale")
     amr = claims.get("amr", [])
     if not isinstance(amr, list) or not all(isinstance(item, str) for item in amr):
         raise IdTokenRefused("amr_invalid")

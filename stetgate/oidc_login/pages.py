@@ -209,6 +209,7 @@ class OidcLogin:
                     accepted_acr=settings.resolved_oidc_accepted_acr,
                     psu_id_claim=settings.oidc_psu_id_claim,
                     leeway_seconds=settings.oidc_leeway_seconds,
+                    authenticated_after=visit.journey.started_at,
                 ),
                 visit.now,
             )

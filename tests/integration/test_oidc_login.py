@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -118,6 +119,9 @@ def delegated_factory(
         )
         ops.append(op)
         op.start()
+        # The OP stamps iat/auth_time with the real time: the bank's frozen clock starts level
+        # with it (the node start-up took a moment), then moves only when a test says so.
+        bank.clock.set(datetime.now(UTC))
         tpp = pki.issue(ORG, ("AISP", "CBPII"))
         add_client(bank.services.engine, tpp, bank.clock.now(), name="Budget Facile")
         return Delegated(bank, op, tpp)
@@ -215,6 +219,7 @@ def test_key_rotation_at_the_op_is_followed(delegated: Delegated) -> None:
     assert delegated.login.provider.jwks_fetches == 1
 
     delegated.op.restart()  # a new signing key, same issuer
+    delegated.bank.clock.set(datetime.now(UTC))
     assert delegated.op.kid() != first_kid
     with PsuBrowser(delegated.bank) as browser:
         delegated.signed_in(browser)
@@ -387,6 +392,17 @@ def test_id_token_from_the_future_is_refused(delegated: Delegated) -> None:
         query = callback_query(delegated.back(browser, url), "https://tpp.example/callback")
     assert query["error_description"] == "authentication_failed"
     _failure(delegated, "oidc_id_token: iat_in_future")
+
+
+def test_authentication_older_than_the_journey_is_refused(delegated: Delegated) -> None:
+    """The OP's ``auth_time`` must fall within the journey: the bank's clock is moved so that
+    the journey starts after the PSU's authentication at the OP."""
+    delegated.bank.clock.advance(120)
+    with PsuBrowser(delegated.bank) as browser:
+        url = delegated.op.sign_in(browser.http, delegated.to_op(browser))
+        query = callback_query(delegated.back(browser, url), "https://tpp.example/callback")
+    assert query["error_description"] == "authentication_failed"
+    _failure(delegated, "oidc_id_token: auth_time_stale")
 
 
 def test_wrong_nonce_is_refused(delegated: Delegated) -> None:

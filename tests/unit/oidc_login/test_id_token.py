@@ -134,6 +134,14 @@ def test_the_injected_clock_decides_expiry() -> None:
     _refused(token, "expired", now=NOW + timedelta(minutes=6))
 
 
+def test_authentication_before_the_journey_is_refused() -> None:
+    started = NOW - timedelta(seconds=5)
+    expect = Expectations(**{**EXPECT.__dict__, "authenticated_after": started})
+    assert _check(_token(), expect).psu_id == "alice"  # 20 s before: within the leeway
+    stale = int((started - timedelta(seconds=31)).timestamp())
+    _refused(_token(auth_time=stale), "auth_time_stale", expect=expect)
+
+
 def test_psu_id_from_a_configured_claim() -> None:
     expect = Expectations(**{**EXPECT.__dict__, "psu_id_claim": "bank_customer_id"})
     assert _check(_token(bank_customer_id="C-123"), expect).psu_id == "C-123"
