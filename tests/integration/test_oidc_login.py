@@ -6,7 +6,7 @@ key rotation at the OP, and the negative cases: weak ``acr``, replayed callback,
 another browser, unknown state, ``iss`` mix-up, expired ID token (the bank's FrozenClock moved
 forward), wrong nonce, a code the OP refuses, ``access_denied`` at the OP, the PSU idle at the
 OP (timeout), consent refused after a delegated login, and the password form switched off.
-SQLite (the flow's SQL is the journey's, already covered on PostgreSQL)."""
+The cinematic and the replay (the one-time ``oidc_logins`` update) also run on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -150,6 +150,7 @@ def _with_query(url: str, **changes: str) -> str:
 
 
 # --- the happy cinematic -------------------------------------------------------------------
+@pytest.mark.postgres
 def test_full_cinematic_with_login_at_the_banks_op(
     delegated_factory: Callable[..., Delegated], pki: TestPki
 ) -> None:
@@ -330,6 +331,7 @@ def test_login_required_from_the_op_fails_the_authentication(delegated: Delegate
     _failure(delegated, "oidc_login_required")
 
 
+@pytest.mark.postgres
 def test_replayed_callback_is_refused(delegated: Delegated) -> None:
     with PsuBrowser(delegated.bank) as browser:
         callback_url = delegated.signed_in(browser)
