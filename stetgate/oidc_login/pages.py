@@ -34,6 +34,7 @@ included (httpx sync client with timeouts, `stetgate.oidc_login.provider`).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import partial
 from urllib.parse import urlencode
@@ -85,6 +86,7 @@ from stetgate.store.audit_events import (
 )
 
 CALLBACK_PATH = "/psu/oidc/callback"
+_ERROR_CODE = re.compile(r"[^A-Za-z0-9_.-]")
 OIDC_SCA_METHOD = "oidc"
 """``psu_journeys.sca_method`` of a journey authenticated at the OP."""
 
@@ -187,7 +189,9 @@ class OidcLogin:
             return self._failed(visit, "oidc_iss_mismatch")  # RFC 9207 §2.4
         error = query.get("error")
         if error is not None:
-            return self._failed(visit, f"oidc_{error[:40]}")
+            # The OP's error code (§3.1.2.6) goes into the audit reason; it is the browser's
+            # word, so only letters, digits and ``_.-`` of it are kept, 40 at most.
+            return self._failed(visit, f"oidc_{_ERROR_CODE.sub('', error)[:40]}")
         code = query.get("code")
         if not code:
             return self._failed(visit, "oidc_no_code")
