@@ -30,6 +30,8 @@ from stetgate.eidas.validation import CertificateValidator
 from stetgate.keys import InstanceKeys, load_master_key
 from stetgate.oauth import authorize as oauth_authorize
 from stetgate.oauth import endpoints as oauth_endpoints
+from stetgate.oidc_login.pages import OidcLogin
+from stetgate.oidc_login.provider import OpenIdProvider
 from stetgate.psd2 import routes as psd2_api
 from stetgate.psu import pages as psu_pages
 from stetgate.psu.authorize_frontend import PsuAuthorizationFrontend
@@ -99,6 +101,13 @@ def build_services(
     )
 
 
+class _NoDelegatedLogin:
+    """No ``oidc_issuer``: the PSU pages' own identification and SCA screens."""
+
+    def routes(self) -> list[BaseRoute]:
+        return []
+
+
 async def _published_crl(request: Request) -> Response:
     """The test QTSP's CRL, at the URL written in its certificates' CRL distribution point."""
     name = request.path_params["name"]
@@ -134,6 +143,11 @@ def create_app(
     """
     theme = load_theme(settings.theme_dir, settings.default_language)
     services = build_services(settings, clock=clock, bank=bank, psus=psus, sca_methods=sca_methods)
+    # Delegated PSU login (docs/operations.md#delegated-psu-login-openid-connect): the
+    # bank's OpenID Provider replaces the password and SCA screens when oidc_issuer is set.
+    oidc_login = (
+        OidcLogin(OpenIdProvider(settings)) if settings.oidc_enabled else _NoDelegatedLogin()
+    )
     grant_handlers = oauth_endpoints.grant_handlers(
         services
     )  # token endpoint: grant_type → handler
@@ -146,6 +160,7 @@ def create_app(
         *oauth_endpoints.routes(grant_handlers),
         *register_api.routes(),
         *oauth_authorize.routes(PsuAuthorizationFrontend()),
+        *oidc_login.routes(),  # before the PSU pages: /psu/login goes to the bank's OP
         *psu_pages.routes(),
         *demo_pages.routes(settings),
     ]
@@ -159,6 +174,7 @@ def create_app(
     )
     app.state.services = services
     app.state.theme = theme
+    app.state.oidc_login = oidc_login if isinstance(oidc_login, OidcLogin) else None
     return app
 
 

@@ -205,6 +205,54 @@ class Settings(BaseSettings):
     )
     cookie_secure: bool = True
 
+    # --- delegated PSU login over OpenID Connect ---------------------------------------------
+    # (docs/operations.md#delegated-psu-login-openid-connect)
+    oidc_issuer: str | None = Field(
+        None,
+        description="Issuer of the bank's own OpenID Provider. Set: the PSU signs in there "
+        "(authorization code + PKCE) instead of the local password and SCA pages.",
+    )
+    oidc_client_id: str | None = Field(None, description="stetgate's client_id at the OP.")
+    oidc_client_secret: str | None = Field(
+        None, description="Secret for client_secret_basic/client_secret_post.", repr=False
+    )
+    oidc_client_auth: Literal["client_secret_basic", "client_secret_post", "private_key_jwt"] = (
+        Field(
+            "client_secret_basic", description="Client authentication at the OP's token endpoint."
+        )
+    )
+    oidc_private_key_file: Path | None = Field(
+        None, description="PEM private key signing the private_key_jwt client assertion."
+    )
+    oidc_private_key_kid: str | None = Field(
+        None, description="kid of that key as registered at the OP (its JWKS)."
+    )
+    oidc_scopes: list[str] = Field(default_factory=lambda: ["openid"])
+    oidc_acr_values: list[str] = Field(
+        default_factory=list,
+        description="acr_values sent to the OP (OIDC Core §3.1.2.1), most preferred first: the "
+        "OP's name(s) for strong customer authentication.",
+    )
+    oidc_accepted_acr: list[str] = Field(
+        default_factory=list,
+        description="acr values accepted in the ID token as SCA; empty: oidc_acr_values. An ID "
+        "token with another or no acr ends the journey with authentication_failed.",
+    )
+    oidc_psu_id_claim: str = Field(
+        "sub", description="ID token claim holding the PSU id (the directory's psu_id)."
+    )
+    oidc_leeway_seconds: int = Field(30, ge=0, le=300)
+    oidc_http_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    oidc_ca_file: Path | None = Field(
+        None, description="CA bundle to verify the OP's TLS certificate; unset: system CAs."
+    )
+    oidc_jwks_refetch_seconds: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="Least time between two JWKS refetches caused by an unknown kid.",
+    )
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks_parse(cls, value: list[str]) -> list[str]:
@@ -246,6 +294,36 @@ class Settings(BaseSettings):
         if self.bank_auth == "none" and not _loopback_url(self.bank_url):
             raise ValueError("bank_auth = none is for a backend on the loopback only (the demo)")
         return self
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if self.oidc_issuer is None:
+            return self
+        if not self.oidc_issuer.startswith("https://") and not _loopback_http(self.oidc_issuer):
+            raise ValueError("oidc_issuer must be an https:// URL (OIDC Core §3.1.2.1)")
+        if not self.oidc_client_id:
+            raise ValueError("oidc_issuer needs oidc_client_id")
+        if self.oidc_client_auth == "private_key_jwt":
+            if self.oidc_private_key_file is None:
+                raise ValueError("oidc_client_auth private_key_jwt needs oidc_private_key_file")
+        elif not self.oidc_client_secret:
+            raise ValueError(f"oidc_client_auth {self.oidc_client_auth} needs oidc_client_secret")
+        if "openid" not in self.oidc_scopes:
+            raise ValueError("oidc_scopes must contain openid (OIDC Core §3.1.2.1)")
+        if not (self.oidc_accepted_acr or self.oidc_acr_values):
+            raise ValueError(
+                "oidc_issuer needs oidc_acr_values or oidc_accepted_acr: the acr "
+                "values that are strong customer authentication"
+            )
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
+
+    @property
+    def resolved_oidc_accepted_acr(self) -> frozenset[str]:
+        return frozenset(self.oidc_accepted_acr or self.oidc_acr_values)
 
     @model_validator(mode="after")
     def _threads_have_connections(self) -> Settings:
@@ -310,6 +388,11 @@ def _loopback_url(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _loopback_http(url: str) -> bool:
+    """Plain HTTP is allowed for an OP on the loopback interface only (tests, a local OP)."""
+    return url.startswith(("http://127.0.0.1:", "http://localhost:", "http://[::1]:"))
 
 
 class _TomlSource(PydanticBaseSettingsSource):

@@ -21,6 +21,12 @@ AUTHENTICATION_FAILED = "authentication_failed"
 """One failed identification or SCA attempt (the journey goes on below the limit)."""
 PSU_AUTHENTICATED = "psu_authenticated"
 """The PSU passed strong customer authentication."""
+PSU_AUTHENTICATED_BY_OP = "psu_authenticated_by_op"
+"""The PSU passed SCA at the bank's OpenID Provider (delegated login); ``detail`` holds the
+evidence the ID token asserted: ``iss``, ``acr``, ``amr``, ``auth_time``."""
+OIDC_CALLBACK_REFUSED = "oidc_callback_refused"
+"""A return from the OpenID Provider was refused before anything was sent to it: unknown
+``state``, another browser's journey, or a replay (``reason``)."""
 PSU_BLOCKED = "psu_blocked"
 DECOUPLED_SCA_APPROVED = "decoupled_sca_approved"
 """The PSU approved the challenge in the banking app (decoupled SCA)."""

@@ -1,6 +1,7 @@
 """Deleting what is no longer needed (data minimisation, GDPR Art. 5(1)(e)).
 
-Short-lived rows — PSU journeys (30 minutes at most), authorization codes (60 s), registration
+Short-lived rows — PSU journeys (30 minutes at most) and their logins at the bank's OpenID
+Provider, authorization codes (60 s), registration
 tokens (10 minutes), unattended-access counters past their window — are kept one more day for
 investigations, then deleted. Token pairs are kept ``grant_retention_days`` after they were
 revoked or their refresh token expired, so "who accessed what" stays answerable. The audit
@@ -17,6 +18,7 @@ from sqlalchemy import Connection, delete, or_
 from stetgate.store.schema import (
     authorization_codes,
     grants,
+    oidc_logins,
     psd2_unattended_access,
     psu_journeys,
     service_tokens,
@@ -32,6 +34,7 @@ class PurgeReport:
     registration_tokens: int
     unattended_counters: int
     token_pairs: int
+    oidc_logins: int = 0
 
 
 def purge_expired(
@@ -56,5 +59,8 @@ def purge_expired(
             delete(grants).where(
                 or_(grants.c.revoked_at < keep_grants, grants.c.refresh_expires_at < keep_grants)
             )
+        ).rowcount,
+        oidc_logins=conn.execute(
+            delete(oidc_logins).where(oidc_logins.c.created_at < now - GRACE)
         ).rowcount,
     )

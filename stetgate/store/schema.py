@@ -162,6 +162,21 @@ psu_journeys = Table(
     Index("ix_psu_journeys_psu_id", "psu_id"),
 )
 
+# --- delegated PSU login at the bank's OpenID Provider (migration 0004_oidc_logins) --------
+# One row per redirect to the OP: the callback's `state` finds it (by digest), it binds the
+# answer to its journey and carries the PKCE verifier and the nonce digest (OIDC Core §3.1.2.1,
+# §15.5.2; RFC 7636 §4.1). ``used_at`` makes a callback count once (a replay is refused).
+oidc_logins = Table(
+    "oidc_logins",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("journey_id_hash", String(64), nullable=False, index=True),
+    Column("nonce_hash", String(64), nullable=False),
+    Column("code_verifier", String(128), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+)
+
 # --- authorization codes (RFC 6749 §4.1.2: short-lived, single use) --------------------------
 authorization_codes = Table(
     "authorization_codes",

@@ -16,6 +16,7 @@ from stetgate.store.schema import (
     audit_events,
     authorization_codes,
     grants,
+    oidc_logins,
     psd2_unattended_access,
     psu_journeys,
     service_tokens,
@@ -124,8 +125,12 @@ def test_purge_removes_only_what_has_expired(db_url: str) -> None:
             ],
         )
         record_event(conn, NOW - timedelta(days=3000), TOKEN_ISSUED)
+        for state, created in (("old", old), ("recent", recent)):
+            login = {"state_hash": state, "journey_id_hash": "j", "nonce_hash": "n"}
+            conn.execute(insert(oidc_logins).values(**login, code_verifier="v", created_at=created))
     with engine.begin() as conn:
         report = purge_expired(conn, NOW, grant_retention_days=400)
+    assert report.oidc_logins == 1
     assert (
         report.journeys,
         report.codes,

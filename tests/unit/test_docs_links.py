@@ -62,7 +62,10 @@ def scanned_files() -> Iterator[Path]:
     yield ROOT / "README.md"
     for top in SCANNED:
         for path in sorted((ROOT / top).rglob("*")):
-            if path.is_file() and path.suffix in TEXT_SUFFIXES and "__pycache__" not in path.parts:
+            parts = path.parts
+            if "__pycache__" in parts or "node_modules" in parts:  # built or third-party
+                continue
+            if path.is_file() and path.suffix in TEXT_SUFFIXES:
                 yield path
 
 
