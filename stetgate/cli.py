@@ -176,6 +176,9 @@ def _register_groups() -> None:
     from stetgate.demo.cli import demo
 
     main.add_command(demo)
+    from stetgate.sca_http.cli import demo_sca
+
+    main.add_command(demo_sca)
 
 
 _register_groups()

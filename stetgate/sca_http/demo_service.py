@@ -5,8 +5,10 @@ keeps challenges in memory (a sandbox restarts empty), checks stetgate's signatu
 the banking app through two unsigned demo endpoints — never part of the contract:
 
 - ``GET /app/challenges?psu_id=…``: the PSU's pending challenges (reference, TPP, access);
-- ``POST /app/challenges/{id}/answer`` ``{"decision": "approve"|"reject"|"expire"}``: answer
-  once (409 after), then, if stetgate gave a callback URL, deliver the signed callback.
+- ``POST /app/challenges/{id}/answer`` ``{"decision": "approve"|"reject"|"expire",
+  "psu_id": optional}``: answer once (409 after, or for another PSU), then, if stetgate gave a
+  callback URL, deliver the signed callback. ``{id}`` is the service's challenge id or the
+  reference the PSU reads on its waiting page (any case, dash optional).
 
 An unanswered challenge past its ``expires_at`` reads ``expired`` when polled.
 """
@@ -60,6 +62,7 @@ class DemoChallenge:
     expires_at: datetime
     callback_url: str | None
     request_id: str | None
+    created_at: datetime
     status: str = CHALLENGE_PENDING
 
     def public(self, now: datetime) -> dict[str, Any]:
@@ -73,6 +76,7 @@ class DemoChallenge:
             "tpp_name": self.tpp_name,
             "access": self.access,
             "expires_at": self.expires_at.isoformat(),
+            "created_at": self.created_at.isoformat(),
         }
 
 
@@ -138,6 +142,7 @@ class DemoScaService:
                 expires_at=datetime.fromisoformat(message["expires_at"]),
                 callback_url=message.get("callback_url"),
                 request_id=request.headers.get("x-request-id"),
+                created_at=self.clock.now(),
             )
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": "invalid_body"}, status_code=400)
@@ -169,11 +174,21 @@ class DemoScaService:
         ]
         return JSONResponse({"challenges": listed})
 
-    def decide(self, challenge_id: str, status: str) -> DemoChallenge | None:
-        """Answer once: None when unknown or no longer pending."""
+    def find(self, key: str) -> DemoChallenge | None:
+        """By the service's id, or by the reference the PSU reads (``ABCDE-FGHJK``)."""
+        found = self.challenges.get(key)
+        if found is not None:
+            return found
+        wanted = _normalised(key)
+        return next(
+            (c for c in self.challenges.values() if _normalised(c.reference) == wanted), None
+        )
+
+    def decide(self, key: str, status: str, psu_id: str | None = None) -> DemoChallenge | None:
+        """Answer once: None when unknown, another PSU's, or no longer pending."""
         with self._lock:
-            challenge = self.challenges.get(challenge_id)
-            if challenge is None:
+            challenge = self.find(key)
+            if challenge is None or (psu_id is not None and challenge.psu_id != psu_id):
                 return None
             if challenge.public(self.clock.now())["status"] != CHALLENGE_PENDING:
                 return None
@@ -182,11 +197,12 @@ class DemoScaService:
 
     async def answer(self, request: Request) -> Response:
         try:
-            decision = (await request.json())["decision"]
-            status = _DECISIONS[decision]
-        except (ValueError, KeyError, TypeError):
+            message = await request.json()
+            status = _DECISIONS[message["decision"]]
+            psu_id = message.get("psu_id")
+        except (ValueError, KeyError, TypeError, AttributeError):
             return JSONResponse({"error": "invalid_body"}, status_code=400)
-        challenge = self.decide(request.path_params["challenge_id"], status)
+        challenge = self.decide(request.path_params["challenge_id"], status, psu_id)
         if challenge is None:
             return JSONResponse({"error": "not_pending"}, status_code=409)
         delivered = None
@@ -215,6 +231,10 @@ class DemoScaService:
         except httpx.HTTPError:
             return None
         return response.status_code
+
+
+def _normalised(text: str) -> str:
+    return "".join(ch for ch in text.upper() if ch.isalnum())
 
 
 def demo_sca_app(service: DemoScaService) -> Starlette:

@@ -461,3 +461,147 @@ def test_the_service_refuses_unsigned_or_stale_requests(
         other_path = sign(SECRET, clock.now(), "GET", "/challenges/a", b"")
         assert http.get("/challenges/b", headers={SIGNATURE_HEADER: other_path}).status_code == 401
     assert service.service.challenges == {}
+
+
+# --- the demo: a separate service process, the CLI and the phone page as the banking app -----
+@pytest.fixture
+def service_process(pki: TestPki, tmp_path: Path) -> Iterator[str]:
+    """``stetgate demo-sca serve`` as its own process (system clock, like a real service)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(
+        os.environ,
+        STETGATE_SCA_HTTP_URL=url,
+        STETGATE_SCA_HTTP_SECRET=SECRET,
+        STETGATE_DATA_DIR=str(tmp_path / "sca-service"),
+    )
+    command = (sys.executable, "-m", "stetgate.cli", "demo-sca", "serve")
+    proc = subprocess.Popen(
+        (*command, "--callback-ca", str(pki.ca_pem)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{url}/app/challenges", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("demo-sca serve did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def _cli(bank: RunningBank, *args: str) -> Any:
+    from click.testing import CliRunner
+
+    from stetgate.cli import main
+
+    env = {
+        "STETGATE_SCA_HTTP_URL": bank.settings.sca_http_url or "",
+        "STETGATE_SCA_HTTP_SECRET": SECRET,
+        "STETGATE_DATABASE_URL": bank.settings.resolved_database_url,
+    }
+    return CliRunner().invoke(
+        main, ["--data-dir", str(bank.settings.data_dir), *args], env=env, catch_exceptions=False
+    )
+
+
+def test_cli_approves_through_a_separate_service_process_then_a_code_is_issued(
+    make_bank: BankMaker, service_process: str
+) -> None:
+    bank = make_bank(service_process, "callback")
+    with PsuBrowser(bank) as browser:
+        reference = _to_app_page(browser)
+        listed = _cli(bank, "psu", "challenges", "alice")
+        assert listed.exit_code == 0 and f"{reference}\tBudget Facile" in listed.output
+        assert _cli(bank, "psu", "approve", reference.lower()).exit_code == 0
+        assert _status(browser) == "approved"
+        again = _cli(bank, "psu", "reject", reference)
+        assert again.exit_code != 0 and "no pending challenge" in again.output
+        assert _status(browser) == "approved"
+        assert browser.submit("/psu/sca", {}).headers["location"] == "/psu/consent"
+        browser.get("/psu/consent")
+        assert set(callback_query(browser.consent("authorize"))) == {"code", "state", "iss"}
+
+
+def test_poll_mode_with_a_separate_service_process_reads_a_rejection(
+    make_bank: BankMaker, service_process: str
+) -> None:
+    bank = make_bank(service_process, "poll")
+    with PsuBrowser(bank) as browser:
+        reference = _to_app_page(browser)
+        assert _cli(bank, "psu", "reject", reference).exit_code == 0
+        assert _status(browser) == "rejected"
+        _expect_denied(
+            bank, browser.submit("/psu/sca", {}).headers["location"], "authentication_failed"
+        )
+
+
+def test_cli_says_so_when_the_service_is_down(
+    make_bank: BankMaker, service: RunningScaService
+) -> None:
+    bank = make_bank(f"http://127.0.0.1:{free_port()}", "callback")
+    result = _cli(bank, "psu", "approve", "ABCDE-FGHJK")
+    assert result.exit_code != 0 and "demo SCA service" in result.output
+
+
+def _phone_csrf(http: httpx.Client) -> str:
+    import re
+
+    page = http.get("/demo/phone")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found
+    return found.group(1)
+
+
+def test_the_demo_phone_answers_through_the_sca_service(
+    make_bank: BankMaker, service: RunningScaService, mode: str
+) -> None:
+    bank = make_bank(service.url, mode, enable_demo_pages=True)
+    add_psu(bank, "bob")
+    with PsuBrowser(bank) as browser:
+        reference = _to_app_page(browser)
+        with bank.client() as phone:
+            csrf = _phone_csrf(phone)
+            shown = phone.post("/demo/phone", data={"psu_id": "alice", "csrf_token": csrf})
+            assert reference in shown.text and "Budget Facile" in shown.text
+            form = {"challenge_id": reference.replace("-", ""), "csrf_token": csrf}
+            # bob's phone cannot answer alice's challenge
+            wrong = phone.post(
+                "/demo/phone/challenge", data={**form, "psu_id": "bob", "action": "approve"}
+            )
+            assert "plus en attente" in wrong.text
+            assert _status(browser) == "pending"
+            done = phone.post(
+                "/demo/phone/challenge", data={**form, "psu_id": "alice", "action": "approve"}
+            )
+            assert done.status_code == 200 and "plus en attente" not in done.text
+            assert _status(browser) == "approved"
+            twice = phone.post(
+                "/demo/phone/challenge", data={**form, "psu_id": "alice", "action": "reject"}
+            )
+            assert "plus en attente" in twice.text
+        assert _status(browser) == "approved"
+
+
+def test_the_demo_phone_shows_503_when_the_service_is_down(
+    make_bank: BankMaker, service: RunningScaService
+) -> None:
+    bank = make_bank(f"http://127.0.0.1:{free_port()}", "callback", enable_demo_pages=True)
+    with bank.client() as phone:
+        csrf = _phone_csrf(phone)
+        _unavailable(phone.post("/demo/phone", data={"psu_id": "alice", "csrf_token": csrf}))
