@@ -69,8 +69,10 @@ async def sca_callback(request: Request) -> Response:
         answer_service_challenge, services.engine, settings, challenge_id, status, now=now
     )
     if answer is ServiceAnswer.UNKNOWN:
+        log.warning("SCA callback for an unknown challenge refused")
         return _error(404, "unknown_challenge")
     if answer is ServiceAnswer.FINISHED:
+        log.warning("SCA callback for a finished challenge refused (second answer or replay)")
         return _error(409, "challenge_finished")
     return Response(status_code=204, headers=_HEADERS)
 

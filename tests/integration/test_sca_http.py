@@ -237,6 +237,33 @@ def test_poll_mode_reads_expiry_of_an_unanswered_challenge(
         _expect_denied(bank, browser.submit("/psu/sca", {}).headers["location"], "timeout")
 
 
+def test_connected_apps_sign_in_sends_no_tpp_and_reaches_the_apps_page(
+    callback_bank: RunningBank, service: RunningScaService
+) -> None:
+    bank = callback_bank
+    with PsuBrowser(bank) as browser:
+        assert browser.http.get("/psu/connected-apps").headers["location"] == "/psu/login"
+        browser.get("/psu/login")
+        browser.follow(browser.login())
+        browser.follow(browser.choose("app"))
+        reference = browser.challenge_reference()
+        challenge = _challenge(service, reference)
+        assert (challenge["tpp_name"], challenge["access"]) == (None, None)
+        _answer(service, reference, "approve", "callback")
+        answer = browser.submit("/psu/sca", {})
+        assert answer.headers["location"] == "/psu/connected-apps"
+
+
+def test_cbpii_access_is_named_to_the_service(
+    callback_bank: RunningBank, service: RunningScaService
+) -> None:
+    with PsuBrowser(callback_bank) as browser:
+        browser.start(ORG, scope="cbpii")
+        browser.follow(browser.login())
+        browser.follow(browser.choose("app"))
+        assert _challenge(service, browser.challenge_reference())["access"] == "cbpii"
+
+
 # --- callbacks that must change nothing ------------------------------------------------------
 @pytest.mark.parametrize(
     "tamper",
@@ -348,6 +375,23 @@ def test_a_callback_after_the_journey_timed_out_is_refused(
         assert _journey(bank)["app_challenge_status"] == "pending"
         _expect_denied(bank, browser.submit("/psu/sca", {}).headers["location"], "timeout")
     assert _codes(bank) == 0
+
+
+def test_a_callback_after_the_psu_cancelled_is_refused(
+    callback_bank: RunningBank, service: RunningScaService
+) -> None:
+    bank = callback_bank
+    with PsuBrowser(bank) as browser:
+        reference = _to_app_page(browser)
+        challenge_id = _challenge(service, reference)["challenge_id"]
+        _expect_denied(
+            bank, browser.submit("/psu/cancel", {}).headers["location"], "consent_refused"
+        )
+        events = _events(bank)
+        response = _callback(bank, {"challenge_id": challenge_id, "status": "approved"})
+        assert response.status_code == 409
+        assert _journey(bank)["outcome"] == "consent_refused"
+        assert _events(bank) == events
 
 
 def test_the_in_process_demo_phone_cannot_answer_a_challenge_of_the_sca_service(
