@@ -5,7 +5,8 @@ authenticated by the contract's HMAC signature (`stetgate.sca_http.signing`) che
 the injected clock. Answers, none of which says more than needed:
 
 - 204: recorded; the PSU's waiting page sees it on its next poll;
-- 400: not the contract's body; 401: signature missing, wrong or too old;
+- 400: not the contract's body or version (``Sca-Contract-Version: 1``);
+- 401: signature missing, wrong or too old;
 - 404: no journey has this challenge id;
 - 409: the challenge already has its answer, or its journey ended or timed out — a replayed or
   second callback changes nothing (exactly once: `answer_service_challenge`).
@@ -21,7 +22,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from stetgate.psu.decoupled import ServiceAnswer, answer_service_challenge
-from stetgate.sca_http.contract import CALLBACK_PATH, CHALLENGE_ID, FINAL_STATES
+from stetgate.sca_http.contract import (
+    CALLBACK_PATH,
+    CHALLENGE_ID,
+    CONTRACT_VERSION,
+    FINAL_STATES,
+    VERSION_HEADER,
+)
 from stetgate.sca_http.signing import SIGNATURE_HEADER, SignatureError, verify
 from stetgate.services import services_of
 
@@ -53,6 +60,8 @@ async def sca_callback(request: Request) -> Response:
     except SignatureError as exc:
         log.warning("SCA callback refused: %s", exc)
         return _error(401, "invalid_signature")
+    if request.headers.get(VERSION_HEADER) != CONTRACT_VERSION:
+        return _error(400, "unsupported_version")
     try:
         message = json.loads(body)
     except ValueError:

@@ -155,17 +155,17 @@ def _callback(
     secret: str = SECRET,
     at: timedelta = timedelta(0),
     header: str | None = None,
+    version: str | None = "1",
 ) -> httpx.Response:
     """POST a callback as the bank's SCA service would, signed with `secret` at clock + `at`."""
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     if header is None:
         header = sign(secret, bank.clock.now() + at, "POST", CALLBACK_PATH, content)
+    headers = {SIGNATURE_HEADER: header, "Content-Type": "application/json"}
+    if version is not None:
+        headers["Sca-Contract-Version"] = version
     with bank.client() as http:
-        return http.post(
-            CALLBACK_PATH,
-            content=content,
-            headers={SIGNATURE_HEADER: header, "Content-Type": "application/json"},
-        )
+        return http.post(CALLBACK_PATH, content=content, headers=headers)
 
 
 def _journey(bank: RunningBank) -> dict[str, Any]:
@@ -359,6 +359,20 @@ def test_a_signed_callback_outside_the_contract_is_400(
     with PsuBrowser(callback_bank) as browser:
         _to_app_page(browser)
         assert _callback(callback_bank, body).status_code == 400
+        assert _status(browser) == "pending"
+
+
+@pytest.mark.parametrize("version", [None, "2", "1.0"])
+def test_a_callback_of_another_contract_version_is_400(
+    callback_bank: RunningBank, service: RunningScaService, version: str | None
+) -> None:
+    with PsuBrowser(callback_bank) as browser:
+        reference = _to_app_page(browser)
+        challenge_id = _challenge(service, reference)["challenge_id"]
+        body = {"challenge_id": challenge_id, "status": "approved"}
+        response = _callback(callback_bank, body, version=version)
+        assert response.status_code == 400
+        assert response.json() == {"error": "unsupported_version"}
         assert _status(browser) == "pending"
 
 
