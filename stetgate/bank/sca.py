@@ -4,6 +4,11 @@ A bank offers its own methods (SMS OTP, card reader, FIDO, "confirm in the banki
 passing objects of this `typing.Protocol` to ``create_app(sca_methods=...)``; the PSU pages only
 know this interface (PSD2 RTS (EU) 2018/389 Art. 4: two independent elements, one of which is
 possession or inherence). stetgate's own methods are in `stetgate.psu.sca`.
+
+A decoupled method whose challenge lives in the bank's own SCA service also implements
+`DecoupledScaMethod` (start the challenge with the context the PSU's device shows; read its
+state while the PSU waits) and raises `ScaServiceUnavailable` when that service does not
+answer; `stetgate.sca_http.HttpAppMethod` is the HTTP one.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from stetgate.bank.psus import Psu, PsuDirectory
 CHALLENGE_PENDING = "pending"
 CHALLENGE_APPROVED = "approved"
 CHALLENGE_REJECTED = "rejected"
-CHALLENGE_EXPIRED = "expired"  # the bank's SCA service gave up (its own expiry)
-"""States of a decoupled challenge (``psu_journeys.app_challenge_status``)."""
+CHALLENGE_EXPIRED = "expired"
+"""States of a decoupled challenge (``psu_journeys.app_challenge_status``); ``expired`` only
+comes from the bank's SCA service (its own expiry), the journey's limits are checked apart."""
 
 
 class ScaCheck(Enum):

@@ -8,9 +8,10 @@ Form field names are part of the interface (TPPs automate the sandbox with them)
 
 Outcomes (docs/decisions.md#callback-outcomes): consent → ``code``; refusal or cancel →
 ``access_denied``/``consent_refused``; too many failures (identification or SCA, or a
-rejection in the banking app) → ``access_denied``/``authentication_failed``; timeout →
-``access_denied``/``timeout``; a TPP whose certificates or status stopped being valid during
-the journey → the same error as at /authorize. Each ending writes one audit event.
+rejection in the banking app) → ``access_denied``/``authentication_failed``; timeout (or a
+challenge the bank's SCA service let expire) → ``access_denied``/``timeout``; a TPP whose
+certificates or status stopped being valid during the journey → the same error as at
+/authorize. Each ending writes one audit event.
 
 Threading (`stetgate.serving.blocking`): a page request makes one hop off the event loop to
 read its journey (`open_visit`) and one for its step — the directory and SCA-method calls,
