@@ -174,6 +174,7 @@ def _journey(bank: RunningBank) -> dict[str, Any]:
 
 
 # --- the three endings, both modes ----------------------------------------------------------
+@pytest.mark.postgres  # PostgreSQL smoke test of the SCA-service journey
 def test_approved_in_the_app_issues_a_code(
     bank: RunningBank, service: RunningScaService, mode: str
 ) -> None:
@@ -308,6 +309,7 @@ def test_a_signature_over_another_body_is_refused(
         assert _status(browser) == "pending"
 
 
+@pytest.mark.postgres  # the service answer's compare-and-set
 def test_a_replayed_or_second_callback_is_refused_and_changes_nothing(
     callback_bank: RunningBank, service: RunningScaService
 ) -> None:
