@@ -47,6 +47,10 @@ class Services:
     def close(self) -> None:
         """Release the databases and threads (tests and the sandbox build many apps)."""
         self.blocking.close()
+        for method in self.sca_methods:  # a method with its own HTTP client (stetgate.sca_http)
+            close = getattr(method, "close", None)
+            if callable(close):
+                close()
         self.engine.dispose()
         self.tpp_identity.validator.close()
 

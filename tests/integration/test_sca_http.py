@@ -332,6 +332,35 @@ def test_a_replayed_or_second_callback_is_refused_and_changes_nothing(
         assert service.answer(challenge_id, "approve").status_code == 409
 
 
+@pytest.mark.postgres  # the compare-and-set under concurrent answers
+def test_concurrent_contradictory_callbacks_record_exactly_one(
+    callback_bank: RunningBank, service: RunningScaService
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    bank = callback_bank
+    with PsuBrowser(bank) as browser:
+        reference = _to_app_page(browser)
+        challenge_id = _challenge(service, reference)["challenge_id"]
+        answers = ["approved", "rejected"] * 4
+        with ThreadPoolExecutor(len(answers)) as pool:
+            codes = list(
+                pool.map(
+                    lambda status: (
+                        _callback(
+                            bank, {"challenge_id": challenge_id, "status": status}
+                        ).status_code
+                    ),
+                    answers,
+                )
+            )
+        assert sorted(codes) == [204] + [409] * (len(answers) - 1)
+        winner = answers[codes.index(204)]
+        assert _status(browser) == winner
+    decided = [e for e in _events(bank) if e in (DECOUPLED_SCA_APPROVED, DECOUPLED_SCA_REJECTED)]
+    assert len(decided) == 1
+
+
 def test_a_callback_for_an_unknown_challenge_is_404(
     callback_bank: RunningBank, service: RunningScaService
 ) -> None:
