@@ -7,6 +7,7 @@ effects, no registration magic. `app_from_environment` is the factory uvicorn wo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from stetgate import diagnostics
 from stetgate.bank.backend import BankBackend
 from stetgate.bank.psus import PsuDirectory
-from stetgate.bank.sca import ScaMethod
+from stetgate.bank.sca import ScaMethod, ScaServiceUnavailable
 from stetgate.bank_http import http_bank
 from stetgate.clock import Clock, SystemClock
 from stetgate.demo import phone_pages as demo_pages
@@ -35,11 +36,13 @@ from stetgate.oidc_login.provider import OpenIdProvider
 from stetgate.psd2 import routes as psd2_api
 from stetgate.psu import pages as psu_pages
 from stetgate.psu.authorize_frontend import PsuAuthorizationFrontend
-from stetgate.psu.sca import default_sca_methods
+from stetgate.psu.sca import TotpMethod, default_sca_methods
 from stetgate.psu.theme import load_theme
 from stetgate.psu.unavailable import unavailable_page
 from stetgate.registry import register as register_api
 from stetgate.registry import registration_token
+from stetgate.sca_http import callback as sca_http_callback
+from stetgate.sca_http.method import HttpAppMethod
 from stetgate.services import Services, services_of
 from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.client_cert import ClientCertificateSource
@@ -49,6 +52,8 @@ from stetgate.serving.tpp_identity import TppIdentity
 from stetgate.settings import Settings, load_settings
 from stetgate.store.db import DatabaseTimeout, Timeouts, make_engine, require_migrated
 from stetgate.store.reading import read_only_engine
+
+log = logging.getLogger(__name__)
 
 
 def build_services(
@@ -61,7 +66,8 @@ def build_services(
 ) -> Services:
     """The shared objects of one app; a port left as None gets stetgate's built-in adapter
     (the demo bank over this database — or over HTTP at ``bank_url`` —, the local PSU
-    directory, TOTP and app confirmation)."""
+    directory, TOTP and app confirmation — the latter through the bank's SCA service when
+    ``sca_http_url`` is set)."""
     timeouts = Timeouts(
         statement_ms=settings.db_statement_timeout_ms, lock_ms=settings.db_lock_timeout_ms
     )
@@ -75,6 +81,9 @@ def build_services(
         settings.trusted_proxies, settings.client_cert_header, settings.client_cert_header_format
     )
     keys = InstanceKeys.from_master(load_master_key(settings.secret_key, settings.data_dir))
+    clock = clock or SystemClock()
+    if sca_methods is None and settings.sca_http_url is not None:
+        sca_methods = (TotpMethod(), HttpAppMethod(engine, settings, clock))
     if bank is None:
         # Core banking over HTTP when configured (docs/bank-integration.md), else in-process.
         bank = http_bank(settings) if settings.bank_url else DemoBank(read_engine)
@@ -87,7 +96,7 @@ def build_services(
         )
     return Services(
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=clock,
         engine=engine,
         read_engine=read_engine,
         keys=keys,
@@ -116,6 +125,13 @@ async def _published_crl(request: Request) -> Response:
     if path.parent != crl_dir.resolve() or not name.endswith(".crl") or not path.is_file():
         return PlainTextResponse("not found", status_code=404)
     return FileResponse(path, media_type="application/pkix-crl")
+
+
+async def _sca_service_unavailable(request: Request, exc: Exception) -> Response:
+    """The bank's SCA service did not answer (`stetgate.sca_http`): nothing of the journey was
+    written, the PSU gets the 503 page and may try again."""
+    log.warning("SCA service unavailable: %s", exc)
+    return unavailable_page(request)
 
 
 async def _database_timeout(request: Request, exc: Exception) -> Response:
@@ -161,12 +177,16 @@ def create_app(
         *register_api.routes(),
         *oauth_authorize.routes(PsuAuthorizationFrontend()),
         *oidc_login.routes(),  # before the PSU pages: /psu/login goes to the bank's OP
+        *_sca_callback_routes(settings),
         *psu_pages.routes(),
         *demo_pages.routes(settings),
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={DatabaseTimeout: _database_timeout},
+        exception_handlers={
+            DatabaseTimeout: _database_timeout,
+            ScaServiceUnavailable: _sca_service_unavailable,
+        },
         middleware=[
             Middleware(SecurityHeaders),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
@@ -176,6 +196,13 @@ def create_app(
     app.state.theme = theme
     app.state.oidc_login = oidc_login if isinstance(oidc_login, OidcLogin) else None
     return app
+
+
+def _sca_callback_routes(settings: Settings) -> list[BaseRoute]:
+    """``POST /psu/sca/callback`` only where the bank's SCA service answers by callback."""
+    if settings.sca_http_url is None or settings.sca_http_mode != "callback":
+        return []
+    return sca_http_callback.routes()
 
 
 def app_from_environment() -> Starlette:

@@ -188,6 +188,9 @@ def _register_groups() -> None:
 
     main.add_command(demo)
     main.add_command(demo_bank)
+    from stetgate.sca_http.cli import demo_sca
+
+    main.add_command(demo_sca)
 
 
 _register_groups()

@@ -50,6 +50,10 @@ class Services:
         close_bank = getattr(self.bank, "close", None)  # an adapter holding connections
         if callable(close_bank):
             close_bank()
+        for method in self.sca_methods:  # a method with its own HTTP client (stetgate.sca_http)
+            close = getattr(method, "close", None)
+            if callable(close):
+                close()
         self.engine.dispose()
         self.tpp_identity.validator.close()
 

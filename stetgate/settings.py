@@ -197,6 +197,37 @@ class Settings(BaseSettings):
         description="Serve the demo bank's 'phone' pages (TOTP display, app approval). "
         "Sandbox only; never in production.",
     )
+    # --- decoupled SCA over HTTP (docs/bank-integration-sca.md) ---------------------------------
+    sca_http_url: str | None = Field(
+        None,
+        description="Base URL of the bank's SCA service (the 'confirm in your banking app' "
+        "contract, stetgate/sca_http/openapi.json). Unset: the app method stays in-process "
+        "(the demo phone answers it).",
+    )
+    sca_http_secret: str | None = Field(
+        None,
+        description="Shared secret (at least 32 characters) of the HMAC-SHA256 signatures on "
+        "both directions of the SCA-service contract. Required with sca_http_url.",
+    )
+    sca_http_mode: Literal["callback", "poll"] = Field(
+        "callback",
+        description="callback: the SCA service POSTs the answer to /psu/sca/callback; poll: "
+        "stetgate asks GET /challenges/{id} while the PSU waits.",
+    )
+    sca_http_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="Connect and read timeout of each call to the SCA service; past it the PSU "
+        "sees the 'temporarily unavailable' page and the journey is unchanged.",
+    )
+    sca_http_max_skew_seconds: int = Field(
+        300,
+        ge=5,
+        le=3600,
+        description="A signed callback whose timestamp is further from stetgate's clock is "
+        "refused (replay window).",
+    )
     introspection_org_ids: list[str] = Field(
         default_factory=list,
         description="organizationIdentifiers of the bank's own resource servers (QWAC with role "
@@ -324,6 +355,15 @@ class Settings(BaseSettings):
     @property
     def resolved_oidc_accepted_acr(self) -> frozenset[str]:
         return frozenset(self.oidc_accepted_acr or self.oidc_acr_values)
+
+    @model_validator(mode="after")
+    def _sca_http_has_secret(self) -> Settings:
+        if self.sca_http_url is not None:
+            if not self.sca_http_url.startswith(("https://", "http://")):
+                raise ValueError("sca_http_url must be an http(s):// URL")
+            if self.sca_http_secret is None or len(self.sca_http_secret) < 32:
+                raise ValueError("sca_http_url needs sca_http_secret of at least 32 characters")
+        return self
 
     @model_validator(mode="after")
     def _threads_have_connections(self) -> Settings:

@@ -10,6 +10,11 @@ instance cookie key), so another site cannot approve a challenge through a devel
 A form's directory lookups, challenge answer and pending-challenge list run in one hop off the
 event loop (`stetgate.serving.blocking`: the directory is a bank port, the challenges are in
 the database); the page is rendered back on the loop.
+
+With ``sca_http_url`` set the challenges live in the bank's SCA service, not in stetgate's
+database: the phone lists and answers them there (`stetgate.sca_http.demo_app`, the demo
+service's app endpoints), and the service calls stetgate back or is polled, as a real bank's
+would. A service that does not answer gives the 503 page.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from stetgate.bank.sca import ScaServiceUnavailable
 from stetgate.demo.psu_directory import DatabasePsuDirectory
 from stetgate.demo.totp import seconds_left_in_step
 from stetgate.psu.decoupled import PendingChallenge, answer_challenge, pending_for
 from stetgate.psu.rendering import Page, bad_form_page, render_page, show
 from stetgate.psu.theme import theme_of
+from stetgate.sca_http.demo_app import DemoApp, DemoAppError
 from stetgate.secrets import new_secret, same_secret
 from stetgate.services import Services, services_of
 from stetgate.settings import Settings
@@ -118,7 +125,7 @@ def _phone_view(
         if isinstance(directory, DatabasePsuDirectory)
         else None
     )
-    pending = pending_for(services.engine, services.settings, psu.psu_id, services.clock.now())
+    pending = _pending(services, psu.psu_id)
     return partial(
         _render,
         request,
@@ -172,20 +179,40 @@ def _answer(
     reference = values.get("challenge_id", "")
     if action not in ("approve", "reject"):
         return _phone_view(request, services, cookie_value, psu_id)
-    done = answer_challenge(
-        services.engine,
-        services.settings,
-        reference,
-        approve=action == "approve",
-        now=services.clock.now(),
-        psu_id=psu_id,
-    )
+    done = _answer_challenge(services, reference, approve=action == "approve", psu_id=psu_id)
     notice = (
         ("phone_done_approved" if action == "approve" else "phone_done_rejected")
         if done
         else "phone_done_missing"
     )
     return _phone_view(request, services, cookie_value, psu_id, notice=notice, reference=reference)
+
+
+def _pending(services: Services, psu_id: str) -> list[PendingChallenge]:
+    settings = services.settings
+    if settings.sca_http_url is None:
+        return pending_for(services.engine, settings, psu_id, services.clock.now())
+    try:
+        return DemoApp(settings.sca_http_url).pending(psu_id)
+    except DemoAppError as exc:
+        raise ScaServiceUnavailable(str(exc)) from exc
+
+
+def _answer_challenge(services: Services, reference: str, *, approve: bool, psu_id: str) -> bool:
+    settings = services.settings
+    if settings.sca_http_url is None:
+        return answer_challenge(
+            services.engine,
+            settings,
+            reference,
+            approve=approve,
+            now=services.clock.now(),
+            psu_id=psu_id,
+        )
+    try:
+        return DemoApp(settings.sca_http_url).answer(reference, approve=approve, psu_id=psu_id)
+    except DemoAppError as exc:
+        raise ScaServiceUnavailable(str(exc)) from exc
 
 
 def _bad_form(request: Request) -> Response:

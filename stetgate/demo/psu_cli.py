@@ -2,14 +2,17 @@
 
 ``add`` prints the TOTP secret it set (generated when not given) so it can go into an
 authenticator app; ``totp`` prints the current code and ``approve``/``reject`` answer a
-decoupled challenge — the CLI twins of the demo phone page.
+decoupled challenge — the CLI twins of the demo phone page. With ``sca_http_url`` set, the
+challenges are the bank's SCA service's: ``challenges``/``approve``/``reject`` act through the
+demo SCA service there (`stetgate.sca_http.demo_app`), which then answers stetgate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TypeVar
 from urllib.parse import quote
 
 import click
@@ -20,11 +23,14 @@ from stetgate.clock import SystemClock
 from stetgate.demo.psu_directory import DatabasePsuDirectory, InvalidPsu
 from stetgate.demo.totp import InvalidTotpSecret, seconds_left_in_step
 from stetgate.keys import InstanceKeys, load_master_key
-from stetgate.psu.decoupled import answer_challenge, pending_for
+from stetgate.psu.decoupled import PendingChallenge, answer_challenge, pending_for
+from stetgate.sca_http.demo_app import DemoApp, DemoAppError
 from stetgate.settings import Settings
 from stetgate.store.audit import record_event
 from stetgate.store.audit_events import PSU_ADDED, PSU_UNBLOCKED
 from stetgate.store.operator import operator_database
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -148,18 +154,34 @@ def totp(ctx: click.Context, psu_id: str) -> None:
 def challenges(ctx: click.Context, psu_id: str) -> None:
     """List the PSU's pending 'confirm in the banking app' challenges."""
     settings = settings_of(ctx)
-    with _directory(settings) as (_, engine):
-        pending = pending_for(engine, settings, psu_id, _now())
+    pending: list[PendingChallenge]
+    if settings.sca_http_url is not None:
+        pending = _demo_app_call(lambda app: app.pending(psu_id), settings.sca_http_url)
+    else:
+        with _directory(settings) as (_, engine):
+            pending = pending_for(engine, settings, psu_id, _now())
     if not pending:
         click.echo("no pending challenge")
     for item in pending:
         click.echo(f"{item.reference}\t{item.client_name or 'sign-in (connected apps)'}")
 
 
+def _demo_app_call(call: Callable[[DemoApp], T], url: str) -> T:
+    try:
+        return call(DemoApp(url))
+    except DemoAppError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _answer(ctx: click.Context, challenge_id: str, approve: bool) -> None:
     settings = settings_of(ctx)
-    with _directory(settings) as (_, engine):
-        done = answer_challenge(engine, settings, challenge_id, approve=approve, now=_now())
+    if settings.sca_http_url is not None:
+        done = _demo_app_call(
+            lambda app: app.answer(challenge_id, approve=approve), settings.sca_http_url
+        )
+    else:
+        with _directory(settings) as (_, engine):
+            done = answer_challenge(engine, settings, challenge_id, approve=approve, now=_now())
     if not done:
         raise click.ClickException(f"no pending challenge {challenge_id!r}")
     click.echo(f"challenge {challenge_id} {'approved' if approve else 'rejected'}")

@@ -13,21 +13,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 
 from sqlalchemy import Engine
 
+from stetgate.bank.sca import CHALLENGE_APPROVED, CHALLENGE_EXPIRED, CHALLENGE_REJECTED
 from stetgate.oauth.clients import get_client
 from stetgate.psu.journeys import (
     KIND_AUTHORIZE,
     decide_challenge,
     format_challenge_id,
     journey_by_challenge,
+    journey_by_service_challenge,
     normalise_challenge_id,
     pending_challenges,
+    settle_service_challenge,
 )
 from stetgate.settings import Settings
 from stetgate.store.audit import record_event
-from stetgate.store.audit_events import DECOUPLED_SCA_APPROVED, DECOUPLED_SCA_REJECTED
+from stetgate.store.audit_events import (
+    DECOUPLED_SCA_APPROVED,
+    DECOUPLED_SCA_EXPIRED,
+    DECOUPLED_SCA_REJECTED,
+)
+
+SERVICE_RESULTS = frozenset({CHALLENGE_APPROVED, CHALLENGE_REJECTED, CHALLENGE_EXPIRED})
+"""The final answers the bank's SCA service may give."""
+
+
+class ServiceAnswer(Enum):
+    """What became of an answer from the bank's SCA service (`answer_service_challenge`)."""
+
+    RECORDED = "recorded"
+    UNKNOWN = "unknown"  # no journey has this challenge id
+    FINISHED = "finished"  # already answered, or the journey moved on or timed out: unchanged
 
 
 @dataclass(frozen=True)
@@ -99,3 +118,37 @@ def answer_challenge(
             detail={"journey": answered.id_hash[:16]},
         )
     return True
+
+
+def answer_service_challenge(
+    engine: Engine, settings: Settings, service_id: str, status: str, *, now: datetime
+) -> ServiceAnswer:
+    """Record the bank's SCA service's final answer for its challenge `service_id` (a signed
+    callback or a poll, `stetgate.sca_http`), exactly once: a second answer, or one for a
+    journey that ended or timed out, is refused and changes nothing. Audited."""
+    if status not in SERVICE_RESULTS:
+        raise ValueError(f"not a final challenge state: {status!r}")
+    with engine.begin() as conn:
+        journey = journey_by_service_challenge(conn, service_id)
+        if journey is None:
+            return ServiceAnswer.UNKNOWN
+        if journey.expired(
+            now, settings.psu_idle_timeout_seconds, settings.psu_journey_timeout_seconds
+        ):
+            return ServiceAnswer.FINISHED
+        answered = settle_service_challenge(conn, service_id, status)
+        if answered is None:
+            return ServiceAnswer.FINISHED
+        record_event(
+            conn,
+            now,
+            DECOUPLED_SCA_APPROVED
+            if status == CHALLENGE_APPROVED
+            else DECOUPLED_SCA_REJECTED
+            if status == CHALLENGE_REJECTED
+            else DECOUPLED_SCA_EXPIRED,
+            client_id=answered.request.client_id or None,
+            psu_id=answered.psu_id,
+            detail={"journey": answered.id_hash[:16]},
+        )
+    return ServiceAnswer.RECORDED

@@ -72,6 +72,8 @@ class Journey:
     sca_completed_at: datetime | None
     outcome: str | None
     failed_attempts: int
+    sca_service_challenge_id: str | None = None
+    """The bank's SCA-service id of the decoupled challenge (`stetgate.sca_http`), if any."""
 
     @property
     def finished(self) -> bool:
@@ -133,6 +135,7 @@ def start_journey(
             sca_completed_at=None,
             outcome=None,
             failed_attempts=0,
+            sca_service_challenge_id=None,
         )
     )
     return session_id
@@ -156,6 +159,17 @@ def journey_by_challenge(conn: Connection, challenge_id: str) -> Journey | None:
     return None if row is None else _journey(row)
 
 
+def journey_by_service_challenge(conn: Connection, service_id: str) -> Journey | None:
+    row = (
+        conn.execute(
+            select(psu_journeys).where(psu_journeys.c.sca_service_challenge_id == service_id)
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else _journey(row)
+
+
 def pending_challenges(conn: Connection, psu_id: str) -> list[Journey]:
     """Journeys of `psu_id` waiting for a decoupled confirmation (callers drop expired ones)."""
     rows = (
@@ -164,6 +178,7 @@ def pending_challenges(conn: Connection, psu_id: str) -> list[Journey]:
             .where(psu_journeys.c.psu_id == psu_id)
             .where(psu_journeys.c.stage == STAGE_SCA)
             .where(psu_journeys.c.app_challenge_status == CHALLENGE_PENDING)
+            .where(psu_journeys.c.sca_service_challenge_id.is_(None))  # held by the SCA service
             .order_by(psu_journeys.c.started_at)
         )
         .mappings()
@@ -231,17 +246,36 @@ def count_failure(conn: Connection, journey: Journey, now: datetime) -> int:
 def decide_challenge(
     conn: Connection, challenge_id: str, *, approve: bool, psu_id: str | None = None
 ) -> Journey | None:
-    """The banking app's answer to a pending decoupled challenge; returns the journey, or None
-    when no such challenge is pending (for `psu_id`, when given)."""
+    """The in-process banking app's answer to a pending decoupled challenge; returns the
+    journey, or None when no such challenge is pending (for `psu_id`, when given)."""
+    status = CHALLENGE_APPROVED if approve else CHALLENGE_REJECTED
+    # A challenge held by the bank's SCA service is answered there only (`settle_service_…`).
+    which = (psu_journeys.c.app_challenge_id == challenge_id) & (
+        psu_journeys.c.sca_service_challenge_id.is_(None)
+    )
+    return settle_challenge(conn, which, status, psu_id=psu_id)
+
+
+def settle_service_challenge(conn: Connection, service_id: str, status: str) -> Journey | None:
+    """The bank's SCA service's final answer (``approved``, ``rejected``, ``expired``) for its
+    challenge `service_id`; None when no such challenge is pending — a second answer, or one
+    for a journey that moved on, changes nothing (exactly once)."""
+    return settle_challenge(conn, psu_journeys.c.sca_service_challenge_id == service_id, status)
+
+
+def settle_challenge(
+    conn: Connection, which: Any, status: str, *, psu_id: str | None = None
+) -> Journey | None:
+    """Compare-and-set a pending challenge (at the SCA stage) to `status`: the one place a
+    decoupled answer is written, so it is written once."""
     query = (
         update(psu_journeys)
-        .where(psu_journeys.c.app_challenge_id == challenge_id)
+        .where(which)
         .where(psu_journeys.c.app_challenge_status == CHALLENGE_PENDING)
         .where(psu_journeys.c.stage == STAGE_SCA)
     )
     if psu_id is not None:
         query = query.where(psu_journeys.c.psu_id == psu_id)
-    status = CHALLENGE_APPROVED if approve else CHALLENGE_REJECTED
     row = (
         conn.execute(query.values(app_challenge_status=status).returning(*psu_journeys.c))
         .mappings()

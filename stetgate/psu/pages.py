@@ -8,9 +8,10 @@ Form field names are part of the interface (TPPs automate the sandbox with them)
 
 Outcomes (docs/decisions.md#callback-outcomes): consent → ``code``; refusal or cancel →
 ``access_denied``/``consent_refused``; too many failures (identification or SCA, or a
-rejection in the banking app) → ``access_denied``/``authentication_failed``; timeout →
-``access_denied``/``timeout``; a TPP whose certificates or status stopped being valid during
-the journey → the same error as at /authorize. Each ending writes one audit event.
+rejection in the banking app) → ``access_denied``/``authentication_failed``; timeout (or a
+challenge the bank's SCA service let expire) → ``access_denied``/``timeout``; a TPP whose
+certificates or status stopped being valid during the journey → the same error as at
+/authorize. Each ending writes one audit event.
 
 Threading (`stetgate.serving.blocking`): a page request makes one hop off the event loop to
 read its journey (`open_visit`) and one for its step — the directory and SCA-method calls,
@@ -21,6 +22,7 @@ threads. A journey or the bank's systems waiting never stalls the worker's other
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from stetgate.bank.psus import Psu
-from stetgate.bank.sca import ScaCheck, ScaMethod
+from stetgate.bank.sca import (
+    CHALLENGE_PENDING,
+    ChallengeContext,
+    DecoupledScaMethod,
+    ScaCheck,
+    ScaMethod,
+    ScaServiceUnavailable,
+)
 from stetgate.oauth.callback import (
     AUTHENTICATION_FAILED,
     CONSENT_REFUSED,
@@ -60,6 +69,7 @@ from stetgate.psu.journeys import (
     finish,
     format_challenge_id,
     load_journey,
+    new_challenge_id,
 )
 from stetgate.psu.rendering import Page, redirect, show
 from stetgate.psu.sca import enrolled_methods, method_named
@@ -177,7 +187,13 @@ def _identified(visit: Visit, result: Identification) -> Page:
 
 def _start_sca(visit: Visit, method: ScaMethod, **columns: Any) -> Page:
     """Move the journey to ``method``'s SCA page; the method's ``begin`` sets its own journey
-    columns (a decoupled challenge reference, say)."""
+    columns (a decoupled challenge reference, say). A method backed by the bank's SCA service
+    (`DecoupledScaMethod`) creates its challenge first, outside any transaction: if the service
+    does not answer, `ScaServiceUnavailable` leaves the journey where it was (503 page)."""
+    if isinstance(method, DecoupledScaMethod):
+        started = method.start(_challenge_context(visit))
+    else:
+        started = method.begin()
     with visit.services.engine.begin() as conn:
         advance(
             conn,
@@ -186,9 +202,31 @@ def _start_sca(visit: Visit, method: ScaMethod, **columns: Any) -> Page:
             now=visit.now,
             sca_method=method.name,
             **columns,
-            **method.begin(),
+            **started,
         )
     return partial(redirect, SCA_PATH)
+
+
+def _challenge_context(visit: Visit) -> ChallengeContext:
+    """Who asks what, for the PSU's device; the challenge expires with the journey (the
+    deadline once this request restarts the idle timer)."""
+    settings = visit.services.settings
+    journey = visit.journey
+    expires_at = min(
+        visit.now + timedelta(seconds=settings.psu_idle_timeout_seconds),
+        journey.started_at + timedelta(seconds=settings.psu_journey_timeout_seconds),
+    )
+    access = None
+    if visit.authorize:
+        access = CBPII if CBPII in journey.request.scope.split() else AISP
+    return ChallengeContext(
+        psu_id=journey.psu_id or "",
+        reference=new_challenge_id(),
+        client_name=visit.client_name if visit.authorize else None,
+        access=access,
+        expires_at=expires_at,
+        request_id=visit.request_id,
+    )
 
 
 def _no_sca_method(visit: Visit, psu_id: str | None) -> Page:
@@ -313,6 +351,8 @@ def _check_sca(visit: Visit) -> Page:
     check = method.check(directory, visit.journey, visit.form, visit.now)
     if check is ScaCheck.PENDING:
         return _sca_page(visit, method, error_key="app_not_yet")
+    if check is ScaCheck.EXPIRED:
+        return time_out(visit)
     if check is ScaCheck.REJECTED:
         with services.engine.begin() as conn:
             if finish(conn, visit.journey, OUTCOME_SCA_REJECTED, visit.now):
@@ -399,7 +439,19 @@ async def sca_status(request: Request) -> Response:
         status = "moved"
     else:
         status = journey.app_challenge_status or "pending"
+        method = method_named(services.sca_methods, journey.sca_method)
+        if status == CHALLENGE_PENDING and isinstance(method, DecoupledScaMethod):
+            status = await services.blocking.run(_refreshed, method, journey, now) or status
     return JSONResponse({"status": status}, headers=headers)
+
+
+def _refreshed(method: DecoupledScaMethod, journey: Journey, now: datetime) -> str | None:
+    """The bank's SCA service's latest state (poll mode); a service that does not answer
+    leaves the page waiting — the poll asks again, the PSU's own submit gets the 503 page."""
+    try:
+        return method.refresh(journey, now)
+    except ScaServiceUnavailable:
+        return None
 
 
 # --- consent ------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ An SCA method is a small `ScaMethod` object (`stetgate.bank.sca.ScaMethod`), so 
 - ``app``: decoupled confirmation in the banking app (PSD2 RTS Art. 4 with a separate device):
   the journey gets a challenge reference, the app (demo phone page, ``stetgate psu approve``)
   approves or rejects it, the PSU page polls ``/psu/sca/status`` and has a no-script button.
+  With ``sca_http_url`` set, `stetgate.app` offers `stetgate.sca_http.method.HttpAppMethod`
+  under the same name instead: the challenge lives in the bank's SCA service.
 """
 
 from __future__ import annotations

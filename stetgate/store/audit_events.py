@@ -32,6 +32,8 @@ DECOUPLED_SCA_APPROVED = "decoupled_sca_approved"
 """The PSU approved the challenge in the banking app (decoupled SCA)."""
 DECOUPLED_SCA_REJECTED = "decoupled_sca_rejected"
 """The PSU rejected the challenge in the banking app (decoupled SCA)."""
+DECOUPLED_SCA_EXPIRED = "decoupled_sca_expired"
+"""The bank's SCA service let the decoupled challenge expire unanswered."""
 
 # --- the PSU's own session on the connected-apps page ----------------------------------------
 SESSION_FAILED = "session_failed"

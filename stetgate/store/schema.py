@@ -148,7 +148,7 @@ psu_journeys = Table(
     Column("stage", String(16), nullable=False),  # identify | method | sca | consent | done
     Column("sca_method", String(8), nullable=True),  # totp | app
     Column("app_challenge_id", String(64), nullable=True, unique=True),
-    Column("app_challenge_status", String(10), nullable=True),  # pending | approved | rejected
+    Column("app_challenge_status", String(10), nullable=True),  # pending|approved|rejected|expired
     Column("csrf_token", String(64), nullable=False),
     Column("started_at", UtcDateTime, nullable=False),
     Column("last_activity_at", UtcDateTime, nullable=False),
@@ -159,6 +159,10 @@ psu_journeys = Table(
     Column("kind", String(16), nullable=False, server_default="authorize"),
     # consecutive failed attempts in this journey, whatever the PSU id typed (RTS Art. 4(3)(b))
     Column("failed_attempts", Integer, nullable=False, server_default="0"),
+    # --- decoupled SCA over HTTP (migration 0005_sca_service_challenge) ---
+    # the challenge id the bank's SCA service gave (`stetgate.sca_http`); app_challenge_id
+    # stays stetgate's reference shown to the PSU
+    Column("sca_service_challenge_id", String(128), nullable=True, unique=True),
     Index("ix_psu_journeys_psu_id", "psu_id"),
 )
 
