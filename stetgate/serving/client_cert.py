@@ -10,7 +10,7 @@ Two deployments (docs/operations.md#serving, docs/operations.md#behind-a-tls-ter
   from any other peer it is ignored, so a client cannot claim a certificate by sending the
   header (RFC 9440 §4: only a trusted reverse proxy may produce ``Client-Cert``).
 
-Never ``scope["client"]``: uvicorn rewrites it from ``X-Forwarded-For`` (RFC 7239 §5.2 explains
+Never ``scope["client"]``: uvicorn rewrites it from ``X-Forwarded-For`` (RFC 7239 §8.1 explains
 why such addresses are only hints), so behind nginx it is the end user's address, and a
 decision taken on it both refused the real proxy and would depend on a header.
 """

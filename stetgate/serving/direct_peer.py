@@ -13,8 +13,9 @@ connection and store it under `DIRECT_PEER` in ``scope["extensions"]``; they wra
 run by another server, or by uvicorn's own protocol classes) has no known direct peer, and the
 certificate header is then never honoured: a configuration mistake fails closed.
 
-Forwarded addresses (``X-Forwarded-For``, RFC 7239 ``Forwarded``) stay what uvicorn makes of
-them in ``scope["client"]``: information for the logs, never a reason to trust.
+Forwarded addresses (``X-Forwarded-For``, RFC 7239 ``Forwarded``; §8.1: any client can send
+one) stay what uvicorn makes of them in ``scope["client"]``: information for the logs, never a
+reason to trust.
 """
 
 from __future__ import annotations
