@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Set up and run the whole stetgate test suite (SQLite + PostgreSQL, real TLS, real browser).
 # Works on a fresh Debian 12 machine with Python 3.11: creates .venv, installs the package with
-# its dev extras, installs Debian's Chromium when run as root (browser tests skip with a reason
-# otherwise), starts the local PostgreSQL cluster if it is installed but down (PostgreSQL tests
-# skip with a reason when none is reachable), then runs pytest with any extra arguments.
+# its dev extras, installs Debian's Chromium and nginx when run as root (browser and nginx tests
+# skip with a reason otherwise; tests/integration/test_nginx.py runs /usr/sbin/nginx as its own
+# child process with its own configuration, never the nginx service), starts the local
+# PostgreSQL cluster if it is installed but down (PostgreSQL tests skip with a reason when none
+# is reachable), then runs pytest with any extra arguments.
 #
 # STETGATE_TEST_FAKETIME, a libfaketime offset such as "+400d" or "+39439675s", runs pytest under
 # Debian's libfaketime with the clock moved by it (servers and browsers the tests start
@@ -17,6 +19,11 @@ cd "$(dirname "$0")/.."
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "== installing Debian's chromium for browser tests"
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ ! -x /usr/sbin/nginx ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing Debian's nginx for the reverse-proxy tests"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
 fi
 
 if [ -n "${STETGATE_TEST_FAKETIME:-}" ]; then

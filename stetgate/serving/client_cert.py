@@ -5,8 +5,14 @@ Two deployments (docs/operations.md#serving, docs/operations.md#behind-a-tls-ter
   `stetgate.serving.tls_uvicorn`.
 - a TLS-terminating reverse proxy (nginx ``ssl_verify_client optional_no_ca``, an API gateway)
   forwards it in a header: RFC 9440 ``Client-Cert`` (``:base64 DER:``) or nginx's URL-encoded
-  PEM. The header is honoured **only** when the TCP peer is one of ``trusted_proxies``; from any
-  other peer it is ignored, so a client cannot claim a certificate by sending the header.
+  PEM. The header is honoured **only** when the direct peer — the TCP peer of the connection,
+  recorded by the protocol (`stetgate.serving.direct_peer`) — is one of ``trusted_proxies``;
+  from any other peer it is ignored, so a client cannot claim a certificate by sending the
+  header (RFC 9440 §4: only a trusted reverse proxy may produce ``Client-Cert``).
+
+Never ``scope["client"]``: uvicorn rewrites it from ``X-Forwarded-For`` (RFC 7239 §8.1 explains
+why such addresses are only hints), so behind nginx it is the end user's address, and a
+decision taken on it both refused the real proxy and would depend on a header.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import ssl
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
+
+from stetgate.serving.direct_peer import direct_peer
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -36,12 +44,12 @@ class ClientCertificateSource:
         self._peer_cache: dict[str, bool] = {}
 
     def _peer_is_trusted_proxy(self, scope: Mapping[str, Any]) -> bool:
+        """Whether the connection's direct peer (not a forwarded address) is a trusted proxy."""
         if not self._networks:
             return False
-        client = scope.get("client")
-        if not client:
+        host = direct_peer(scope)
+        if host is None:
             return False
-        host = str(client[0])
         known = self._peer_cache.get(host)
         if known is None:
             try:

@@ -12,6 +12,7 @@ import json
 import os
 import ssl
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -60,25 +61,23 @@ def export_settings(settings: Settings) -> None:
     os.environ.update(settings_environment(settings))
 
 
-def serve(settings: Settings, *, plain_http: bool = False, access_log: bool = False) -> None:
-    from stetgate.store.db import make_engine, require_migrated
+def connection_options(settings: Settings, *, plain_http: bool = False) -> dict[str, Any]:
+    """The uvicorn options that decide what the app learns about a connection; `serve` and the
+    test servers (tests/support/bank.py) use these same options.
 
-    engine = make_engine(settings.resolved_database_url, 1)
-    try:
-        require_migrated(engine)
-    finally:
-        engine.dispose()
-    export_settings(settings)
-    common = dict(
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        access_log=access_log,
-        log_level="info",
+    - ``http``: `stetgate.serving.tls_uvicorn`'s protocol, with TLS *and* with ``--plain-http``:
+      it records the direct peer, on which the trusted-proxy decision is taken
+      (`stetgate.serving.client_cert`).
+    - ``proxy_headers``/``forwarded_allow_ips``: uvicorn rewrites ``scope["client"]`` and
+      ``scope["scheme"]`` from ``X-Forwarded-For``/``X-Forwarded-Proto`` sent by a trusted
+      proxy, for the access log only; off without ``trusted_proxies`` (uvicorn's default would
+      trust 127.0.0.1).
+    - TLS with an optional client certificate, unless ``plain_http``.
+    """
+    options: dict[str, Any] = dict(
+        http=HTTP_PROTOCOL,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
-        timeout_keep_alive=30,
     )
     if plain_http:
         if not settings.trusted_proxies:
@@ -86,17 +85,37 @@ def serve(settings: Settings, *, plain_http: bool = False, access_log: bool = Fa
                 "--plain-http is only for running behind a trusted TLS proxy: "
                 "set trusted_proxies (STETGATE_TRUSTED_PROXIES)"
             )
-        uvicorn.run("stetgate.app:app_from_environment", **common)  # type: ignore[arg-type]
-        return
+        return options
     cert, key = settings.server_cert_path, settings.server_key_path
     if not cert.exists() or not key.exists():
         raise ServeError(f"no server certificate at {cert}: run `stetgate certs init` first")
-    uvicorn.run(
-        "stetgate.app:app_from_environment",
-        http=HTTP_PROTOCOL,
+    options.update(
         ssl_certfile=str(cert),
         ssl_keyfile=str(key),
         ssl_ca_certs=str(client_ca_bundle(settings)),
         ssl_cert_reqs=ssl.CERT_OPTIONAL,
-        **common,  # type: ignore[arg-type]
+    )
+    return options
+
+
+def serve(settings: Settings, *, plain_http: bool = False, access_log: bool = False) -> None:
+    from stetgate.store.db import make_engine, require_migrated
+
+    options = connection_options(settings, plain_http=plain_http)
+    engine = make_engine(settings.resolved_database_url, 1)
+    try:
+        require_migrated(engine)
+    finally:
+        engine.dispose()
+    export_settings(settings)
+    uvicorn.run(
+        "stetgate.app:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=access_log,
+        log_level="info",
+        timeout_keep_alive=30,
+        **options,
     )

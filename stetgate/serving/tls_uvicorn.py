@@ -1,12 +1,19 @@
-"""uvicorn protocol classes that expose the TLS client certificate to the app.
+"""uvicorn protocol classes that expose the TLS client certificate and the direct peer to the app.
 
 uvicorn verifies client certificates (``ssl_cert_reqs``) but does not implement the ASGI TLS
 extension, so the app never sees who connected
 (docs/decisions.md#client-certificate-in-the-asgi-scope). These subclasses read the peer
 certificate once per connection, in ``connection_made``, and add ``scope["extensions"]["tls"]``
-(ASGI TLS extension key names) to every request of that connection. They rely on uvicorn
-internals (``self.app``), so uvicorn is pinned in pyproject.toml and
-tests/integration/test_serve.py exercises the hook on a real server.
+(ASGI TLS extension key names) to every request of that connection.
+
+They also record the connection's TCP peer (`stetgate.serving.direct_peer`), with or without
+TLS: `serve --plain-http` behind a TLS-terminating proxy uses the same class. The wrapper sits
+outside uvicorn's ``ProxyHeadersMiddleware``, so it sees the real peer before
+``X-Forwarded-For`` rewrites ``scope["client"]``; the trusted-proxy decision is taken on it.
+
+They rely on uvicorn internals (``self.app``), so uvicorn is pinned in pyproject.toml and
+tests/integration/test_serve.py and tests/integration/test_nginx.py exercise the hook on real
+servers.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from stetgate.serving.direct_peer import DIRECT_PEER, transport_peer
 
 ASGIApp = Any
 
@@ -53,18 +62,19 @@ def _tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
     }
 
 
-class _WithTLSExtension:
-    """Wraps the app for one connection, adding the TLS extension to each HTTP scope."""
+class _WithConnectionExtensions:
+    """Wraps the app for one connection, adding the connection's extensions (the TLS extension
+    when there is TLS, the direct peer always) to each HTTP scope."""
 
-    __slots__ = ("_app", "_tls")
+    __slots__ = ("_app", "_extensions")
 
-    def __init__(self, app: ASGIApp, tls: dict[str, Any]) -> None:
+    def __init__(self, app: ASGIApp, extensions: dict[str, Any]) -> None:
         self._app = app
-        self._tls = tls
+        self._extensions = extensions
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         extensions = dict(scope.get("extensions") or {})
-        extensions["tls"] = self._tls
+        extensions.update(self._extensions)
         scope["extensions"] = extensions
         await self._app(scope, receive, send)
 
@@ -108,13 +118,19 @@ class _CoalescingTransport:
 
 
 def _prepare_connection(app: ASGIApp, transport: asyncio.Transport) -> ASGIApp:
-    """Per new connection: TCP_NODELAY, and the app wrapped to see the TLS extension."""
+    """Per new connection: TCP_NODELAY, and the app wrapped to see the TLS extension and the
+    direct peer (read from the transport, never from a header)."""
     _set_nodelay(transport)
+    extensions: dict[str, Any] = {DIRECT_PEER: transport_peer(transport)}
     tls = _tls_extension(transport)
-    return app if tls is None else _WithTLSExtension(app, tls)
+    if tls is not None:
+        extensions["tls"] = tls
+    return _WithConnectionExtensions(app, extensions)
 
 
 class TLSHttpToolsProtocol(HttpToolsProtocol):
+    """httptools protocol with the connection extensions; also the plain-HTTP protocol."""
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.app = _prepare_connection(self.app, transport)

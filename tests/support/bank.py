@@ -1,13 +1,13 @@
 """A real bank server for integration tests: `create_app` under uvicorn, over real TLS with
-optional client certificates (the same protocol class `stetgate serve` uses), on 127.0.0.1 and
-an ephemeral port, in a background thread — so the test can inject a `FrozenClock` and reach
-the app's services."""
+optional client certificates (the same connection options `stetgate serve` uses:
+`connection_options`), on 127.0.0.1 and an ephemeral port, in a background thread — so the test
+can inject a `FrozenClock` and reach the app's services. ``plain_http=True`` starts it as
+`stetgate serve --plain-http` does, for tests behind a TLS-terminating proxy."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Mapping
@@ -22,8 +22,7 @@ from starlette.applications import Starlette
 from stetgate.app import create_app
 from stetgate.clock import FrozenClock
 from stetgate.services import Services
-from stetgate.serving.server import client_ca_bundle
-from stetgate.serving.tls_uvicorn import TLSHttpToolsProtocol
+from stetgate.serving.server import connection_options
 from stetgate.settings import Settings
 from tests.support.pki import TestPki, TppCerts
 
@@ -65,10 +64,12 @@ def start_bank(
     clock: FrozenClock | None = None,
     *,
     ports: Mapping[str, Any] | None = None,
+    plain_http: bool = False,
     **overrides: Any,
 ) -> RunningBank:
     """Start a bank on an ephemeral port; `ports` are `create_app`'s seams (``bank``, ``psus``,
-    ``sca_methods``), `overrides` are Settings fields."""
+    ``sca_methods``), `overrides` are Settings fields. ``plain_http`` needs
+    ``trusted_proxies``, like `stetgate serve --plain-http`."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -92,13 +93,9 @@ def start_bank(
     app = create_app(settings, clock=clock, **(ports or {}))
     config = uvicorn.Config(
         app,
-        http=TLSHttpToolsProtocol,
-        ssl_certfile=str(pki.server_pem),
-        ssl_keyfile=str(pki.server_key),
-        ssl_ca_certs=str(client_ca_bundle(settings)),
-        ssl_cert_reqs=ssl.CERT_OPTIONAL,
         log_level="warning",
         lifespan="off",
+        **connection_options(settings, plain_http=plain_http),
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -109,4 +106,5 @@ def start_bank(
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test bank did not start")
         time.sleep(0.01)
-    return RunningBank(f"https://127.0.0.1:{port}", app, settings, clock, pki, server, thread)
+    scheme = "http" if plain_http else "https"
+    return RunningBank(f"{scheme}://127.0.0.1:{port}", app, settings, clock, pki, server, thread)

@@ -9,6 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from stetgate.serving.client_cert import ClientCertificateSource
+from stetgate.serving.direct_peer import DIRECT_PEER
 from tests.support.pki import TestPki
 
 
@@ -18,16 +19,23 @@ def der(pki: TestPki) -> bytes:
 
 
 def _scope(
-    peer: str, headers: dict[str, str] | None = None, tls_chain: list[str] | None = None
+    peer: str,
+    headers: dict[str, str] | None = None,
+    tls_chain: list[str] | None = None,
+    *,
+    forwarded_client: str | None = None,
 ) -> dict[str, object]:
-    scope: dict[str, object] = {
-        "type": "http",
-        "client": (peer, 50000),
-        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-    }
+    """A scope as the protocol builds it: ``peer`` is the TCP peer (the direct-peer extension);
+    ``forwarded_client`` is what uvicorn's proxy-header rewriting put in ``client``."""
+    extensions: dict[str, object] = {DIRECT_PEER: peer}
     if tls_chain is not None:
-        scope["extensions"] = {"tls": {"client_cert_chain": tls_chain}}
-    return scope
+        extensions["tls"] = {"client_cert_chain": tls_chain}
+    return {
+        "type": "http",
+        "client": (forwarded_client or peer, 50000),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "extensions": extensions,
+    }
 
 
 def _rfc9440(der: bytes) -> str:
@@ -96,3 +104,31 @@ def test_malformed_nginx_header_means_no_certificate() -> None:
 def test_unparsable_peer_address_is_not_trusted(der: bytes) -> None:
     source = ClientCertificateSource(["127.0.0.1"], "client-cert", "rfc9440")
     assert source.presented_der(_scope("unix-socket", {"client-cert": _rfc9440(der)})) is None
+
+
+def test_trusted_proxy_header_counts_though_client_was_rewritten_to_the_user(der: bytes) -> None:
+    """Behind nginx, uvicorn's proxy_headers put the end user's address in ``client``: the
+    decision is on the TCP peer (the proxy), so the certificate header is honoured."""
+    source = ClientCertificateSource(["10.0.0.5"], "client-cert", "rfc9440")
+    scope = _scope("10.0.0.5", {"client-cert": _rfc9440(der)}, forwarded_client="198.51.100.7")
+    assert source.presented_der(scope) == der
+
+
+def test_forwarded_trusted_address_does_not_make_a_direct_client_trusted(der: bytes) -> None:
+    """``client`` claims the proxy's address (X-Forwarded-For rewritten), the TCP peer is
+    someone else: the header is ignored."""
+    source = ClientCertificateSource(["10.0.0.5"], "client-cert", "rfc9440")
+    scope = _scope("203.0.113.9", {"client-cert": _rfc9440(der)}, forwarded_client="10.0.0.5")
+    assert source.presented_der(scope) is None
+
+
+def test_scope_without_a_recorded_direct_peer_never_trusts_the_header(der: bytes) -> None:
+    """Another server (or uvicorn's own protocol) records no direct peer: fail closed, even if
+    ``client`` is a trusted address."""
+    source = ClientCertificateSource(["127.0.0.1"], "client-cert", "rfc9440")
+    scope = {
+        "type": "http",
+        "client": ("127.0.0.1", 50000),
+        "headers": [(b"client-cert", _rfc9440(der).encode())],
+    }
+    assert source.presented_der(scope) is None
