@@ -41,6 +41,7 @@ from stetgate.psu.theme import load_theme
 from stetgate.psu.unavailable import unavailable_page
 from stetgate.registry import register as register_api
 from stetgate.registry import registration_token
+from stetgate.registry.registrations import REGISTER_PATH
 from stetgate.sca_http import callback as sca_http_callback
 from stetgate.sca_http.method import HttpAppMethod
 from stetgate.services import Services, services_of
@@ -189,7 +190,15 @@ def create_app(
         },
         middleware=[
             Middleware(SecurityHeaders),
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(
+                BodySizeLimit,
+                max_bytes=settings.max_body_bytes,
+                # Each API answers a body over the limit in its own error format.
+                answers=[
+                    (psd2_api.BASE_PATH, psd2_api.too_large_answer(services)),
+                    (REGISTER_PATH, register_api.too_large_answer),
+                ],
+            ),
         ],
     )
     app.state.services = services

@@ -82,6 +82,12 @@ class UnsupportedMediaType(StetError):
     status = 415
 
 
+class PayloadTooLarge(StetError):
+    """The body exceeds ``max_body_bytes`` (RFC 9110 §15.5.14)."""
+
+    status = 413
+
+
 class TooManyRequests(StetError):
     """The unattended-access limit (RTS Art. 36(5)(b); BPCE's 4 batch calls a day) is
     reached for this TPP, PSU, account and endpoint."""

@@ -46,6 +46,7 @@ from stetgate.psd2.errors import (
     InternalError,
     MethodNotAllowed,
     NotFound,
+    PayloadTooLarge,
     ServiceUnavailable,
     StetError,
     stet_error_response,
@@ -60,6 +61,7 @@ from stetgate.psd2.request_headers import (
     require_request_id,
 )
 from stetgate.services import Services
+from stetgate.serving.middleware import BodyTooLarge
 from stetgate.serving.request_id import REQUEST_ID_HEADER, request_id_of
 from stetgate.store.audit import record_event
 from stetgate.store.audit_events import PSD2_BANK_UNAVAILABLE, PSD2_CONSENT_REPLACED
@@ -159,6 +161,8 @@ class StetApi:
             else:
                 error = NotFound("no such resource in the STET v1.4.2 API")
             await self._render(scope, error)(scope, receive, send)
+        except BodyTooLarge:
+            raise  # answered 413 in the STET format by the size limit (`too_large_answer`)
         except Exception as exc:
             # Frames and exception type only: a message may quote SQL parameters or PSU data.
             logger.error(
@@ -359,9 +363,28 @@ class StetApi:
         return Response(self._openapi, media_type="application/json")
 
 
+def too_large_answer(services: Services) -> Callable[[Scope], Response]:
+    """The resource API's 413: the STET error body with the request's X-Request-ID, for the
+    body-size limit (`stetgate.serving.middleware.BodySizeLimit`)."""
+
+    def answer(scope: Scope) -> Response:
+        request = Request(scope)
+        return stet_error_response(
+            PayloadTooLarge(
+                f"the body is larger than {services.settings.max_body_bytes} bytes; nothing was "
+                "read further"
+            ),
+            path=request.url.path,
+            request_id=request_id_of(request.headers),
+            now=services.clock.now(),
+        )
+
+    return answer
+
+
 def routes(services: Services) -> list[BaseRoute]:
     """The resource API, served by the bank backend of ``services``."""
     return [Mount(BASE_PATH, app=StetApi(services))]
 
 
-__all__ = ["BASE_PATH", "HAL_JSON", "StetApi", "routes"]
+__all__ = ["BASE_PATH", "HAL_JSON", "StetApi", "routes", "too_large_answer"]

@@ -26,6 +26,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Scope
 
 from stetgate.eidas import CertificateError, Psd2Certificate
 from stetgate.oauth.clients import ORIGIN_REGISTER, Client
@@ -402,6 +403,15 @@ async def _json_body(request: Request, services: Services) -> bytes:
             raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def too_large_answer(scope: Scope) -> Response:
+    """The register API's 413 for the body-size limit in front of it
+    (`stetgate.serving.middleware.BodySizeLimit`): RFC 7591 §3.2.2 body, X-Request-ID echoed
+    as on every register answer."""
+    request = Request(scope)
+    limit = services_of(request).settings.max_body_bytes
+    return registration_error_response(_too_large(limit), request_id_of(request.headers))
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

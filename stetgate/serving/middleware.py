@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+TooLargeAnswer = Callable[[Scope], Response]
+"""How one API answers a body over the limit, in its own error format (status 413)."""
 
 _SECURITY_HEADERS = [
     (b"strict-transport-security", b"max-age=31536000"),
@@ -37,11 +42,24 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    """Refuses bodies over the limit before they are buffered (declared or streamed size)."""
+    """Refuses bodies over the limit before they are buffered (declared or streamed size).
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    The 413 is answered in the format of the API the path belongs to — ``answers`` maps path
+    prefixes to renderers (the STET error body with ``X-Request-ID`` under the resource API,
+    the RFC 7591 body with the echo under the register API; wired by `stetgate.app`) — and the
+    OAuth JSON error elsewhere. A streamed (chunked) body that grows past the limit raises
+    `BodyTooLarge` from ``receive``; the APIs let it through their own catch-alls so it is
+    answered here, never as a 500."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        answers: Sequence[tuple[str, TooLargeAnswer]] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.answers = tuple(answers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,8 +71,11 @@ class BodySizeLimit:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-                if declared < 0 or declared > self.max_bytes:
-                    await _reject(send, declared < 0)
+                if declared < 0:
+                    await _reject(send, True)
+                    return
+                if declared > self.max_bytes:
+                    await self._too_large(scope, receive, send)
                     return
         received = 0
 
@@ -70,7 +91,15 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
-            await _reject(send, False)
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        for prefix, answer in self.answers:
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                await answer(scope)(scope, receive, send)
+                return
+        await _reject(send, False)
 
 
 async def _reject(send: Send, bad_length: bool) -> None:
