@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,18 +19,13 @@ import pytest
 
 from stetgate.demo.totp import decode_totp_secret, totp_at
 from tests.support.browser import chromium_launch_options, require_chromium
+from tests.support.servers import free_port as _free_port
 
 pytestmark = pytest.mark.browser
 
 require_chromium()
 
 from playwright.sync_api import sync_playwright  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,9 @@ from stetgate.tpp.psu_robot import PsuRobot
 from tests.integration import stet_schemas as schemas
 from tests.integration.psd2_support import cheap_directory, register_client
 from tests.support.bank import RunningBank
-from tests.support.nginx import RunningNginx, free_port, require_nginx, start_nginx
+from tests.support.nginx import RunningNginx, require_nginx, start_nginx
 from tests.support.pki import TestPki, TppCerts
+from tests.support.servers import free_port
 from tests.support.token_side import TOKEN
 
 require_nginx()

@@ -43,10 +43,10 @@ from tests.support.openid_provider import (
     WEAK_ACR,
     RunningOp,
     ensure_installed,
-    free_port,
 )
 from tests.support.pki import TestPki, TppCerts
 from tests.support.psu_flow import PsuBrowser, callback_query, journey_rows
+from tests.support.servers import free_port
 from tests.support.token_side import add_client, audit_trail
 
 ORG = "PSDFR-ACPR-40010"

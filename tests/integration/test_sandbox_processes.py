@@ -24,17 +24,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.servers import free_port as _free_port
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
 
 START_SECONDS = 120  # set-up and two interpreters on a loaded 2-core CI machine
 STOP_SECONDS = 10  # the sandbox's grace period is 5 s
 READY_LINE = "all services answer"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _port_free(port: int) -> bool:

@@ -33,7 +33,8 @@ from tests.support.psu_flow import (
     callback_query,
     journey_rows,
 )
-from tests.support.sca_service import SECRET, RunningScaService, free_port, start_sca_service
+from tests.support.sca_service import SECRET, RunningScaService, start_sca_service
+from tests.support.servers import free_port
 from tests.support.token_side import add_client, audit_trail
 
 ORG = "PSDFR-ACPR-40002"

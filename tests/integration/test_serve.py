@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -17,12 +16,7 @@ import httpx
 import pytest
 
 from tests.support.pki import TestPki
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.servers import free_port as _free_port
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,7 @@ can inject a `FrozenClock` and reach the app's services. ``plain_http=True`` sta
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from stetgate.services import Services
 from stetgate.serving.server import connection_options
 from stetgate.settings import Settings
 from tests.support.pki import TestPki, TppCerts
+from tests.support.servers import bound_socket, serve_in_thread
 
 
 @dataclass
@@ -70,9 +68,7 @@ def start_bank(
     """Start a bank on an ephemeral port; `ports` are `create_app`'s seams (``bank``, ``psus``,
     ``sca_methods``), `overrides` are Settings fields. ``plain_http`` needs
     ``trusted_proxies``, like `stetgate serve --plain-http`."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = bound_socket()
     port = sock.getsockname()[1]
     values: dict[str, Any] = dict(
         data_dir=data_dir,
@@ -97,14 +93,6 @@ def start_bank(
         lifespan="off",
         **connection_options(settings, plain_http=plain_http),
     )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test bank did not start")
-        time.sleep(0.01)
+    server, thread = serve_in_thread(config, sock, "test bank")
     scheme = "http" if plain_http else "https"
     return RunningBank(f"{scheme}://127.0.0.1:{port}", app, settings, clock, pki, server, thread)

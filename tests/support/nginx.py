@@ -58,13 +58,6 @@ def require_nginx() -> Path:
     )
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _replace_once(text: str, old: str, new: str) -> str:
     assert text.count(old) == 1, f"deploy/nginx/stetgate.conf no longer has {old!r} exactly once"
     return text.replace(old, new)
@@ -117,7 +110,7 @@ class RunningNginx:
 
 
 def start_nginx(prefix: Path, *, port: int, upstream: str, cert: Path, key: Path) -> RunningNginx:
-    """nginx on 127.0.0.1:``port`` (see `free_port`: the bank's issuer is nginx's URL, so the
+    """nginx on 127.0.0.1:``port`` (see `tests.support.servers.free_port`: the bank's issuer is nginx's URL, so the
     port is chosen before the bank starts), proxying to ``upstream`` (host:port)."""
     binary = require_nginx()
     prefix.mkdir(parents=True, exist_ok=True)

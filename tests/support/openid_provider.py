@@ -18,7 +18,6 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -69,13 +68,6 @@ def ensure_installed() -> str:
                 _unavailable(f"npm ci failed: {exc} {output.decode(errors='replace')[-300:]}")
             marker.write_text(digest)
     return node
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -3,10 +3,7 @@ uvicorn on 127.0.0.1 and an ephemeral port, in a background thread, sharing the 
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +11,7 @@ import httpx
 import uvicorn
 
 from stetgate.sca_http.demo_service import DemoScaService, demo_sca_app
+from tests.support.servers import bound_socket, serve_in_thread
 
 SECRET = "s" * 24 + "-test-secret-0123456789"
 
@@ -42,26 +40,9 @@ class RunningScaService:
         self._thread.join(timeout=10)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def start_sca_service(service: DemoScaService) -> RunningScaService:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = bound_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(demo_sca_app(service), log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test SCA service did not start")
-        time.sleep(0.01)
+    server, thread = serve_in_thread(config, sock, "test SCA service")
     return RunningScaService(f"http://127.0.0.1:{port}", service, server, thread)

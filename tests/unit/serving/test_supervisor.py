@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from stetgate.serving.supervisor import Child, PortInUse, Supervisor, port_is_free
+from tests.support.servers import free_port as _free_port
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux processes")
 
@@ -34,12 +35,6 @@ if sys.argv[2] != "never-ready":
     pathlib.Path(sys.argv[1]).touch()
 time.sleep(60)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _child(tmp_path: Path, name: str, mode: str = "plain") -> Child:
