@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from anyio import CapacityLimiter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -106,7 +105,9 @@ def build_services(
         bank=bank,
         psus=psus,
         sca_methods=tuple(sca_methods if sca_methods is not None else default_sca_methods()),
-        password_checks=CapacityLimiter(settings.password_check_concurrency),
+        password_checks=BlockingCalls(
+            settings.password_check_concurrency, name="stetgate-password"
+        ),
         blocking=BlockingCalls(settings.db_threads),
     )
 

@@ -110,11 +110,12 @@ class Settings(BaseSettings):
     max_failed_auth_attempts: int = Field(5, ge=1, le=20)
     psu_block_seconds: int = Field(900, ge=60, le=86400 * 30)
     password_check_concurrency: int = Field(
-        2,
+        1,
         ge=1,
         le=64,
-        description="Password checks (argon2id, ~19 MiB and ~25-60 ms CPU each) run at once per "
-        "worker; more wait. Bounds worker memory under a login burst; about the core count.",
+        description="Password checks (argon2id, ~19 MiB and ~20 ms CPU each) run at once per "
+        "worker, on threads of their own; more wait. Bounds worker memory under a login burst: "
+        "the cores a worker has to itself (1 with one worker per core).",
     )
 
     # --- token rules ---------------------------------------------------------------------------

@@ -27,7 +27,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from anyio import to_thread
 from sqlalchemy import Connection, Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -129,16 +128,11 @@ async def login_submit(request: Request) -> Response:
     psu_id = visit.form.get("psu_id", "").strip()
     password = visit.form.get("password", "")
     # argon2 takes tens of milliseconds of CPU and ~19 MiB: off the event loop (it releases
-    # the GIL), and at most `password_check_concurrency` at once so a burst of logins cannot
-    # push a worker's memory past its budget. Its own hop: the directory's calls run under
-    # that limit, the journey's writes that follow do not hold a password slot.
-    result = await to_thread.run_sync(
-        identify,
-        directory,
-        psu_id,
-        password,
-        visit.now,
-        limiter=visit.services.password_checks,
+    # the GIL), on the worker's `password_check_concurrency` password threads so a burst of
+    # logins cannot push its memory past the budget (`Services.password_checks`). Its own hop:
+    # the journey's writes that follow do not hold a password thread.
+    result = await visit.services.password_checks.run(
+        identify, directory, psu_id, password, visit.now
     )
     return await show(visit.services, _identified, visit, result)
 

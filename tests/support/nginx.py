@@ -110,8 +110,9 @@ class RunningNginx:
 
 
 def start_nginx(prefix: Path, *, port: int, upstream: str, cert: Path, key: Path) -> RunningNginx:
-    """nginx on 127.0.0.1:``port`` (see `tests.support.servers.free_port`: the bank's issuer is nginx's URL, so the
-    port is chosen before the bank starts), proxying to ``upstream`` (host:port)."""
+    """nginx on 127.0.0.1:``port`` (a `tests.support.servers.free_port`: the bank's issuer is
+    nginx's URL, so the port is chosen before the bank starts), proxying to ``upstream``
+    (host:port)."""
     binary = require_nginx()
     prefix.mkdir(parents=True, exist_ok=True)
     (prefix / "tmp").mkdir(exist_ok=True)
