@@ -154,7 +154,10 @@ class DatabasePsuDirectory:
             ).first()
         if row is None:
             return FailedAttempt(consecutive_failures=0, blocked_until=None)
-        if row.blocked_until is not None and row.blocked_until == until:
+        # The count only goes back to 0 when this attempt reached the limit. (Comparing the
+        # stored block end with `until` misread an attempt during a block set at the same
+        # instant — a frozen test clock — as a new block.)
+        if row.failed_attempts == 0:
             return FailedAttempt(consecutive_failures=self._max_failed, blocked_until=until)
         return FailedAttempt(consecutive_failures=row.failed_attempts, blocked_until=None)
 

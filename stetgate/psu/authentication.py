@@ -2,9 +2,16 @@
 
 RTS (EU) 2018/389 Art. 4(3): failed attempts are counted and block the PSU at the limit
 (a), and a failure never says which element was wrong (b) — so an unknown id, a wrong password
-and a wrong password on a blocked PSU all give the same `FAILED` answer after the same argon2
-work. Only the PSU who knows the password of a blocked account, or the attempt that causes the
-block, learns about the block (the PSU must be alerted, Art. 4(3), closing sentence).
+and any password on a blocked PSU all give the same `FAILED` answer after the same argon2 work.
+
+During a block the password is not looked at at all. An outside attack run found the earlier
+rule — "the right password on a blocked PSU gets the blocked page" — to be an oracle: attempts
+during a block were free and not counted, so ~25 guesses/s could run with the right one
+recognisable. Now every attempt during a block is answered `FAILED` whatever was typed, and is
+counted: ``max_failed_auth_attempts`` more attempts during a block start it again from that
+moment (docs/decisions.md#failed-attempts-and-timeouts). The PSU is alerted by the attempt that causes a block
+(Art. 4(3), closing sentence), which shows the blocked page; the generic failure text says that
+repeated failures block access for a while.
 
 `identify` is blocking (the directory port, argon2): the login page runs it on a thread, under
 the worker's limit of concurrent password checks.
@@ -37,12 +44,13 @@ class Identification:
 def identify(directory: PsuDirectory, psu_id: str, password: str, now: datetime) -> Identification:
     """Check the knowledge factor; counts the failure on a known, unblocked PSU."""
     psu = directory.find(psu_id)
-    password_ok = directory.check_password(psu_id, password)
+    password_ok = directory.check_password(psu_id, password)  # always: same work, same time
     if psu is None:
         return Identification(Verdict.FAILED)
     if psu.blocked_at(now):
-        if password_ok:
-            return Identification(Verdict.BLOCKED, psu, psu.blocked_until)
+        attempt = directory.record_failed_attempt(psu.psu_id, now)
+        if attempt.blocked_until is not None:  # the block starts again from now
+            return Identification(Verdict.BLOCKED, psu, attempt.blocked_until, just_blocked=True)
         return Identification(Verdict.FAILED, psu)
     if not password_ok:
         attempt = directory.record_failed_attempt(psu.psu_id, now)

@@ -29,7 +29,8 @@ _FR: dict[str, str] = {
     "psu_id_label": "Identifiant client",
     "password_label": "Mot de passe",
     "login_submit": "Valider",
-    "login_failed": "L'identification a échoué. Vérifiez vos informations et réessayez.",
+    "login_failed": "L'identification a échoué. Vérifiez vos informations et réessayez. Après "
+    "plusieurs échecs, l'accès est bloqué pour un temps.",
     "never_share": "Votre banque ne vous demandera jamais vos codes par courriel ou téléphone.",
     # SCA
     "method_title": "Authentification forte",
@@ -148,7 +149,8 @@ _EN: dict[str, str] = {
     "psu_id_label": "Customer ID",
     "password_label": "Password",
     "login_submit": "Sign in",
-    "login_failed": "Sign-in failed. Check your details and try again.",
+    "login_failed": "Sign-in failed. Check your details and try again. After several failed "
+    "attempts, access is blocked for a while.",
     "never_share": "Your bank will never ask for your codes by email or phone.",
     "method_title": "Strong customer authentication",
     "method_intro": "Choose how to confirm it is you.",

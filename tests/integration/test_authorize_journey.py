@@ -399,11 +399,16 @@ def test_six_wrong_passwords_block_the_psu_without_saying_which_element_was_wron
     assert row["blocked_until"] is not None and row["failed_attempts"] == 0
     assert _codes(bank) == 0
     assert len(audit_trail(bank.services.engine, PSU_BLOCKED)) == 1
-    # a new journey with the right password is told about the block, and gets no code
+    # during the block the right password gets the ordinary failure, like a wrong one (no
+    # oracle, RTS Art. 4(3)(b)), and is counted; no code
     with PsuBrowser(bank) as again:
         again.start(client_id)
-        assert "Accès bloqué" in again.login("alice", PASSWORD).text
-        _expect_denied(bank, again.return_link(), "authentication_failed")
+        right = again.login("alice", PASSWORD)
+        wrong = again.login("alice", "wrong")
+        assert "Accès bloqué" not in right.text
+        assert _message(right.text) == _message(wrong.text)
+        assert _psu_row(bank)["failed_attempts"] == 2
+    assert _codes(bank) == 0
     # until the block ends (or `stetgate psu unblock`)
     bank.clock.advance(bank.settings.psu_block_seconds + 1)
     with PsuBrowser(bank) as later:
@@ -411,12 +416,15 @@ def test_six_wrong_passwords_block_the_psu_without_saying_which_element_was_wron
         assert later.login("alice", PASSWORD).headers["location"] == "/psu/sca/method"
 
 
-def test_a_blocked_psu_with_a_wrong_password_gets_the_ordinary_failure(
+def test_a_blocked_psu_gets_the_ordinary_failure_whatever_the_password(
     bank: RunningBank, client_id: str, browser: PsuBrowser
 ) -> None:
     directory(bank).block("alice", bank.clock.now() + timedelta(days=36500))  # for good
     browser.start(client_id)
-    assert "Accès bloqué" not in browser.login("alice", "wrong").text
+    wrong = browser.login("alice", "wrong")
+    right = browser.login("alice", PASSWORD)
+    assert "Accès bloqué" not in wrong.text and "Accès bloqué" not in right.text
+    assert _message(wrong.text) == _message(right.text)
 
 
 def test_five_unknown_ids_end_the_journey_like_a_block(

@@ -84,14 +84,27 @@ def test_wrong_password_counts_and_blocks_at_the_limit() -> None:
     assert third.blocked_until == NOW + timedelta(minutes=15)
 
 
-def test_blocked_psu_learns_of_the_block_only_with_the_right_password() -> None:
+def test_during_a_block_the_right_password_is_answered_like_a_wrong_one() -> None:
+    """RTS Art. 4(3)(a)(b): no oracle while blocked (found by an outside attack run: the right
+    password used to get the blocked page, a wrong one the ordinary failure)."""
     directory = _directory(blocked_until=NOW + timedelta(minutes=5))
     wrong = identify(directory, "alice", "x", NOW)
-    assert wrong.verdict is Verdict.FAILED
-    assert directory.psus["alice"].failed_attempts == 0  # the block is not extended
     right = identify(directory, "alice", "pw", NOW)
-    assert right.verdict is Verdict.BLOCKED and not right.just_blocked
-    assert directory.password_checks == ["alice", "alice"]
+    assert wrong.verdict is right.verdict is Verdict.FAILED
+    for answer in (wrong, right):
+        assert answer.blocked_until is None and not answer.just_blocked
+    assert directory.password_checks == ["alice", "alice"]  # the same work either way
+
+
+def test_attempts_during_a_block_are_counted_and_restart_it() -> None:
+    later = NOW + timedelta(minutes=1)
+    directory = _directory(blocked_until=NOW + timedelta(minutes=5))
+    assert identify(directory, "alice", "pw", later).verdict is Verdict.FAILED
+    assert identify(directory, "alice", "x", later).verdict is Verdict.FAILED
+    assert directory.psus["alice"].failed_attempts == 2
+    third = identify(directory, "alice", "pw", later)  # the right one: counted all the same
+    assert third.verdict is Verdict.BLOCKED and third.just_blocked
+    assert third.blocked_until == later + timedelta(minutes=15)
 
 
 def test_an_expired_block_no_longer_applies() -> None:
