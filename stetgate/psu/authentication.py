@@ -9,9 +9,9 @@ rule — "the right password on a blocked PSU gets the blocked page" — to be a
 during a block were free and not counted, so ~25 guesses/s could run with the right one
 recognisable. Now every attempt during a block is answered `FAILED` whatever was typed, and is
 counted: ``max_failed_auth_attempts`` more attempts during a block start it again from that
-moment (docs/decisions.md#failed-attempts-and-timeouts). The PSU is alerted by the attempt that causes a block
-(Art. 4(3), closing sentence), which shows the blocked page; the generic failure text says that
-repeated failures block access for a while.
+moment (docs/decisions.md#failed-attempts-and-timeouts). The PSU is alerted by the attempt that
+causes a block (Art. 4(3), closing sentence), which shows the blocked page; the generic failure
+text says that repeated failures block access for a while.
 
 `identify` is blocking (the directory port, argon2): the login page runs it on a thread, under
 the worker's limit of concurrent password checks.
