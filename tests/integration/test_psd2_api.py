@@ -331,6 +331,8 @@ def _walk(tpp: Tpp, token: str, first: httpx.Response) -> list[dict[str, Any]]:
         assert response.status_code == 200, response.text
         body = response.json()
         schemas.check(body, schemas.TRANSACTIONS)
+        # STET GenericLink.href maxLength 140, the paged links included
+        assert all(len(link["href"]) <= 140 for link in body["_links"].values()), body["_links"]
         seen.extend(body["transactions"])
         if "next" not in body["_links"]:
             return seen
