@@ -157,6 +157,9 @@ class _Resolver:
         self._candidates = candidates
 
     def __call__(self, key_id: str) -> ResolvedKey[Psd2Certificate]:
+        for reference, seal in self._candidates:  # exact kid first, whatever it looks like
+            if reference.kid is not None and key_id == reference.kid:
+                return ResolvedKey(seal.public_key, seal.parsed)
         form = classify_key_id(key_id)
         serial_issuer = parse_sn_ca_key_id(key_id) if form is KeyIdForm.SERIAL_AND_ISSUER else None
         for reference, seal in self._candidates:

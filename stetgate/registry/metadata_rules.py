@@ -26,7 +26,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from stetgate.eidas import CertificateError, Psd2Certificate, parse_certificate
-from stetgate.httpsig import KeyIdForm, classify_key_id
 from stetgate.registry.client_metadata_policy import client_name_of, redirect_uris_of
 from stetgate.registry.errors import InvalidClientMetadata, InvalidRequest
 
@@ -48,7 +47,14 @@ MAX_CERTIFICATE_B64 = 16_000
 
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,189}")
 _VISIBLE_ASCII = re.compile(r"[!#-~]+")
-"""A ``kid`` ends up inside ``keyId="..."``: printable ASCII without space or double quote."""
+"""Printable ASCII without space or double quote (an ``x5u`` URL)."""
+_KID = re.compile(r"[ !#-\[\]-~]+")
+"""A ``kid`` ends up inside ``keyId="..."`` (a quoted string without escapes): printable ASCII,
+spaces included, without ``"`` and ``\\``. RFC 7517 §4.5 allows any string, and TPPs commonly
+reuse their Signature keyId as kid — ``SN=<hex>,CA=<issuer DN>`` (with the DN's spaces), the
+form some STET banks require, or a URL; refusing those (found by an outside attack run) broke
+real registrations. A keyId is resolved by exact kid first, then by its form
+(`stetgate.registry.signed_requests.seal_key_resolver`, `stetgate.psd2.signatures`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,12 +287,12 @@ def _kid(value: Any) -> str | None:
     if (
         not isinstance(value, str)
         or len(value) > MAX_KID_LENGTH
-        or _VISIBLE_ASCII.fullmatch(value) is None
-        or classify_key_id(value) is not KeyIdForm.REGISTRATION_KID
+        or _KID.fullmatch(value) is None
+        or value != value.strip()
     ):
         raise InvalidClientMetadata(
             f"jwks.keys[0].kid must be 1-{MAX_KID_LENGTH} printable ASCII characters without "
-            'spaces or \'"\', and must not look like a URL or "SN=...,CA=..."',
+            "'\"' or '\\', and without leading or trailing spaces",
             reason="jwks_kid_invalid",
         )
     return value

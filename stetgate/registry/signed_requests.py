@@ -89,6 +89,9 @@ def verify_registration_signature(
 def seal_key_resolver(seal: SealKey) -> KeyResolver[SealKey]:
     """``keyId`` → the key of ``seal`` when it names that certificate, else UnknownKey.
 
+    An exact match of the ``kid`` comes first, whatever its form (a TPP may register its
+    ``SN=…,CA=…`` keyId or a URL as kid); otherwise by the keyId's form:
+
     * a ``kid``: equal to ``jwks.keys[0].kid`` (or to the certificate's ``x5t#S256`` when the
       key has no ``kid``, which is the ``kid`` stetgate then registers);
     * a URL: ``https``, equal to ``x5u`` when the key has one — it is a name, never fetched;
@@ -96,6 +99,8 @@ def seal_key_resolver(seal: SealKey) -> KeyResolver[SealKey]:
     """
 
     def resolve(key_id: str) -> ResolvedKey[SealKey]:
+        if key_id == seal.effective_kid:  # exact kid first, whatever it looks like
+            return ResolvedKey(seal.x509.public_key(), seal)
         form = classify_key_id(key_id)
         if form is KeyIdForm.REGISTRATION_KID:
             if key_id != seal.effective_kid:

@@ -789,6 +789,22 @@ def test_key_id_may_be_the_kid_the_url_or_serial_and_issuer(api: ApiWorld, pki: 
     )
 
 
+def test_a_kid_written_like_a_serial_and_issuer_key_id_resolves_by_exact_match(
+    api: ApiWorld, pki: TestPki
+) -> None:
+    """Registration ``kid`` of the ``SN=<hex>,CA=<issuer DN>`` form (spaces in the DN), as
+    TPPs reuse their keyId: accepted and matched exactly first — even when it names no real
+    serial — and a keyId that is not exactly it still has to name the certificate."""
+    certs = pki.issue("PSDFR-ACPR-45008", ("AISP",))
+    kid = "SN=DEAD,CA=CN=Some Other QTSP, O=Elsewhere, C=FR"
+    register_client(api.engine, certs, api.clock.now(), qsealc_kid=kid)
+    token = api.token("jdupont", certs=certs, client_id=certs.org_id)
+    response = api.tpp(certs, Signer.of(certs, kid)).get("accounts", token=token)
+    assert response.status_code == 200, response.text
+    near = "SN=DEAD,CA=CN=Some Other QTSP"
+    assert_error(api.tpp(certs, Signer.of(certs, near)).get("accounts", token=token), 401)
+
+
 def test_unsigned_requests_are_refused(api: ApiWorld, tpp: Tpp) -> None:
     token = api.token("jdupont")
     response = tpp.get(
