@@ -57,7 +57,7 @@ from stetgate.psu.journeys import (
     STAGE_CONSENT,
     STAGE_IDENTIFY,
     Journey,
-    advance,
+    advance_renewing_session,
     finish,
     load_journey,
     touch,
@@ -74,6 +74,7 @@ from stetgate.psu.visits import (
     message_page,
     open_visit,
     request_lang,
+    with_session,
 )
 from stetgate.psu.wiring import session_cookie
 from stetgate.services import services_of
@@ -228,7 +229,7 @@ class OidcLogin:
             return self._failed(visit, "psu_blocked", psu_id=evidence.psu_id)
         next_stage = STAGE_CONSENT if visit.authorize else STAGE_APPS
         with services.engine.begin() as conn:
-            moved = advance(
+            session_id = advance_renewing_session(
                 conn,
                 visit.journey,
                 to_stage=next_stage,
@@ -237,7 +238,7 @@ class OidcLogin:
                 sca_method=OIDC_SCA_METHOD,
                 sca_completed_at=visit.now,
             )
-            if moved:
+            if session_id is not None:
                 record_event(
                     conn,
                     visit.now,
@@ -248,7 +249,7 @@ class OidcLogin:
                         detail=evidence.audit_detail(),
                     ),
                 )
-        return partial(redirect, STAGE_PAGES[next_stage])
+        return with_session(partial(redirect, STAGE_PAGES[next_stage]), visit, session_id)
 
     def _failed(self, visit: Visit, reason: str, *, psu_id: str | None = None) -> Page:
         """Authentication at the OP did not complete: the journey ends, as an SCA rejected in
@@ -289,10 +290,12 @@ def _load_callback(
         refusal: str | None = None
         if login is None:
             refusal = "unknown_state"
+        elif login.used:
+            # Before the session check: a completed login renewed the journey's session id
+            # (`advance_renewing_session`), so a replay in the same browser is a replay.
+            refusal = "replayed"
         elif journey is None or journey.id_hash != login.journey_id_hash:
             refusal = "other_session"
-        elif login.used:
-            refusal = "replayed"
         if refusal is not None:
             record_event(
                 conn,

@@ -214,6 +214,30 @@ def advance(
     return result.rowcount == 1
 
 
+def advance_renewing_session(
+    conn: Connection, journey: Journey, *, to_stage: str, now: datetime, **values: Any
+) -> str | None:
+    """`advance`, under a new session id and CSRF token: the new session id (for the cookie),
+    or None when another request moved the journey first.
+
+    An authentication step is done (identification, SCA, the bank's OP): the session id and the
+    CSRF token the browser had before it stop working (OWASP ASVS v4 3.2.1, "new session token
+    on user authentication"). Otherwise whoever obtained the pre-login cookie and token — shared
+    device, a link with a planted session — could post the consent after the PSU's SCA (found
+    by an outside attack run)."""
+    session_id = new_secret()
+    moved = advance(
+        conn,
+        journey,
+        to_stage=to_stage,
+        now=now,
+        id_hash=secret_hash(session_id),
+        csrf_token=new_secret(),
+        **values,
+    )
+    return session_id if moved else None
+
+
 def finish(conn: Connection, journey: Journey, outcome: str, now: datetime) -> bool:
     """End the journey with `outcome`; False when it had already ended."""
     result = conn.execute(

@@ -65,6 +65,7 @@ from stetgate.psu.journeys import (
     STAGE_SCA,
     Journey,
     advance,
+    advance_renewing_session,
     finish,
     format_challenge_id,
     load_journey,
@@ -97,6 +98,7 @@ from stetgate.psu.visits import (
     screen,
     sign_out,
     time_out,
+    with_session,
 )
 from stetgate.psu.wiring import session_cookie
 from stetgate.services import services_of
@@ -173,13 +175,15 @@ def _identified(visit: Visit, result: Identification) -> Page:
     if not methods:
         return _no_sca_method(visit, psu.psu_id)
     if len(methods) == 1:
-        return _start_sca(visit, methods[0], psu_id=psu.psu_id)
+        return _start_sca(visit, methods[0], renew=True, psu_id=psu.psu_id)
     with visit.services.engine.begin() as conn:
-        advance(conn, visit.journey, to_stage=STAGE_METHOD, now=visit.now, psu_id=psu.psu_id)
-    return partial(redirect, METHOD_PATH)
+        session_id = advance_renewing_session(
+            conn, visit.journey, to_stage=STAGE_METHOD, now=visit.now, psu_id=psu.psu_id
+        )
+    return with_session(partial(redirect, METHOD_PATH), visit, session_id)
 
 
-def _start_sca(visit: Visit, method: ScaMethod, **columns: Any) -> Page:
+def _start_sca(visit: Visit, method: ScaMethod, *, renew: bool = False, **columns: Any) -> Page:
     """Move the journey to ``method``'s SCA page; the method's ``begin`` sets its own journey
     columns (a decoupled challenge reference, say). A method backed by the bank's SCA service
     (`DecoupledScaMethod`) creates its challenge first, outside any transaction: if the service
@@ -188,8 +192,9 @@ def _start_sca(visit: Visit, method: ScaMethod, **columns: Any) -> Page:
         started = method.start(_challenge_context(visit))
     else:
         started = method.begin()
+    move = advance_renewing_session if renew else advance
     with visit.services.engine.begin() as conn:
-        advance(
+        moved = move(
             conn,
             visit.journey,
             to_stage=STAGE_SCA,
@@ -198,7 +203,9 @@ def _start_sca(visit: Visit, method: ScaMethod, **columns: Any) -> Page:
             **columns,
             **started,
         )
-    return partial(redirect, SCA_PATH)
+    # ``renew``: right after identification, an authentication step.
+    session_id = moved if isinstance(moved, str) else None
+    return with_session(partial(redirect, SCA_PATH), visit, session_id)
 
 
 def _challenge_context(visit: Visit) -> ChallengeContext:
@@ -395,14 +402,14 @@ def _check_sca(visit: Visit) -> Page:
     directory.record_successful_authentication(psu.psu_id)
     next_stage = STAGE_CONSENT if visit.authorize else STAGE_APPS
     with services.engine.begin() as conn:
-        moved = advance(
+        session_id = advance_renewing_session(
             conn, visit.journey, to_stage=next_stage, now=visit.now, sca_completed_at=visit.now
         )
-        if moved:
+        if session_id is not None:
             record_event(
                 conn, visit.now, **visit.audit(PSU_AUTHENTICATED, reason=f"sca_{method.name}")
             )
-    return partial(redirect, STAGE_PAGES[next_stage])
+    return with_session(partial(redirect, STAGE_PAGES[next_stage]), visit, session_id)
 
 
 def _journey_of(engine: Engine, session_id: str) -> Journey | None:

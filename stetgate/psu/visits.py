@@ -379,6 +379,20 @@ def failed_attempt(
     return screen(visit, template, error_key=error_key, **context)
 
 
+def with_session(page: Page, visit: Visit, session_id: str | None) -> Page:
+    """``page``, carrying the cookie of the journey's new session id when it was renewed
+    (`stetgate.psu.journeys.advance_renewing_session`)."""
+    if session_id is None:
+        return page
+
+    def renewed() -> Response:
+        response = page()
+        session_cookie(visit.services).attach(response, session_id)
+        return response
+
+    return renewed
+
+
 def sign_out(visit: Visit) -> Page:
     """End the journey as signed out. Blocking (in the step's hop)."""
     with visit.services.engine.begin() as conn:
