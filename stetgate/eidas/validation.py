@@ -171,8 +171,12 @@ class _LoopThread:
 class CertificateValidator:
     """Validates PSD2 certificates offline against trusted QTSPs and their CRLs.
 
-    Thread-safe. ``validate`` is synchronous and safe to call from inside a running
-    event loop; ``avalidate`` is the same for ``async`` callers without a thread hop.
+    Thread-safe: handlers validate on a pool of threads (`stetgate.serving.blocking`). A hit
+    is a dict lookup, lock-free. Misses — path validation — run one at a time: asn1crypto
+    parses fields lazily and is not thread-safe, and the parsed certificates and CRLs are
+    shared between calls (found by the date-shifted CI pass: concurrent first validations of
+    one certificate raised ``KeyError`` inside asn1crypto). A miss that waited re-checks the
+    cache first, so a burst of calls with a new certificate validates it once.
     """
 
     def __init__(
@@ -191,6 +195,7 @@ class CertificateValidator:
         self._failures: dict[tuple[str, str], _Failure] = {}
         self._cache_generation = -1
         self._runner = _LoopThread()
+        self._misses = threading.Lock()
         self.path_validations = 0
         """How many pyhanko runs happened (cache misses that reached path validation)."""
 
@@ -222,28 +227,17 @@ class CertificateValidator:
         snapshot, hit = self._lookup(cert, purpose, at)
         if hit is not None:
             return hit
-        try:
-            self._pre_check(cert, purpose)
-            path = self._runner.run(self._run_pyhanko(cert, at, snapshot))
-        except CertificateError as exc:
-            self._remember_failure(cert, purpose, exc, at, snapshot)
-            raise
-        return self._remember(cert, purpose, path, snapshot)
-
-    async def avalidate(
-        self, cert: Psd2Certificate, purpose: Purpose, at: datetime
-    ) -> Psd2Certificate:
-        """:meth:`validate` for async callers: pyhanko runs on the caller's loop."""
-        snapshot, hit = self._lookup(cert, purpose, at)
-        if hit is not None:
-            return hit
-        try:
-            self._pre_check(cert, purpose)
-            path = await self._run_pyhanko(cert, at, snapshot)
-        except CertificateError as exc:
-            self._remember_failure(cert, purpose, exc, at, snapshot)
-            raise
-        return self._remember(cert, purpose, path, snapshot)
+        with self._misses:
+            snapshot, hit = self._lookup(cert, purpose, at)
+            if hit is not None:
+                return hit
+            try:
+                self._pre_check(cert, purpose)
+                path = self._runner.run(self._run_pyhanko(cert, at, snapshot))
+            except CertificateError as exc:
+                self._remember_failure(cert, purpose, exc, at, snapshot)
+                raise
+            return self._remember(cert, purpose, path, snapshot)
 
     def cached(
         self, cert: Psd2Certificate, purpose: Purpose, at: datetime

@@ -405,18 +405,25 @@ def test_sync_validate_works_inside_a_running_event_loop(
     assert asyncio.run(handler()) == "PSDFR-ACPR-12345"
 
 
-def test_async_validate_refuses_a_revoked_certificate(
-    issue: Issue, validator: CertificateValidator, qtsp_dir: Path
+def test_concurrent_first_validations_of_one_certificate_run_pyhanko_once(
+    issue: Issue, validator: CertificateValidator
 ) -> None:
-    tpp = issue()
-    qwac = load(tpp.qwac_pem)
-    revoke(qtsp_dir, tpp.qwac_pem, now=NOW)
+    """Misses run one at a time (asn1crypto is not thread-safe) and a waiting miss re-checks
+    the cache: a burst of threads with a new certificate validates it once."""
+    qwac = load(issue().qwac_pem)
+    start = threading.Barrier(8)
 
-    async def handler() -> None:
-        await validator.avalidate(qwac, "qwac", LATER)
+    def validate() -> Psd2Certificate:
+        start.wait()
+        return validator.validate(qwac, "qwac", NOW)
 
-    with pytest.raises(CertificateRevoked):
-        asyncio.run(handler())
+    for _ in range(3):
+        validator.clear_cache()
+        before = validator.path_validations
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: validate(), range(8)))
+        assert all(result == qwac for result in results)
+        assert validator.path_validations == before + 1
 
 
 def test_validate_pem_parses_then_validates(issue: Issue, validator: CertificateValidator) -> None:
