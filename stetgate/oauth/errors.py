@@ -12,6 +12,7 @@ from typing import ClassVar
 from starlette.responses import JSONResponse
 
 from stetgate.oauth.error_text import error_description
+from stetgate.store.db import RETRY_AFTER_SECONDS
 
 
 class OAuthError(Exception):
@@ -99,9 +100,6 @@ class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status_code = 503
 
-
-RETRY_AFTER_SECONDS = 1
-"""``Retry-After`` of a 503 (RFC 9110 §10.2.3): a timed-out lock is usually free again soon."""
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

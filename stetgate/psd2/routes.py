@@ -65,14 +65,11 @@ from stetgate.serving.middleware import BodyTooLarge
 from stetgate.serving.request_id import REQUEST_ID_HEADER, request_id_of
 from stetgate.store.audit import record_event
 from stetgate.store.audit_events import PSD2_BANK_UNAVAILABLE, PSD2_CONSENT_REPLACED
-from stetgate.store.db import DatabaseTimeout
+from stetgate.store.db import RETRY_AFTER_SECONDS, DatabaseTimeout
 
 logger = logging.getLogger("stetgate.psd2")
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
-
-RETRY_AFTER_SECONDS = 1
-"""``Retry-After`` of a 503 (RFC 9110 §10.2.3)."""
 
 Operation = Callable[[Request, ApiCaller, bytes, datetime], Response]
 """An operation gets the request, its authenticated caller, the body and the request's instant."""

@@ -12,8 +12,7 @@ from starlette.responses import Response
 
 from stetgate.psu.rendering import render_page
 from stetgate.psu.theme import theme_of
-
-RETRY_AFTER_SECONDS = 1
+from stetgate.store.db import RETRY_AFTER_SECONDS
 
 
 def unavailable_page(request: Request) -> Response:

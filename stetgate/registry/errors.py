@@ -16,8 +16,9 @@ from typing import ClassVar
 from starlette.responses import JSONResponse
 
 from stetgate.oauth.error_text import error_description
-from stetgate.oauth.errors import NO_STORE, RETRY_AFTER_SECONDS
+from stetgate.oauth.errors import NO_STORE
 from stetgate.serving.request_id import REQUEST_ID_HEADER
+from stetgate.store.db import RETRY_AFTER_SECONDS
 
 
 class RegistrationError(Exception):

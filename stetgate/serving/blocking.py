@@ -56,8 +56,6 @@ class BlockingCalls:
             return await loop.run_in_executor(
                 self._executor, functools.partial(function, *args, **kwargs)
             )
-        except DatabaseTimeout:
-            raise
         except Exception as exc:
             if is_timeout(exc):
                 raise DatabaseTimeout(

@@ -53,6 +53,11 @@ class Timeouts:
         )
 
 
+RETRY_AFTER_SECONDS = 1
+"""``Retry-After`` of every 503 a `DatabaseTimeout` becomes (RFC 9110 §10.2.3): a timed-out
+lock is usually free again soon. One value for the OAuth, register, STET and PSU answers."""
+
+
 class DatabaseTimeout(RuntimeError):
     """A statement ran past ``statement_ms`` or waited past ``lock_ms`` for a lock; its
     transaction was rolled back. Answered 503 with ``Retry-After`` at every boundary."""
