@@ -10,11 +10,10 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-import httpx
-
 from stetgate.bank_http.auth import ClientCredentials
 from stetgate.bank_http.breaker import CircuitBreaker
 from stetgate.bank_http.client import HttpBank
+from stetgate.bank_http.transport import PooledTransport
 from stetgate.settings import Settings
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
@@ -38,18 +37,10 @@ def http_bank(settings: Settings) -> HttpBank:
     """`HttpBank` for ``settings.bank_url`` with its timeouts, retries, breaker and
     authentication."""
     assert settings.bank_url is not None
-    http = httpx.Client(
-        base_url=settings.bank_url.rstrip("/"),
-        verify=_tls_context(settings),
-        limits=httpx.Limits(
-            max_connections=settings.bank_max_connections,
-            max_keepalive_connections=settings.bank_max_connections,
-            keepalive_expiry=30.0,
-        ),
-        timeout=settings.bank_timeout_ms / 1000,
-        follow_redirects=False,
-        trust_env=False,
-        headers={"User-Agent": "stetgate"},
+    transport = PooledTransport(
+        settings.bank_url.rstrip("/"),
+        max_connections=settings.bank_max_connections,
+        tls=_tls_context(settings) if settings.bank_url.startswith("https://") else None,
     )
     credentials = None
     if settings.bank_auth == "client_credentials":
@@ -61,7 +52,7 @@ def http_bank(settings: Settings) -> HttpBank:
             settings.bank_token_scope,
         )
     return HttpBank(
-        http,
+        transport,
         timeout=settings.bank_timeout_ms / 1000,
         retries=settings.bank_retries,
         backoff=settings.bank_retry_backoff_ms / 1000,
@@ -72,4 +63,11 @@ def http_bank(settings: Settings) -> HttpBank:
     )
 
 
-__all__ = ["OPENAPI_FILE", "CircuitBreaker", "ClientCredentials", "HttpBank", "http_bank"]
+__all__ = [
+    "OPENAPI_FILE",
+    "CircuitBreaker",
+    "ClientCredentials",
+    "HttpBank",
+    "PooledTransport",
+    "http_bank",
+]

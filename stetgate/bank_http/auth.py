@@ -10,21 +10,23 @@ Two ways, chosen by the ``bank_auth`` setting (docs/bank-integration.md#authenti
   expires in flight); a 401 from the backend drops it (`invalidate`). One lock serialises the
   fetch, so a burst of calls at expiry asks for one token, not one each.
 
-The token endpoint is reached through the same client (same CA, same client certificate if
-any) and within the calling request's time budget; a failure is a `BankUnavailable` /
+The token endpoint is reached through the same transport (same CA, same client certificate
+if any) and within the calling request's time budget; a failure is a `BankUnavailable` /
 `BankTimeout` like any other backend failure.
 """
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Callable
+from urllib.parse import quote, urlencode
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from stetgate.bank.failures import BankTimeout, BankUnavailable
+from stetgate.bank.failures import BankFailure, BankUnavailable
+from stetgate.bank_http.transport import BankRequest, BankTransport
 
 
 class _TokenAnswer(BaseModel):
@@ -49,7 +51,9 @@ class ClientCredentials:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token_url = token_url
-        self._auth = httpx.BasicAuth(client_id, client_secret)
+        # RFC 6749 §2.3.1: each part form-encoded before the Basic scheme (RFC 7617).
+        pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}".encode()
+        self._basic = "Basic " + base64.b64encode(pair).decode("ascii")
         self.scope = scope
         self.refresh_margin = refresh_margin
         self.default_lifetime = default_lifetime
@@ -60,11 +64,11 @@ class ClientCredentials:
         self.fetched = 0
         """How many tokens were fetched (tests, metrics)."""
 
-    def authorization(self, http: httpx.Client, timeout: float) -> str:
+    def authorization(self, transport: BankTransport, timeout: float) -> str:
         """The ``Authorization`` header value, fetching a token when none is fresh."""
         with self._lock:
             if self._token is None or self._monotonic() >= self._valid_until:
-                self._fetch(http, timeout)
+                self._fetch(transport, timeout)
             assert self._token is not None
             return f"Bearer {self._token}"
 
@@ -72,25 +76,23 @@ class ClientCredentials:
         with self._lock:
             self._token = None
 
-    def _fetch(self, http: httpx.Client, timeout: float) -> None:
+    def _fetch(self, transport: BankTransport, timeout: float) -> None:
         form = {"grant_type": "client_credentials"}
         if self.scope:
             form["scope"] = self.scope
         started = self._monotonic()
+        headers = {
+            "Authorization": self._basic,
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        request = BankRequest("POST", self.token_url, headers, urlencode(form).encode("ascii"))
         try:
-            response = http.post(
-                self.token_url,
-                data=form,
-                auth=self._auth,
-                headers={"Accept": "application/json"},
-                timeout=timeout,
-            )
-        except httpx.TimeoutException:
-            raise BankTimeout("token endpoint timed out") from None
-        except httpx.HTTPError as exc:
-            raise BankUnavailable(f"token endpoint: {type(exc).__name__}") from None
-        if response.status_code != 200:
-            raise BankUnavailable(f"token endpoint: HTTP {response.status_code}")
+            response = transport.send(request, timeout)
+        except BankFailure as failure:
+            raise type(failure)(f"token endpoint: {failure.reason}") from None
+        if response.status != 200:
+            raise BankUnavailable(f"token endpoint: HTTP {response.status}")
         try:
             answer = _TokenAnswer.model_validate_json(response.content)
         except ValidationError:

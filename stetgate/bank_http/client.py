@@ -1,9 +1,9 @@
 """`HttpBank`: the bank ports (`stetgate.bank.backend.BankBackend`) over the core-banking
 contract ``/core-banking/v1`` (``openapi.yaml``; docs/bank-integration.md).
 
-Synchronous on purpose, with one thread-safe `httpx.Client` per adapter (a bounded pool of
-keep-alive connections): the ports are synchronous and stetgate calls them off the event loop,
-on the bounded blocking pool, in the one thread hop each API call makes
+Synchronous on purpose, over one thread-safe `BankTransport` per adapter (`transport`: a
+bounded pool of keep-alive connections): the ports are synchronous and stetgate calls them
+off the event loop, on the bounded blocking pool, in the one thread hop each API call makes
 (`stetgate.serving.blocking`, `stetgate.psd2.routes`). So a slow or hung backend holds a pool
 thread — never the event loop: ``/health/live`` and every other request of the worker go on.
 
@@ -33,15 +33,14 @@ from __future__ import annotations
 
 import logging
 import random
-import ssl
+import re
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel, ValidationError
 
 from stetgate.bank.backend import (
@@ -71,6 +70,7 @@ from stetgate.bank_http.contract import (
     TransactionPageModel,
     dump,
 )
+from stetgate.bank_http.transport import BankAnswer, BankRequest, BankTransport, TlsFailure
 
 logger = logging.getLogger("stetgate.bank_http")
 
@@ -81,9 +81,19 @@ RETRYABLE_STATUSES = frozenset({502, 503, 504})
 """Gateway and availability errors: the request was not processed (RFC 9110 §15.6)."""
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
+"""RFC 3986 §2.3: characters that never need encoding (most ids are made of them only)."""
+
+
 def _segment(value: str) -> str:
     """A path segment: everything percent-encoded, "/" included (account ids may hold one)."""
-    return quote(value, safe="")
+    return value if _UNRESERVED.fullmatch(value) else quote(value, safe="")
+
+
+def _query(params: list[tuple[str, str]]) -> str:
+    """``urlencode`` with a shortcut for unreserved values (a quarter of a call's client CPU
+    went to quoting the eight ``balancesFor`` ids of a GET /accounts)."""
+    return "&".join(f"{name}={_segment(value)}" for name, value in params)
 
 
 class HttpBank:
@@ -91,7 +101,7 @@ class HttpBank:
 
     def __init__(
         self,
-        http: httpx.Client,
+        transport: BankTransport,
         *,
         timeout: float = 2.0,
         retries: int = 2,
@@ -102,7 +112,7 @@ class HttpBank:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.http = http
+        self.transport = transport
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -113,7 +123,7 @@ class HttpBank:
         self._monotonic = monotonic
 
     def close(self) -> None:
-        self.http.close()
+        self.transport.close()
 
     # --- AccountDirectory ----------------------------------------------------------------
     def accounts_of(self, psu_id: str) -> Sequence[Account]:
@@ -129,7 +139,7 @@ class HttpBank:
     ) -> list[tuple[Account, Sequence[Balance] | None]]:
         wanted = sorted(balance_accounts)
 
-        def read(response: httpx.Response) -> list[tuple[Account, Sequence[Balance] | None]]:
+        def read(response: BankAnswer) -> list[tuple[Account, Sequence[Balance] | None]]:
             listing = _parse(response, AccountList)
             result: list[tuple[Account, Sequence[Balance] | None]] = []
             for item in listing.accounts:
@@ -158,7 +168,7 @@ class HttpBank:
             return {}
         asked = set(account_ids)
 
-        def read(response: httpx.Response) -> Mapping[str, Sequence[Balance]]:
+        def read(response: BankAnswer) -> Mapping[str, Sequence[Balance]]:
             answer = _parse(response, BalancesAnswer)
             if not set(answer.balances) <= asked:
                 raise BankUnavailable("invalid answer: balances of accounts not asked for")
@@ -188,7 +198,7 @@ class HttpBank:
         if query.up_to_entry is not None:
             params.append(("upToEntry", str(query.up_to_entry)))
 
-        def read(response: httpx.Response) -> TransactionPage:
+        def read(response: BankAnswer) -> TransactionPage:
             _business_error(response, account_id)
             page = _parse(response, TransactionPageModel)
             return _convert(lambda: page.value(query.offset, query.limit))
@@ -203,8 +213,8 @@ class HttpBank:
 
     # --- IdentitySource ------------------------------------------------------------------
     def identity_of(self, psu_id: str) -> EndUserIdentity | None:
-        def read(response: httpx.Response) -> EndUserIdentity | None:
-            if response.status_code == 404 and _problem(response).error == "unknown_psu":
+        def read(response: BankAnswer) -> EndUserIdentity | None:
+            if response.status == 404 and _problem(response).error == "unknown_psu":
                 return None
             return _convert(_parse(response, IdentityModel).value)
 
@@ -212,7 +222,7 @@ class HttpBank:
 
     # --- BeneficiarySource ---------------------------------------------------------------
     def trusted_beneficiaries_of(self, psu_id: str) -> Sequence[Beneficiary]:
-        def read(response: httpx.Response) -> Sequence[Beneficiary]:
+        def read(response: BankAnswer) -> Sequence[Beneficiary]:
             listing = _parse(response, BeneficiaryList)
             return [_convert(b.value) for b in listing.beneficiaries]
 
@@ -224,7 +234,7 @@ class HttpBank:
     def funds_available(self, psu_id: str, account_id: str, amount: Decimal, currency: str) -> bool:
         body = dump(FundsCheckRequest(amount=format(amount, "f"), currency=currency))
 
-        def read(response: httpx.Response) -> bool:
+        def read(response: BankAnswer) -> bool:
             _business_error(response, account_id)
             return _parse(response, FundsCheckAnswer).available
 
@@ -242,7 +252,7 @@ class HttpBank:
         operation: str,
         method: str,
         path: str,
-        read: Callable[[httpx.Response], _T],
+        read: Callable[[BankAnswer], _T],
         *,
         params: list[tuple[str, str]] | None = None,
         content: bytes | None = None,
@@ -250,14 +260,8 @@ class HttpBank:
         self.breaker.admit()
         request_id = current_request_id() or str(uuid.uuid4())
         try:
-            # The query is encoded here, once: httpx's own ``params`` merging costs ~100 µs a
-            # call on the hot path (measured: GET /accounts with three balancesFor ids).
-            target = VERSION_PREFIX + path + ("?" + urlencode(params) if params else "")
-            response = self._exchange(method, target, content, request_id)
-            try:
-                result = read(response)
-            finally:
-                response.close()
+            target = VERSION_PREFIX + path + ("?" + _query(params) if params else "")
+            result = read(self._exchange(method, target, content, request_id))
         except BankFailure as failure:
             self.breaker.failed()
             logger.warning(
@@ -282,7 +286,7 @@ class HttpBank:
         target: str,
         content: bytes | None,
         request_id: str,
-    ) -> httpx.Response:
+    ) -> BankAnswer:
         deadline = self._monotonic() + self.timeout
         idempotent = method == "GET"
         attempt = 0
@@ -298,36 +302,27 @@ class HttpBank:
             retryable = idempotent
             try:
                 if self.credentials is not None:
-                    headers["Authorization"] = self.credentials.authorization(self.http, remaining)
+                    headers["Authorization"] = self.credentials.authorization(
+                        self.transport, remaining
+                    )
                     remaining = deadline - self._monotonic()
                     if remaining <= 0:
                         raise BankTimeout("time budget spent")
-                response = self.http.request(
-                    method,
-                    target,
-                    content=content,
-                    headers=headers,
-                    timeout=httpx.Timeout(remaining),
+                response = self.transport.send(
+                    BankRequest(method, target, headers, content), remaining
                 )
-            except httpx.TimeoutException as exc:
-                failure = BankTimeout(_transport_reason(exc))
-            except httpx.HTTPError as exc:
-                failure = BankUnavailable(_transport_reason(exc))
-                retryable = retryable and not _is_tls_failure(exc)
+            except TlsFailure as exc:
+                failure, retryable = exc, False
+            except BankFailure as exc:
+                failure = exc
             else:
-                if (
-                    response.status_code == 401
-                    and self.credentials is not None
-                    and not reauthenticated
-                ):
-                    response.close()
+                if response.status == 401 and self.credentials is not None and not reauthenticated:
                     self.credentials.invalidate()
                     reauthenticated = True
                     continue
-                if response.status_code not in RETRYABLE_STATUSES:
+                if response.status not in RETRYABLE_STATUSES:
                     return response
-                response.close()
-                failure = BankUnavailable(f"HTTP {response.status_code}")
+                failure = BankUnavailable(f"HTTP {response.status}")
             if not retryable or attempt >= self.retries:
                 raise failure
             delay = self.backoff * (2**attempt) * self._fraction()
@@ -346,39 +341,15 @@ class HttpBank:
             attempt += 1
 
 
-def _is_tls_failure(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def _check_json(response: BankAnswer) -> None:
+    if response.media_type != JSON:
+        raise BankUnavailable(f"HTTP {response.status}: not {JSON}")
 
 
-def _transport_reason(exc: httpx.HTTPError) -> str:
-    """A loggable cause: the exception class, and which kind of connection failure."""
-    if _is_tls_failure(exc):
-        return "TLS failure"
-    if isinstance(exc, httpx.ConnectError):
-        seen: BaseException | None = exc
-        while seen is not None:
-            if isinstance(seen, ConnectionRefusedError):
-                return "connection refused"
-            seen = seen.__cause__ or seen.__context__
-        return "connection failed"
-    return type(exc).__name__
-
-
-def _check_json(response: httpx.Response) -> None:
-    media_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != JSON:
-        raise BankUnavailable(f"HTTP {response.status_code}: not {JSON}")
-
-
-def _parse(response: httpx.Response, model: type[M]) -> M:
+def _parse(response: BankAnswer, model: type[M]) -> M:
     """The 200 answer as ``model``; anything else is a failure."""
-    if response.status_code != 200:
-        raise BankUnavailable(f"HTTP {response.status_code}")
+    if response.status != 200:
+        raise BankUnavailable(f"HTTP {response.status}")
     _check_json(response)
     try:
         return model.model_validate_json(response.content)
@@ -386,7 +357,7 @@ def _parse(response: httpx.Response, model: type[M]) -> M:
         raise BankUnavailable(_validation_reason(exc)) from None
 
 
-def _problem(response: httpx.Response) -> ProblemModel:
+def _problem(response: BankAnswer) -> ProblemModel:
     _check_json(response)
     try:
         return ProblemModel.model_validate_json(response.content)
@@ -394,13 +365,13 @@ def _problem(response: httpx.Response) -> ProblemModel:
         raise BankUnavailable(_validation_reason(exc)) from None
 
 
-def _business_error(response: httpx.Response, account_id: str) -> None:
+def _business_error(response: BankAnswer, account_id: str) -> None:
     """The contract's "no" answers about an account: 404 ``unknown_account``, 422
     ``currency_mismatch``."""
-    if response.status_code == 404:
+    if response.status == 404:
         if _problem(response).error == "unknown_account":
             raise UnknownAccount(account_id)
-    elif response.status_code == 422:
+    elif response.status == 422:
         problem = _problem(response)
         if problem.error == "currency_mismatch":
             raise CurrencyMismatch(problem.message[:100] or "currency mismatch")

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from stetgate.bank_http import CircuitBreaker, HttpBank, http_bank
+from stetgate.bank_http import CircuitBreaker, HttpBank, PooledTransport, http_bank
 from stetgate.settings import Settings
 from stetgate.store.audit_events import PSD2_BANK_UNAVAILABLE
 from stetgate.store.schema import audit_events, psd2_consents
@@ -61,9 +61,9 @@ def faulty_world(
 def gateway_bank(faulty_world: ApiWorld) -> Iterator[HttpBank]:
     bank = faulty_world.bank.services.bank
     assert isinstance(bank, HttpBank)
-    http, breaker, timeout = bank.http, bank.breaker, bank.timeout
+    transport, breaker, timeout = bank.transport, bank.breaker, bank.timeout
     yield bank
-    bank.http, bank.breaker, bank.timeout = http, breaker, timeout
+    bank.transport, bank.breaker, bank.timeout = transport, breaker, timeout
     breaker.reset()
 
 
@@ -117,7 +117,7 @@ def test_the_happy_backend_serves_and_receives_the_request_id(
 def test_backend_down_connection_refused_is_a_503(
     world: ApiWorld, tpp: Tpp, gateway_bank: HttpBank
 ) -> None:
-    gateway_bank.http = httpx.Client(base_url=refused_url())
+    gateway_bank.transport = PooledTransport(refused_url(), max_connections=2)
     started = time.monotonic()
     response = tpp.get("accounts", token=world.token("jdupont"))
     _refused(world, response, 503, "connection refused")
@@ -236,7 +236,7 @@ def test_a_backend_certificate_from_another_ca_is_a_503(
                 bank_ca_file=pki.foreign_dir / "ca.pem",
             )
         )
-        gateway_bank.http = wrong_ca.http
+        gateway_bank.transport = wrong_ca.transport
         response = tpp.get("accounts", token=world.token("jdupont"))
         _refused(world, response, 503, "TLS failure")
         assert tls_backend.requests == []  # nothing was sent to an unverified server
@@ -246,7 +246,7 @@ def test_a_backend_certificate_from_another_ca_is_a_503(
 def test_nothing_is_written_when_the_backend_fails_a_consent(
     world: ApiWorld, tpp: Tpp, gateway_bank: HttpBank
 ) -> None:
-    gateway_bank.http = httpx.Client(base_url=refused_url())
+    gateway_bank.transport = PooledTransport(refused_url(), max_connections=2)
     response = tpp.call(
         "PUT", "consents", token=world.token("jdupont"), json_body={"balances": [{"iban": IBAN}]}
     )
