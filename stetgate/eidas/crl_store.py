@@ -14,7 +14,6 @@ snapshot and looks at the folder (names, sizes, mtimes, inodes — a cheap
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,11 +25,12 @@ from asn1crypto import crl as a1crl
 from asn1crypto import ocsp as a1ocsp
 from asn1crypto import pem
 
+from stetgate.eidas.files import FolderSignature, folder_signature
+
 log = logging.getLogger(__name__)
 
 _SUFFIXES = (".crl", ".der", ".pem", ".ocsp")
 OCSP_SUFFIX = ".ocsp"
-_Signature = tuple[tuple[str, int, int, int], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +111,7 @@ class CrlStore:
         self.poll_seconds = poll_seconds
         self._monotonic = monotonic
         self._lock = threading.Lock()
-        self._signature: _Signature | None = None
+        self._signature: FolderSignature | None = None
         self._snapshot = CrlSnapshot(generation=0)
         self._checked_at: float | None = None
 
@@ -142,23 +142,10 @@ class CrlStore:
         self._checked_at = None
         return self.snapshot()
 
-    def _scan(self) -> _Signature:
-        entries: list[tuple[str, int, int, int]] = []
-        try:
-            with os.scandir(self.crl_dir) as it:
-                for entry in it:
-                    if entry.name.startswith(".") or not entry.name.endswith(_SUFFIXES):
-                        continue
-                    try:
-                        st = entry.stat()
-                    except FileNotFoundError:
-                        continue  # replaced while scanning; the next poll sees it
-                    entries.append((entry.name, st.st_mtime_ns, st.st_size, st.st_ino))
-        except FileNotFoundError:
-            return ()
-        return tuple(sorted(entries))
+    def _scan(self) -> FolderSignature:
+        return folder_signature(self.crl_dir, _SUFFIXES)
 
-    def _load(self, signature: _Signature, generation: int) -> CrlSnapshot:
+    def _load(self, signature: FolderSignature, generation: int) -> CrlSnapshot:
         infos: list[CrlInfo] = []
         ocsps: list[OcspInfo] = []
         problems: list[str] = []

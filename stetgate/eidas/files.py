@@ -31,4 +31,27 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
-__all__ = ["atomic_write"]
+FolderSignature = tuple[tuple[str, int, int, int], ...]
+
+
+def folder_signature(folder: Path, suffixes: tuple[str, ...]) -> FolderSignature:
+    """(name, mtime, size, inode) of the files of ``folder`` ending in ``suffixes``, dot-files
+    left out: a cheap ``scandir`` that changes whenever a file is added, removed or replaced
+    (an atomic replace changes the inode even within one mtime tick)."""
+    entries: list[tuple[str, int, int, int]] = []
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                if entry.name.startswith(".") or not entry.name.endswith(suffixes):
+                    continue
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue  # replaced while scanning; the next look sees it
+                entries.append((entry.name, st.st_mtime_ns, st.st_size, st.st_ino))
+    except FileNotFoundError:
+        return ()
+    return tuple(sorted(entries))
+
+
+__all__ = ["FolderSignature", "atomic_write", "folder_signature"]

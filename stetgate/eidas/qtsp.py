@@ -786,11 +786,14 @@ def answer_ocsp(
     *,
     now: datetime | None = None,
     validity: timedelta = timedelta(hours=1),
+    any_issuer: bool = False,
 ) -> bytes:
     """The DER OCSP response (RFC 6960 §4.2) to ``request_der``, signed by the CA itself
     (§4.2.2.2, no delegated responder): ``revoked`` with time and reason for a serial in
     ``revoked.json``, ``good`` for any other serial of this CA, ``unauthorized`` (§2.3) for a
-    request about another CA's certificate. thisUpdate = now, nextUpdate = now + validity."""
+    request about another CA's certificate. thisUpdate = now, nextUpdate = now + validity.
+    Test knob: ``any_issuer=True`` answers ``good`` for another CA's certificate too — a
+    forged answer, which a relying party must refuse."""
     paths = QtspPaths(Path(data_dir))
     authority = load_authority(paths.data_dir)
     when = _now(now)
@@ -805,7 +808,7 @@ def answer_ocsp(
         .add_certificate(authority.cert, authority.cert, request.hash_algorithm)
         .build()
     )
-    if request.issuer_key_hash != ours.issuer_key_hash:
+    if request.issuer_key_hash != ours.issuer_key_hash and not any_issuer:
         return ocsp.OCSPResponseBuilder.build_unsuccessful(
             ocsp.OCSPResponseStatus.UNAUTHORIZED
         ).public_bytes(serialization.Encoding.DER)

@@ -28,6 +28,7 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -322,48 +323,52 @@ class RevocationFetcher:
         data = download(self._client, source.url, self.limits)
         crl = verified_crl(data, source.issuer, now, source.url)
         der = crl.public_bytes(serialization.Encoding.DER)
-        path = self.crl_dir / source.file_name
-        current = _read(path)
-        if current == der:
-            return crl.next_update_utc
-        if current is not None:
-            with contextlib.suppress(ValueError):
-                stored = x509.load_der_x509_crl(current)
-                if stored.last_update_utc > crl.last_update_utc:
-                    raise RevocationFetchError(
-                        f"{source.url}: CRL older than the one stored (thisUpdate "
-                        f"{crl.last_update_utc} < {stored.last_update_utc}), kept the stored one"
-                    )
-        atomic_write(path, der)
-        log.info(
-            "revocation fetcher: CRL from %s stored, nextUpdate %s", source.url, crl.next_update_utc
-        )
+        self._store(source, der, crl.last_update_utc, _crl_this_update)
         return crl.next_update_utc
 
     def _fetch_ocsp(self, source: _Source, now: datetime) -> datetime | None:
         assert source.cert is not None
-        request = ocsp_request(source.cert, source.issuer)
         data = download(
             self._client,
             source.url,
             self.limits,
-            body=request,
+            body=ocsp_request(source.cert, source.issuer),
             content_type="application/ocsp-request",
         )
         response = verified_ocsp(data, source.cert, source.issuer, now, source.url)
+        self._store(source, data, response.this_update_utc, _ocsp_this_update)
+        return response.next_update_utc
+
+    def _store(
+        self,
+        source: _Source,
+        der: bytes,
+        this_update: datetime,
+        stored_this_update: Callable[[bytes], datetime],
+    ) -> None:
+        """Write ``der`` unless the same bytes are there already (a rewrite drops every
+        worker's validation cache) or the stored data is newer (no rollback)."""
         path = self.crl_dir / source.file_name
         current = _read(path)
-        if current == data:
-            return response.next_update_utc
+        if current == der:
+            return
         if current is not None:
             with contextlib.suppress(ValueError):
-                stored = ocsp.load_der_ocsp_response(current)
-                if stored.this_update_utc > response.this_update_utc:
+                if stored_this_update(current) > this_update:
                     raise RevocationFetchError(
-                        f"{source.url}: OCSP response older than the one stored, kept that one"
+                        f"{source.url}: {source.kind} data older than the one stored "
+                        f"(thisUpdate {this_update}), kept the stored one"
                     )
-        atomic_write(path, data)
-        return response.next_update_utc
+        atomic_write(path, der)
+        log.info("revocation fetcher: %s from %s stored", source.kind, source.url)
+
+
+def _crl_this_update(der: bytes) -> datetime:
+    return x509.load_der_x509_crl(der).last_update_utc
+
+
+def _ocsp_this_update(der: bytes) -> datetime:
+    return ocsp.load_der_ocsp_response(der).this_update_utc
 
 
 def _issuer_of(cert: x509.Certificate, cas: list[x509.Certificate]) -> x509.Certificate | None:

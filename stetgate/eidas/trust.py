@@ -15,7 +15,6 @@ keep one the operator just removed.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -23,6 +22,8 @@ from pathlib import Path
 
 from asn1crypto import pem
 from asn1crypto import x509 as a1x509
+
+from stetgate.eidas.files import FolderSignature, folder_signature
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,6 @@ class TrustStore:
         return path
 
 
-_Signature = tuple[tuple[str, int, int, int], ...]
-
-
 class TrustFolder:
     """The trust anchors of a folder, re-read when its ``*.pem`` files change (names, sizes,
     mtimes, inodes — a ``scandir`` at most every ``poll_seconds``). ``generation`` changes with
@@ -135,21 +133,8 @@ class TrustFolder:
         )
         return store
 
-    def _scan(self) -> _Signature:
-        entries: list[tuple[str, int, int, int]] = []
-        try:
-            with os.scandir(self.folder) as it:
-                for entry in it:
-                    if not entry.name.endswith(".pem"):
-                        continue
-                    try:
-                        st = entry.stat()
-                    except FileNotFoundError:
-                        continue
-                    entries.append((entry.name, st.st_mtime_ns, st.st_size, st.st_ino))
-        except FileNotFoundError:
-            return ()
-        return tuple(sorted(entries))
+    def _scan(self) -> FolderSignature:
+        return folder_signature(self.folder, (".pem",))
 
 
 def load_pem_certificates(data: bytes, *, source: str = "<bytes>") -> list[a1x509.Certificate]:

@@ -8,6 +8,10 @@ while they poll with a deadline.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -17,8 +21,11 @@ import httpx
 import pytest
 
 from stetgate.eidas import qtsp
+from stetgate.eidas.revocation_fetcher import LOCK_NAME
 from tests.support.bank import RunningBank
+from tests.support.pki import TestPki
 from tests.support.qtsp_http import QtspOnline
+from tests.support.servers import free_port
 from tests.support.token_side import TOKEN
 
 REFRESH = 2.0
@@ -179,3 +186,68 @@ def test_grace_accepts_a_stale_crl_until_the_grace_expires(
     assert inside.status_code == 200, inside.text
     assert past.status_code == 401, past.text
     assert "no fresh CRL or OCSP" in past.json()["error_description"]
+
+
+def test_serve_with_two_workers_elects_one_fetcher_and_refuses_a_revoked_qwac(
+    online: QtspOnline, pki: TestPki, tmp_path: Path
+) -> None:
+    tpp = online.issue(tmp_path / "tpp", ocsp_url=qtsp.OMIT)
+    crl_dir = tmp_path / "crl"
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        STETGATE_DATA_DIR=str(tmp_path / "data"),
+        STETGATE_TLS_CERT_FILE=str(pki.server_pem),
+        STETGATE_TLS_KEY_FILE=str(pki.server_key),
+        STETGATE_TRUST_DIR=str(online.trust_dir),
+        STETGATE_CRL_DIR=str(crl_dir),
+        STETGATE_CRL_POLL_SECONDS="0.2",
+        STETGATE_CRL_REFRESH_SECONDS="1",
+        STETGATE_CRL_REFRESH_MARGIN_SECONDS="0",
+        STETGATE_REVOCATION_RETRY_SECONDS="1",
+    )
+    cli = [sys.executable, "-m", "stetgate.cli"]
+    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ctx = pki.client_ssl_context(cert=(tpp.qwac_pem, tpp.qwac_key))
+
+    def seen() -> dict[str, object]:
+        try:
+            response = httpx.get(f"https://127.0.0.1:{port}/tpp/certificate", verify=ctx, timeout=5)
+        except httpx.HTTPError:
+            return {}
+        body: dict[str, object] = response.json()
+        return body
+
+    def wait_for(check: Callable[[dict[str, object]], bool]) -> dict[str, object]:
+        deadline = time.monotonic() + 30
+        while True:
+            body = seen()
+            if check(body) or time.monotonic() > deadline or proc.poll() is not None:
+                return body
+            time.sleep(0.2)
+
+    try:
+        assert wait_for(lambda b: b.get("valid") is True).get("valid") is True
+        with open(crl_dir / LOCK_NAME, "a") as fh, pytest.raises(BlockingIOError):
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a worker holds it
+        before = sum(r.startswith("GET /crl/") for r in online.requests)
+        time.sleep(4)
+        fetched = sum(r.startswith("GET /crl/") for r in online.requests) - before
+        assert 1 <= fetched <= 6  # one fetcher at ~1/s; two would make ~8
+        online.revoke(tpp.qwac_pem)
+        revoked_at = time.monotonic()
+        body = wait_for(lambda b: b.get("error") == "certificate_revoked")
+        assert body.get("error") == "certificate_revoked", body
+        assert time.monotonic() - revoked_at < 10
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
