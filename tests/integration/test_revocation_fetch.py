@@ -95,6 +95,7 @@ def refused_with(words: str) -> Callable[[httpx.Response], bool]:
     return check
 
 
+@pytest.mark.postgres  # the token endpoint's refusal on PostgreSQL too
 def test_revoked_at_the_qtsp_is_refused_within_the_refresh_interval_crl(
     bank_factory: Callable[..., RunningBank], online: QtspOnline, tmp_path: Path
 ) -> None:
