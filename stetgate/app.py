@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -26,6 +27,9 @@ from stetgate.clock import Clock, SystemClock
 from stetgate.demo import phone_pages as demo_pages
 from stetgate.demo.bank import DemoBank
 from stetgate.demo.psu_directory import DatabasePsuDirectory
+from stetgate.eidas.revocation_fetch import FetchLimits
+from stetgate.eidas.revocation_fetcher import FetchSchedule, RevocationFetcher
+from stetgate.eidas.trust import TrustFolder
 from stetgate.eidas.validation import CertificateValidator
 from stetgate.keys import InstanceKeys, load_master_key
 from stetgate.oauth import authorize as oauth_authorize
@@ -74,14 +78,18 @@ def build_services(
     engine = make_engine(settings.resolved_database_url, settings.db_pool_size, timeouts)
     require_migrated(engine)
     read_engine = read_only_engine(engine, settings.db_pool_size, timeouts)
+    clock = clock or SystemClock()
     validator = CertificateValidator.from_folders(
-        settings.trust_path, settings.crl_path, poll_seconds=settings.crl_poll_seconds
+        settings.trust_path,
+        settings.crl_path,
+        poll_seconds=settings.crl_poll_seconds,
+        grace=settings.revocation_grace,
     )
+    fetcher = revocation_fetcher(settings, validator, clock)
     source = ClientCertificateSource(
         settings.trusted_proxies, settings.client_cert_header, settings.client_cert_header_format
     )
     keys = InstanceKeys.from_master(load_master_key(settings.secret_key, settings.data_dir))
-    clock = clock or SystemClock()
     if sca_methods is None and settings.sca_http_url is not None:
         sca_methods = (TotpMethod(), HttpAppMethod(engine, settings, clock))
     if bank is None:
@@ -109,7 +117,37 @@ def build_services(
             settings.password_check_concurrency, name="stetgate-password"
         ),
         blocking=BlockingCalls(settings.db_threads),
+        revocation_fetcher=fetcher,
     )
+
+
+def revocation_fetcher(
+    settings: Settings, validator: CertificateValidator, clock: Clock
+) -> RevocationFetcher | None:
+    """The worker's revocation fetcher thread, started; it fetches only while it holds the
+    instance's lock, so with ``--workers N`` one fetches and N-1 read
+    (docs/operations.md#revocation-data)."""
+    if not settings.revocation_fetch or not isinstance(validator.trust, TrustFolder):
+        return None
+    fetcher = RevocationFetcher(
+        settings.crl_path,
+        validator.trust,
+        clock,
+        FetchSchedule(
+            refresh=timedelta(seconds=settings.crl_refresh_seconds),
+            margin=timedelta(seconds=settings.crl_refresh_margin_seconds),
+            retry=timedelta(seconds=settings.revocation_retry_seconds),
+        ),
+        FetchLimits(
+            timeout_seconds=settings.revocation_fetch_timeout_seconds,
+            max_bytes=settings.revocation_fetch_max_bytes,
+        ),
+        poll_seconds=max(settings.crl_poll_seconds, 0.1),
+        verify=str(settings.revocation_fetch_ca_file or "") or True,
+    )
+    validator.on_certificate_seen = fetcher.want
+    fetcher.start()
+    return fetcher
 
 
 class _NoDelegatedLogin:

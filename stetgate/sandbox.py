@@ -102,6 +102,9 @@ def sandbox_children(
             # bank's own is authenticated with mTLS or client credentials.
             "bank_auth": "none",
             "bank_ca_file": data_dir / "ca.pem",
+            # The test QTSP's distribution point is the gateway's own /qtsp/crl, over TLS with
+            # the same test CA (docs/operations.md#revocation-data).
+            "revocation_fetch_ca_file": settings.revocation_fetch_ca_file or data_dir / "ca.pem",
         }
     )
     return [

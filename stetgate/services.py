@@ -17,6 +17,7 @@ from stetgate.bank.backend import BankBackend
 from stetgate.bank.psus import PsuDirectory
 from stetgate.bank.sca import ScaMethod
 from stetgate.clock import Clock
+from stetgate.eidas.revocation_fetcher import RevocationFetcher
 from stetgate.keys import InstanceKeys
 from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.tpp_identity import TppIdentity
@@ -46,6 +47,9 @@ class Services:
     blocking: BlockingCalls
     """Where handlers run database and bank-backend calls: off the event loop, bounded
     (`stetgate.serving.blocking`)."""
+    revocation_fetcher: RevocationFetcher | None = None
+    """Keeps the CRL folder fresh (`stetgate.eidas.revocation_fetcher`); None when the
+    setting ``revocation_fetch`` is off."""
 
     def close(self) -> None:
         """Release the databases and threads (tests and the sandbox build many apps)."""
@@ -59,6 +63,8 @@ class Services:
             if callable(close):
                 close()
         self.engine.dispose()
+        if self.revocation_fetcher is not None:
+            self.revocation_fetcher.close()
         self.tpp_identity.validator.close()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,7 +78,59 @@ class Settings(BaseSettings):
     crl_dir: Path | None = Field(
         None, description="Folder of CRLs (DER or PEM); default DATA_DIR/crl"
     )
-    crl_poll_seconds: float = Field(2.0, ge=0, le=3600)
+    crl_poll_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="How often each worker looks at the CRL and trust folders for changes.",
+    )
+    # --- revocation data (docs/operations.md#revocation-data) ---------------------------------
+    revocation_fetch: bool = Field(
+        True,
+        description="Fetch CRLs (distribution points) and OCSP responses (AIA) of the "
+        "certificates that chain to the trust anchors into crl_dir; one worker per instance "
+        "fetches (a lock file), the others read the folder.",
+    )
+    crl_refresh_seconds: float = Field(
+        3600.0,
+        ge=0.1,
+        le=7 * 86400,
+        description="Longest time between two fetches of one CRL or OCSP response; a revoked "
+        "certificate is refused at most this long (plus crl_poll_seconds) after the QTSP "
+        "publishes it.",
+    )
+    crl_refresh_margin_seconds: float = Field(
+        600.0,
+        ge=0,
+        le=86400,
+        description="Fetch again at least this long before the stored data's nextUpdate.",
+    )
+    revocation_retry_seconds: float = Field(
+        60.0, ge=0.1, le=86400, description="Wait after a failed fetch before trying again."
+    )
+    revocation_fetch_timeout_seconds: float = Field(
+        5.0, gt=0, le=120, description="Connect and read timeout of one fetch."
+    )
+    revocation_fetch_max_bytes: int = Field(
+        20 * 1024 * 1024,
+        ge=1024,
+        le=512 * 1024 * 1024,
+        description="Largest CRL or OCSP response accepted.",
+    )
+    revocation_fetch_ca_file: Path | None = Field(
+        None,
+        description="CA certificates (PEM) for https distribution points and responders; "
+        "unset: the system's. (CRLs and OCSP responses are signed; TLS adds no trust here.)",
+    )
+    revocation_policy: Literal["fail-closed", "grace"] = Field(
+        "fail-closed",
+        description="fail-closed: a certificate without current revocation data (past "
+        "nextUpdate, none at all) is refused. grace: data up to revocation_grace_seconds past "
+        "its nextUpdate is still used.",
+    )
+    revocation_grace_seconds: int = Field(
+        0, ge=0, le=7 * 86400, description="The grace of revocation_policy = grace."
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Peer addresses/networks allowed to pass the client certificate in a header "
@@ -365,6 +418,24 @@ class Settings(BaseSettings):
             if self.sca_http_secret is None or len(self.sca_http_secret) < 32:
                 raise ValueError("sca_http_url needs sca_http_secret of at least 32 characters")
         return self
+
+    @model_validator(mode="after")
+    def _revocation_policy_is_consistent(self) -> Settings:
+        if self.revocation_policy == "grace" and self.revocation_grace_seconds == 0:
+            raise ValueError("revocation_policy = grace needs revocation_grace_seconds > 0")
+        if self.revocation_policy == "fail-closed" and self.revocation_grace_seconds:
+            raise ValueError(
+                "revocation_grace_seconds is set but revocation_policy is fail-closed: "
+                "set revocation_policy = grace to use it"
+            )
+        return self
+
+    @property
+    def revocation_grace(self) -> timedelta:
+        """The grace the validator applies past nextUpdate (zero when failing closed)."""
+        if self.revocation_policy == "grace":
+            return timedelta(seconds=self.revocation_grace_seconds)
+        return timedelta(0)
 
     @model_validator(mode="after")
     def _threads_have_connections(self) -> Settings:

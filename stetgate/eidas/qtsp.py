@@ -10,7 +10,9 @@ exercised exactly as with a commercial QTSP:
 * QSealC: same subject; keyUsage digitalSignature + nonRepudiation; no EKU;
   QcType ``eseal``; always RSA-2048 because STET HTTP signatures are rsa-sha256.
 * Both: AKI/SKI, a CRL distribution point (RFC 5280 §4.2.1.13) at
-  ``<crl_base_url>/qtsp.crl``, random serials (RFC 5280 §4.1.2.2, CA/B BR §7.1).
+  ``<crl_base_url>/qtsp.crl``, random serials (RFC 5280 §4.1.2.2, CA/B BR §7.1), and, when the
+  QTSP was created with an ``ocsp_url``, an AIA OCSP access location (§4.2.2.1) answered by
+  :func:`answer_ocsp` (RFC 6960, signed by the CA itself).
 
 Layout of ``data_dir``::
 
@@ -34,9 +36,7 @@ import contextlib
 import fcntl
 import ipaddress
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,9 +50,16 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificatePublicKeyTypes,
 )
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtendedKeyUsageOID,
+    NameOID,
+    ObjectIdentifier,
+)
 
 from stetgate.clock import SystemClock
+from stetgate.eidas.files import atomic_write
 from stetgate.eidas.model import OrganizationIdentifier, Psd2Role, QcType
 from stetgate.eidas.qcstatements import QC_STATEMENTS_OID, encode_qc_statements
 
@@ -162,6 +169,7 @@ class Authority:
     cert: x509.Certificate
     key: CertificateIssuerPrivateKeyTypes
     crl_url: str
+    ocsp_url: str | None = None
 
 
 # --------------------------------------------------------------------------- keys & files
@@ -186,24 +194,6 @@ def _now(now: datetime | None) -> datetime:
     return now.astimezone(UTC)
 
 
-def _atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write to a temporary file in the same folder, then rename: readers (the CRL
-    store, a TLS server) never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _key_pem(key: PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
@@ -218,12 +208,12 @@ def _cert_pem(cert: x509.Certificate) -> bytes:
 
 def write_key(path: Path, key: PrivateKey) -> None:
     """PEM (PKCS#8, unencrypted) with mode 0600."""
-    _atomic_write(path, _key_pem(key), 0o600)
+    atomic_write(path, _key_pem(key), 0o600)
 
 
 def write_cert(path: Path, cert: x509.Certificate) -> None:
     """PEM certificate."""
-    _atomic_write(path, _cert_pem(cert))
+    atomic_write(path, _cert_pem(cert))
 
 
 @contextlib.contextmanager
@@ -246,7 +236,7 @@ def _read_json(path: Path, default: Any) -> Any:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    _atomic_write(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode(), 0o600)
+    atomic_write(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode(), 0o600)
 
 
 # --------------------------------------------------------------------------- certificate builders
@@ -356,6 +346,7 @@ def build_leaf(
     extended_key_usage: Sequence[ObjectIdentifier] | None = None,
     policies: Sequence[str] = (),
     crl_url: str | _Omit | None = None,
+    ocsp_url: str | _Omit | None = None,
 ) -> x509.Certificate:
     """One end-entity certificate. ``profile`` is ``"qwac"``, ``"qsealc"`` or
     ``"server"`` and chooses the keyUsage; ``qc_statements_der=None`` omits the
@@ -401,6 +392,19 @@ def build_leaf(
             ),
             critical=False,
         )
+    responder = authority.ocsp_url if ocsp_url is None else ocsp_url
+    if isinstance(responder, str):
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.OCSP,
+                        x509.UniformResourceIdentifier(responder),
+                    )
+                ]
+            ),
+            critical=False,
+        )
     if policies:
         builder = builder.add_extension(
             x509.CertificatePolicies(
@@ -432,7 +436,13 @@ def load_authority(data_dir: Path) -> Authority:
         raise ValueError(f"unsupported CA key type {type(key).__name__}")
     config = _read_json(paths.config, {})
     base = str(config.get("crl_base_url", "")).rstrip("/")
-    return Authority(cert=cert, key=key, crl_url=f"{base}/{CRL_FILE_NAME}")
+    ocsp_url = config.get("ocsp_url")
+    return Authority(
+        cert=cert,
+        key=key,
+        crl_url=f"{base}/{CRL_FILE_NAME}",
+        ocsp_url=str(ocsp_url) if ocsp_url else None,
+    )
 
 
 def init_qtsp(
@@ -443,8 +453,10 @@ def init_qtsp(
     ca_name: str = DEFAULT_CA_NAME,
     now: datetime | None = None,
     ca_key: PrivateKey | None = None,
+    ocsp_url: str | None = None,
 ) -> QtspInfo:
-    """Create the test QTSP in ``data_dir`` (idempotent).
+    """Create the test QTSP in ``data_dir`` (idempotent). With ``ocsp_url``, the certificates
+    it issues name that OCSP responder (:func:`answer_ocsp` answers it).
 
     An existing CA is never overwritten; missing pieces (trust copy, CRL, server
     certificate) are recreated around it. An empty ``server_hostnames`` issues no
@@ -458,10 +470,14 @@ def init_qtsp(
             cert = build_ca(key, common_name=ca_name, now=now)
             write_key(paths.ca_key, key)
             write_cert(paths.ca_pem, cert)
-            _write_json(
-                paths.config,
-                {"crl_base_url": crl_base_url.rstrip("/"), "crl_number": 0, "ca_name": ca_name},
-            )
+            config_values: dict[str, Any] = {
+                "crl_base_url": crl_base_url.rstrip("/"),
+                "crl_number": 0,
+                "ca_name": ca_name,
+            }
+            if ocsp_url:
+                config_values["ocsp_url"] = ocsp_url
+            _write_json(paths.config, config_values)
             created = True
         config = _read_json(paths.config, {})
         if "crl_base_url" not in config:
@@ -571,6 +587,7 @@ def issue_tpp(
         ExtendedKeyUsageOID.SERVER_AUTH,
     ),
     crl_url: str | _Omit | None = None,
+    ocsp_url: str | _Omit | None = None,
     qwac_key: PrivateKey | None = None,
     qsealc_key: rsa.RSAPrivateKey | None = None,
     qwac_key_type: str = "rsa",
@@ -585,7 +602,8 @@ def issue_tpp(
     ``include_organization_identifier=False``, ``include_psd2_statement=False``,
     ``include_qc_statements=False``, ``qc_statements_der`` (raw extension value for
     both certificates), ``qwac_qc_types``/``qsealc_qc_types``,
-    ``qwac_extended_key_usage=None`` (no EKU), ``crl_url=OMIT`` (no CRL DP), and
+    ``qwac_extended_key_usage=None`` (no EKU), ``crl_url=OMIT`` (no CRL DP),
+    ``ocsp_url`` (another responder, or OMIT for none), and
     pre-generated keys (``qwac_key``/``qsealc_key``) to save key-generation time.
     """
     authority = load_authority(Path(data_dir))
@@ -631,6 +649,7 @@ def issue_tpp(
         extended_key_usage=qwac_extended_key_usage,
         policies=(QCP_W_PSD2, QCP_W),
         crl_url=crl_url,
+        ocsp_url=ocsp_url,
     )
     qsealc = build_leaf(
         authority,
@@ -647,6 +666,7 @@ def issue_tpp(
         qc_statements_der=qc_der(qsealc_qc_types),
         policies=(QCP_L,),
         crl_url=crl_url,
+        ocsp_url=ocsp_url,
     )
     result = IssuedTpp(
         qwac_pem=out / "qwac.pem",
@@ -755,9 +775,67 @@ def publish_crl(
                 rc = rc.add_extension(x509.CRLReason(flag), critical=False)
             builder = builder.add_revoked_certificate(rc.build())
         crl = builder.sign(authority.key, hashes.SHA256())
-        _atomic_write(paths.crl, crl.public_bytes(serialization.Encoding.DER))
+        atomic_write(paths.crl, crl.public_bytes(serialization.Encoding.DER))
         _write_json(paths.config, config)
     return paths.crl
+
+
+def answer_ocsp(
+    data_dir: Path,
+    request_der: bytes,
+    *,
+    now: datetime | None = None,
+    validity: timedelta = timedelta(hours=1),
+    any_issuer: bool = False,
+) -> bytes:
+    """The DER OCSP response (RFC 6960 §4.2) to ``request_der``, signed by the CA itself
+    (§4.2.2.2, no delegated responder): ``revoked`` with time and reason for a serial in
+    ``revoked.json``, ``good`` for any other serial of this CA, ``unauthorized`` (§2.3) for a
+    request about another CA's certificate. thisUpdate = now, nextUpdate = now + validity.
+    Test knob: ``any_issuer=True`` answers ``good`` for another CA's certificate too — a
+    forged answer, which a relying party must refuse."""
+    paths = QtspPaths(Path(data_dir))
+    authority = load_authority(paths.data_dir)
+    when = _now(now)
+    try:
+        request = ocsp.load_der_ocsp_request(request_der)
+    except ValueError:
+        return ocsp.OCSPResponseBuilder.build_unsuccessful(
+            ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+        ).public_bytes(serialization.Encoding.DER)
+    ours = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(authority.cert, authority.cert, request.hash_algorithm)
+        .build()
+    )
+    if request.issuer_key_hash != ours.issuer_key_hash and not any_issuer:
+        return ocsp.OCSPResponseBuilder.build_unsuccessful(
+            ocsp.OCSPResponseStatus.UNAUTHORIZED
+        ).public_bytes(serialization.Encoding.DER)
+    revoked: dict[str, Any] = _read_json(paths.revoked, {})
+    entry = revoked.get(format(request.serial_number, "x"))
+    if entry is None:
+        status, revoked_at, reason = ocsp.OCSPCertStatus.GOOD, None, None
+    else:
+        status = ocsp.OCSPCertStatus.REVOKED
+        revoked_at = datetime.fromisoformat(entry["revoked_at"])
+        reason = x509.ReasonFlags(entry.get("reason", "unspecified"))
+    builder = (
+        ocsp.OCSPResponseBuilder()
+        .add_response_by_hash(
+            issuer_name_hash=request.issuer_name_hash,
+            issuer_key_hash=request.issuer_key_hash,
+            serial_number=request.serial_number,
+            algorithm=request.hash_algorithm,
+            cert_status=status,
+            this_update=when,
+            next_update=when + validity,
+            revocation_time=revoked_at,
+            revocation_reason=reason,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, authority.cert)
+    )
+    return builder.sign(authority.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
 __all__ = [
@@ -768,6 +846,7 @@ __all__ = [
     "IssuedTpp",
     "QtspInfo",
     "QtspPaths",
+    "answer_ocsp",
     "build_ca",
     "build_leaf",
     "generate_ec_key",

@@ -1,13 +1,22 @@
 """Is this QWAC/QSealC trusted, valid now, unrevoked and fit for its use?
 
-Path validation (RFC 5280 §6) and CRL checking (§6.3) are done offline by
-pyhanko-certvalidator against a :class:`~stetgate.eidas.trust.TrustStore` and a
-:class:`~stetgate.eidas.crl_store.CrlStore`, with ``revocation_mode="require"``.
+Path validation (RFC 5280 §6) and revocation checking (CRLs, §6.3, and OCSP responses, RFC
+6960) are done offline by pyhanko-certvalidator against the trust anchors (a
+:class:`~stetgate.eidas.trust.TrustStore`, or a :class:`~stetgate.eidas.trust.TrustFolder`
+that reloads) and the revocation folder (:class:`~stetgate.eidas.crl_store.CrlStore`, kept
+fresh by `stetgate.eidas.revocation_fetcher`), with ``revocation_mode="require"``. pyhanko
+decides revocation from the stored OCSP responses (``ocsps=``) and CRLs alike: a good OCSP
+answer for the leaf suffices, a revoked status from either refuses.
 Why not ``"hard-fail"``: it only consults CRLs for certificates that *declare* a
 CRL distribution point, so a revoked leaf without one was accepted
 (docs/decisions.md#revocation-checking-fails-closed). ``"require"`` demands revocation
 information for every non-anchor certificate in the path, so a missing or stale CRL fails
 closed.
+
+Grace (``grace``, setting ``revocation_grace_seconds``): when revocation data cannot be
+refreshed, a bank may choose to accept data up to ``grace`` past its nextUpdate. pyhanko's
+freshness check (nextUpdate + ``time_tolerance``) gives exactly that, but the same tolerance
+also widens certificate validity, so certificate dates are checked again strictly afterwards.
 
 On top of RFC 5280 the PSD2 profile adds (ETSI TS 119 495 §4-5, EN 319 412-5 §4.2):
 a QWAC must be QcType ``web`` with keyUsage digitalSignature and EKU clientAuth;
@@ -24,8 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -62,9 +72,10 @@ from stetgate.eidas.errors import (
 )
 from stetgate.eidas.model import REQUIRED_QC_TYPE, Psd2Certificate, Purpose
 from stetgate.eidas.parse import parse_certificate
-from stetgate.eidas.trust import TrustStore
+from stetgate.eidas.trust import TrustFolder, TrustStore
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 EKU_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
 _PURPOSES: tuple[str, ...] = get_args(Purpose)
@@ -123,7 +134,7 @@ class _Entry:
     cert: Psd2Certificate
     valid_from: datetime
     valid_until: datetime
-    generation: int
+    generation: tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +142,16 @@ class _Failure:
     error_type: type[CertificateError]
     message: str
     at: datetime
-    generation: int
+    generation: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """What one validation sees: the revocation data and the anchors, and their generations."""
+
+    generation: tuple[int, int]
+    snapshot: CrlSnapshot
+    trust: TrustStore
 
 
 FAILURE_TTL = timedelta(seconds=60)
@@ -181,19 +201,25 @@ class CertificateValidator:
 
     def __init__(
         self,
-        trust: TrustStore,
+        trust: TrustStore | TrustFolder,
         crls: CrlStore,
         *,
         require_qc_compliance: bool = True,
         max_cache_entries: int = 100_000,
+        grace: timedelta = timedelta(0),
+        on_certificate_seen: Callable[[bytes], None] | None = None,
     ) -> None:
         self.trust = trust
         self.crls = crls
+        self.grace = grace
+        self.on_certificate_seen = on_certificate_seen
+        """Called with the DER of each certificate that chains to a trusted CA, on
+        validation misses (the revocation fetcher records it to fetch its CRL/OCSP)."""
         self.require_qc_compliance = require_qc_compliance
         self.max_cache_entries = max_cache_entries
         self._cache: dict[tuple[str, str], _Entry] = {}
         self._failures: dict[tuple[str, str], _Failure] = {}
-        self._cache_generation = -1
+        self._cache_generation: tuple[int, int] = (-1, -1)
         self._runner = _LoopThread()
         self._misses = threading.Lock()
         self.path_validations = 0
@@ -207,13 +233,21 @@ class CertificateValidator:
         *,
         poll_seconds: float = 2.0,
         require_qc_compliance: bool = True,
+        grace: timedelta = timedelta(0),
     ) -> CertificateValidator:
-        """Trust anchors from ``trust_dir/*.pem``, CRLs from ``crl_dir``."""
+        """Trust anchors from ``trust_dir/*.pem`` (re-read when the folder changes), CRLs and
+        OCSP responses from ``crl_dir``."""
         return cls(
-            TrustStore.from_folder(trust_dir),
+            TrustFolder(trust_dir, poll_seconds=poll_seconds),
             CrlStore(crl_dir, poll_seconds=poll_seconds),
             require_qc_compliance=require_qc_compliance,
+            grace=grace,
         )
+
+    def _trust(self) -> tuple[int, TrustStore]:
+        if isinstance(self.trust, TrustFolder):
+            return self.trust.current()
+        return 0, self.trust
 
     def close(self) -> None:
         """Stop the private event-loop thread (it is a daemon; closing is optional)."""
@@ -224,20 +258,24 @@ class CertificateValidator:
     def validate(self, cert: Psd2Certificate, purpose: Purpose, at: datetime) -> Psd2Certificate:
         """Return ``cert`` if it is fit for ``purpose`` at time ``at``; else raise a
         :class:`~stetgate.eidas.errors.CertificateError` subclass."""
-        snapshot, hit = self._lookup(cert, purpose, at)
+        view, hit = self._lookup(cert, purpose, at)
         if hit is not None:
             return hit
         with self._misses:
-            snapshot, hit = self._lookup(cert, purpose, at)
+            view, hit = self._lookup(cert, purpose, at)
             if hit is not None:
                 return hit
             try:
                 self._pre_check(cert, purpose)
-                path = self._runner.run(self._run_pyhanko(cert, at, snapshot))
+                path = self._runner.run(self._run_pyhanko(cert, at, view))
+                _check_dates(path, at)
             except CertificateError as exc:
-                self._remember_failure(cert, purpose, exc, at, snapshot)
+                if isinstance(exc, RevocationUnavailable | CertificateRevoked):
+                    self._seen(cert)  # the chain was built: record it for the fetcher
+                self._remember_failure(cert, purpose, exc, at, view)
                 raise
-            return self._remember(cert, purpose, path, snapshot)
+            self._seen(cert)
+            return self._remember(cert, purpose, path, view, at)
 
     def cached(
         self, cert: Psd2Certificate, purpose: Purpose, at: datetime
@@ -261,18 +299,21 @@ class CertificateValidator:
 
     def _lookup(
         self, cert: Psd2Certificate, purpose: Purpose, at: datetime
-    ) -> tuple[CrlSnapshot, Psd2Certificate | None]:
+    ) -> tuple[_View, Psd2Certificate | None]:
         if at.tzinfo is None:
             raise ValueError("at must be a timezone-aware datetime")
         snapshot = self.crls.snapshot()
-        if snapshot.generation != self._cache_generation:
+        trust_generation, trust = self._trust()
+        generation = (snapshot.generation, trust_generation)
+        if generation != self._cache_generation:
             self._cache = {}
             self._failures = {}
-            self._cache_generation = snapshot.generation
+            self._cache_generation = generation
+        view = _View(generation, snapshot, trust)
         failure = self._failures.get((cert.thumbprint_s256, purpose))
         if (
             failure is not None
-            and failure.generation == snapshot.generation
+            and failure.generation == generation
             and failure.at <= at < failure.at + FAILURE_TTL
         ):
             # A fresh exception each time: re-raising one instance would grow its traceback.
@@ -280,12 +321,19 @@ class CertificateValidator:
         entry = self._cache.get((cert.thumbprint_s256, purpose))
         if (
             entry is not None
-            and entry.generation == snapshot.generation
+            and entry.generation == generation
             and entry.valid_from <= at < entry.valid_until
             and (entry.cert is cert or entry.cert == cert)
         ):
-            return snapshot, entry.cert
-        return snapshot, None
+            return view, entry.cert
+        return view, None
+
+    def _seen(self, cert: Psd2Certificate) -> None:
+        if self.on_certificate_seen is not None:
+            try:
+                self.on_certificate_seen(cert.der)
+            except Exception:
+                log.exception("recording a certificate for the revocation fetcher failed")
 
     def _pre_check(self, cert: Psd2Certificate, purpose: Purpose) -> None:
         # Never trust fields of a hand-built Psd2Certificate: they must be what the DER says.
@@ -298,19 +346,21 @@ class CertificateValidator:
         check_purpose(cert, purpose, require_qc_compliance=self.require_qc_compliance)
 
     async def _run_pyhanko(
-        self, cert: Psd2Certificate, at: datetime, snapshot: CrlSnapshot
+        self, cert: Psd2Certificate, at: datetime, view: _View
     ) -> ValidationPath:
         self.path_validations += 1
+        snapshot = view.snapshot
         try:
             leaf = _load_leaf(cert.der)
             context = ValidationContext(
-                trust_roots=list(self.trust.roots),
-                other_certs=list(self.trust.intermediates),
+                trust_roots=list(view.trust.roots),
+                other_certs=list(view.trust.intermediates),
                 crls=snapshot.certificate_lists,
+                ocsps=snapshot.ocsp_responses,
                 allow_fetching=False,
                 revocation_mode="require",
                 moment=at,
-                time_tolerance=timedelta(0),
+                time_tolerance=self.grace,
             )
             path: ValidationPath = await _PathValidator(
                 leaf, validation_context=context
@@ -327,13 +377,13 @@ class CertificateValidator:
         purpose: Purpose,
         error: CertificateError,
         at: datetime,
-        snapshot: CrlSnapshot,
+        view: _View,
     ) -> None:
         if len(self._failures) >= self.max_cache_entries:
             self._failures.clear()
-        if snapshot.generation == self._cache_generation:
+        if view.generation == self._cache_generation:
             self._failures[(cert.thumbprint_s256, purpose)] = _Failure(
-                type(error), error.message, at, snapshot.generation
+                type(error), error.message, at, view.generation
             )
 
     def _remember(
@@ -341,10 +391,13 @@ class CertificateValidator:
         cert: Psd2Certificate,
         purpose: Purpose,
         path: ValidationPath,
-        snapshot: CrlSnapshot,
+        view: _View,
+        at: datetime,
     ) -> Psd2Certificate:
         valid_from = cert.not_before
         valid_until = cert.not_after
+        used = {id(c) for c in view.snapshot.certificate_lists}
+        stale = False
         for pc in path:
             if not isinstance(pc, a1x509.Certificate):
                 continue
@@ -352,18 +405,34 @@ class CertificateValidator:
             valid_until = min(valid_until, pc.not_valid_after)
             if pc.self_signed in ("yes", "maybe"):
                 continue  # an anchor needs no CRL
-            for info in snapshot.for_issuer(pc.issuer.hashable):
-                valid_from = max(valid_from, info.this_update)
-                if info.next_update is not None:
-                    valid_until = min(valid_until, info.next_update)
+            windows = [
+                (info.this_update, info.next_update)
+                for info in view.snapshot.for_issuer(pc.issuer.hashable)
+                if id(info.crl) in used
+            ]
+            windows += [
+                (o.this_update, o.next_update) for o in view.snapshot.ocsp_for(pc.serial_number)
+            ]
+            for this_update, next_update in windows:
+                valid_from = max(valid_from, this_update - self.grace)
+                if next_update is not None:
+                    valid_until = min(valid_until, next_update + self.grace)
+                    stale = stale or next_update < at
+        if stale:
+            log.warning(
+                "certificate %s accepted on revocation data past its nextUpdate, within the "
+                "grace of %s (revocation_grace_seconds)",
+                cert.thumbprint_s256,
+                self.grace,
+            )
         if len(self._cache) >= self.max_cache_entries:
             self._cache.clear()
-        if snapshot.generation == self._cache_generation:
+        if view.generation == self._cache_generation:
             self._cache[(cert.thumbprint_s256, purpose)] = _Entry(
                 cert=cert,
                 valid_from=valid_from,
                 valid_until=valid_until,
-                generation=snapshot.generation,
+                generation=view.generation,
             )
         return cert
 
@@ -374,6 +443,22 @@ def _load_leaf(der: bytes) -> a1x509.Certificate:
     (~200 µs per fresh certificate); reusing them makes re-validation after a CRL
     change cheaper."""
     return a1x509.Certificate.load(der)
+
+
+def _check_dates(path: ValidationPath, at: datetime) -> None:
+    """Certificate validity without pyhanko's ``time_tolerance`` (which carries the revocation
+    grace): RFC 5280 §4.1.2.5, no tolerance."""
+    for pc in path:
+        if not isinstance(pc, a1x509.Certificate):
+            continue
+        if at > pc.not_valid_after:
+            raise CertificateExpired(
+                f"{pc.subject.human_friendly} expired on {pc.not_valid_after.isoformat()}"
+            )
+        if at < pc.not_valid_before:
+            raise CertificateNotYetValid(
+                f"{pc.subject.human_friendly} is not valid before {pc.not_valid_before.isoformat()}"
+            )
 
 
 def _translate(exc: Exception, snapshot: CrlSnapshot) -> CertificateError:
@@ -390,7 +475,8 @@ def _translate(exc: Exception, snapshot: CrlSnapshot) -> CertificateError:
             f" (unreadable CRL files: {'; '.join(snapshot.problems)})" if snapshot.problems else ""
         )
         return RevocationUnavailable(
-            f"no fresh CRL for the certificate path, validation fails closed: {msg}{extra}"
+            f"no fresh CRL or OCSP response for the certificate path, validation fails "
+            f"closed: {msg}{extra}"
         )
     if isinstance(exc, PathBuildingError):
         return UnknownIssuer(f"the certificate does not chain to a trusted QTSP: {msg}")

@@ -31,6 +31,8 @@ def served(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         STETGATE_TRUST_DIR=str(pki.trust_dir),
         STETGATE_CRL_DIR=str(pki.crl_dir),
         STETGATE_CRL_POLL_SECONDS="0",
+        # The session QTSP's CRL is in crl_dir already (fetching: test_revocation_fetch.py).
+        STETGATE_REVOCATION_FETCH="false",
     )
     cli = [sys.executable, "-m", "stetgate.cli"]
     subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)

@@ -82,6 +82,9 @@ def start_bank(
         crl_dir=pki.crl_dir,
         crl_poll_seconds=0,
         db_pool_size=4,
+        # The session QTSP publishes its CRL straight into crl_dir; the tests of fetching
+        # (tests/integration/test_revocation_fetch.py) turn the fetcher on with a QTSP of their own.
+        revocation_fetch=False,
     )
     values.update(overrides)
     settings = Settings(**values)
