@@ -495,11 +495,13 @@ def run_load(
     seconds: float,
     database: Database,
     sample_every: float = 0.5,
+    others: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
     """Run ``load`` against the server and measure the window ``[warmup, warmup + seconds]``:
     the load processes' report, the CPU time of the server, the load generator, our
-    PostgreSQL backends, all PostgreSQL processes, the proxy and the whole box, each server
-    process's RSS sampled every ``sample_every`` s, and the connections each worker holds."""
+    PostgreSQL backends, all PostgreSQL processes, the proxy, ``others`` (name → pids, e.g. a
+    backend service) and the whole box, each server process's RSS sampled every
+    ``sample_every`` s, and the connections each worker holds."""
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     start = Start(context)
@@ -526,6 +528,7 @@ def run_load(
             "postgres_all": cpu_seconds(postgres_processes()) if database.pg_name else 0.0,
             "proxy": cpu_seconds(proxy),
             "box": box_busy_seconds(),
+            **{name: cpu_seconds(pids) for name, pids in (others or {}).items()},
         }
 
     time.sleep(max(0.0, window[0] - time.time()))

@@ -232,6 +232,11 @@ def set_status(conn: Connection, client_id: str, status: str, now: datetime) -> 
     return result.rowcount > 0
 
 
+def touch_client(conn: Connection, client_id: str, now: datetime) -> None:
+    """Record that the client changed (its certificates, say)."""
+    conn.execute(update(clients).where(clients.c.client_id == client_id).values(updated_at=now))
+
+
 def delete_client(conn: Connection, client_id: str) -> bool:
     conn.execute(delete(client_certificates).where(client_certificates.c.client_id == client_id))
     return conn.execute(delete(clients).where(clients.c.client_id == client_id)).rowcount > 0

@@ -29,6 +29,7 @@ from stetgate.eidas.validation import CertificateValidator
 from stetgate.oauth.clients import (
     CLIENT_ACTIVE,
     CLIENT_SUSPENDED,
+    ORIGIN_GOLIVE,
     Client,
     DuplicateClient,
     StoredCertificate,
@@ -37,8 +38,10 @@ from stetgate.oauth.clients import (
     golive_client,
     insert_client,
     list_clients,
+    replace_certificates,
     set_status,
     stored_certificate,
+    touch_client,
 )
 from stetgate.oauth.token_pairs import CLIENT_REMOVED, revoke_all_for_client
 from stetgate.registry.client_metadata_policy import (
@@ -282,6 +285,88 @@ def remove(ctx: click.Context, client_id: str) -> None:
             detail={"revoked_pairs": revoked},
         )
     click.echo(f"client {client_id} removed; {revoked} token pair(s) revoked")
+
+
+def _golive_client(conn: Connection, client_id: str) -> Client:
+    client = _existing_client(conn, client_id)
+    if client.origin != ORIGIN_GOLIVE:
+        raise click.ClickException(
+            f"client {client_id} registered itself: it changes its certificates through the "
+            "register API (PUT /stet/setting/v1/register/{client_id})"
+        )
+    return client
+
+
+@clients.command("add-certificate")
+@click.argument("client_id")
+@click.option("--qwac", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--qsealc", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def add_certificate(
+    ctx: click.Context, client_id: str, qwac: Path | None, qsealc: Path | None
+) -> None:
+    """Add a renewed QWAC or QSealC to a Go-Live client, next to the old one.
+
+    Certificate renewal without downtime: add the new certificate, let the TPP switch, then
+    `remove-certificate` the old one. The certificate is checked like at `add` (chain to a
+    trusted QTSP, validity, PSD2 role, this client's organizationIdentifier)."""
+    if (qwac is None) == (qsealc is None):
+        raise click.UsageError("give exactly one of --qwac and --qsealc")
+    settings = settings_of(ctx)
+    now = SystemClock().now()
+    kind: Purpose = "qwac" if qwac is not None else "qsealc"
+    path = qwac or qsealc
+    assert path is not None
+    validator = CertificateValidator.from_folders(
+        settings.trust_path, settings.crl_path, poll_seconds=0
+    )
+    with operator_database(settings) as engine, engine.begin() as conn:
+        client = _golive_client(conn, client_id)
+        added = certificate_for_client(path.read_bytes(), kind, client.org_id, validator, now)
+        if any(c.thumbprint == added.thumbprint for c in client.certificates):
+            raise click.ClickException(f"client {client_id} already has this {kind}")
+        replace_certificates(conn, client_id, (*client.certificates, added), now)
+        touch_client(conn, client_id, now)
+        record_event(
+            conn,
+            now,
+            audit_events.CLIENT_CERTIFICATE_ADDED,
+            client_id=client_id,
+            org_id=client.org_id,
+            reason="operator (CLI)",
+            detail={"kind": kind, "thumbprint": added.thumbprint},
+        )
+    click.echo(f"client {client_id}: {kind} {added.thumbprint} added")
+
+
+@clients.command("remove-certificate")
+@click.argument("client_id")
+@click.argument("thumbprint")
+@click.pass_context
+def remove_certificate(ctx: click.Context, client_id: str, thumbprint: str) -> None:
+    """Remove one certificate of a Go-Live client (by its x5t#S256 thumbprint, as `list`
+    shows it). A QSealC removed no longer verifies signatures; access tokens bound to a removed
+    QWAC keep their binding (RFC 8705 §3) until they expire."""
+    settings = settings_of(ctx)
+    now = SystemClock().now()
+    with operator_database(settings) as engine, engine.begin() as conn:
+        client = _golive_client(conn, client_id)
+        kept = tuple(c for c in client.certificates if c.thumbprint != thumbprint)
+        if len(kept) == len(client.certificates):
+            raise click.ClickException(f"client {client_id} has no certificate {thumbprint}")
+        (removed,) = (c for c in client.certificates if c.thumbprint == thumbprint)
+        replace_certificates(conn, client_id, kept, now)
+        touch_client(conn, client_id, now)
+        record_event(
+            conn,
+            now,
+            audit_events.CLIENT_CERTIFICATE_REMOVED,
+            client_id=client_id,
+            org_id=client.org_id,
+            reason="operator (CLI)",
+            detail={"kind": removed.kind, "thumbprint": thumbprint},
+        )
+    click.echo(f"client {client_id}: {removed.kind} {thumbprint} removed")
 
 
 __all__ = ["certificate_for_client", "clients"]

@@ -13,7 +13,13 @@ from sqlalchemy import create_engine, select
 
 from stetgate.cli import main
 from stetgate.oauth.clients import get_client
-from stetgate.store.audit_events import CLIENT_ADDED, CLIENT_RESUMED, CLIENT_SUSPENDED
+from stetgate.store.audit_events import (
+    CLIENT_ADDED,
+    CLIENT_CERTIFICATE_ADDED,
+    CLIENT_CERTIFICATE_REMOVED,
+    CLIENT_RESUMED,
+    CLIENT_SUSPENDED,
+)
 from stetgate.store.schema import grants
 from tests.support.bank import RunningBank
 from tests.support.client_metadata_cases import (
@@ -350,4 +356,98 @@ def test_add_refuses_a_name_that_differs_from_another_only_by_case_or_spacing(
     )
     assert result.exit_code == 1, result.output
     assert "--name refused" in result.output and "already registered" in result.output
+    assert _everything(db_url) == before
+
+
+# --- certificate renewal of a Go-Live client -------------------------------------------------
+
+
+def _certificates(db_url: str) -> list[tuple[str, str]]:
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            client = get_client(conn, ORG)
+    finally:
+        engine.dispose()
+    assert client is not None
+    return sorted((c.kind, c.thumbprint) for c in client.certificates)
+
+
+def test_a_renewed_qsealc_is_added_next_to_the_old_then_the_old_removed(
+    pki: TestPki, db_url: str, tmp_path: Path
+) -> None:
+    old = pki.issue(ORG, ("AISP",))
+    assert _add(pki, db_url, tmp_path, old, "--qsealc", str(old.qsealc_pem)).exit_code == 0
+    renewed = pki.issue(ORG, ("AISP",), fresh=True)
+    result = _run(
+        pki, db_url, tmp_path, "add-certificate", ORG, "--qsealc", str(renewed.qsealc_pem)
+    )
+    assert result.exit_code == 0, result.output
+    both = _certificates(db_url)
+    assert [kind for kind, _ in both] == ["qsealc", "qsealc"]
+    (old_thumbprint,) = {t for _, t in both} - {result.output.split()[3]}
+    removed = _run(pki, db_url, tmp_path, "remove-certificate", ORG, old_thumbprint)
+    assert removed.exit_code == 0, removed.output
+    assert _certificates(db_url) == [("qsealc", result.output.split()[3])]
+    engine = create_engine(db_url)
+    try:
+        events = [e["event"] for e in audit_trail(engine)]
+    finally:
+        engine.dispose()
+    assert events[-2:] == [CLIENT_CERTIFICATE_ADDED, CLIENT_CERTIFICATE_REMOVED]
+
+
+@pytest.mark.parametrize(
+    ("certificate", "message"),
+    [
+        ("other_org", "does not match"),
+        ("revoked", "certificate_revoked"),
+        ("foreign", "unknown_issuer"),
+        ("qwac_as_qsealc", "wrong_certificate_type"),
+        ("same_again", "already has this qsealc"),
+    ],
+)
+def test_add_certificate_refuses_what_add_refuses(
+    pki: TestPki, db_url: str, tmp_path: Path, certificate: str, message: str
+) -> None:
+    tpp = pki.issue(ORG, ("AISP",))
+    assert _add(pki, db_url, tmp_path, tpp, "--qsealc", str(tpp.qsealc_pem)).exit_code == 0
+    if certificate == "other_org":
+        path = pki.issue("PSDFR-ACPR-44002", ("AISP",)).qsealc_pem
+    elif certificate == "revoked":
+        revoked = pki.issue(ORG, ("AISP",), fresh=True)
+        pki.revoke(revoked.qsealc_pem)
+        path = revoked.qsealc_pem
+    elif certificate == "foreign":
+        path = pki.issue(ORG, ("AISP",), foreign=True).qsealc_pem
+    elif certificate == "qwac_as_qsealc":
+        path = tpp.qwac_pem
+    else:
+        path = tpp.qsealc_pem
+    before = _everything(db_url)
+    result = _run(pki, db_url, tmp_path, "add-certificate", ORG, "--qsealc", str(path))
+    assert result.exit_code != 0
+    assert message in result.output
+    assert _everything(db_url) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("add-certificate", "PSDFR-ACPR-49999", "--qsealc", "{qsealc}"),
+        ("add-certificate", ORG),
+        ("add-certificate", ORG, "--qwac", "{qwac}", "--qsealc", "{qsealc}"),
+        ("remove-certificate", ORG, "0" * 43),
+        ("remove-certificate", "PSDFR-ACPR-49999", "0" * 43),
+    ],
+)
+def test_certificate_commands_refuse_unknown_clients_thumbprints_and_bad_usage(
+    pki: TestPki, db_url: str, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    tpp = pki.issue(ORG, ("AISP",))
+    assert _add(pki, db_url, tmp_path, tpp, "--qsealc", str(tpp.qsealc_pem)).exit_code == 0
+    before = _everything(db_url)
+    filled = [a.format(qwac=tpp.qwac_pem, qsealc=tpp.qsealc_pem) for a in args]
+    result = _run(pki, db_url, tmp_path, *filled)
+    assert result.exit_code != 0
     assert _everything(db_url) == before
