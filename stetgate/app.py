@@ -146,6 +146,7 @@ def revocation_fetcher(
         verify=str(settings.revocation_fetch_ca_file or "") or True,
     )
     validator.on_certificate_seen = fetcher.want
+    validator.fetch_missing = fetcher.fetch_for
     fetcher.start()
     return fetcher
 

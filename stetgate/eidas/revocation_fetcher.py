@@ -193,6 +193,38 @@ class RevocationFetcher:
             return
         self._wake.set()
 
+    def fetch_for(self, der: bytes) -> bool:
+        """Fetch, now and in the calling thread, the CRL or OCSP response of one certificate
+        whose data is missing (the validator calls it on a miss, off the event loop); True
+        when something fresh was stored. Any worker may do this, lock or no lock: it is one
+        certificate's data, once, and the file is written atomically like the periodic
+        fetcher's. Only a certificate issued directly by a trusted CA gets a request (its
+        URLs are then the QTSP's, not the TPP's choice)."""
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:
+            return False
+        _generation, store = self.trust.current()
+        cas = [x509.load_der_x509_certificate(c.dump()) for c in store.certificates]
+        issuer = _issuer_of(cert, cas)
+        if issuer is None:
+            return False
+        self.want(der)
+        sources: dict[str, _Source] = {}
+        self._add_sources(sources, cert, issuer)
+        now = self.clock.now()
+        stored = False
+        for source in sources.values():
+            before = _read(self.crl_dir / source.file_name)
+            try:
+                fetch = self._fetch_crl if source.kind == "crl" else self._fetch_ocsp
+                fetch(source, now)
+            except (RevocationFetchError, OSError) as exc:
+                log.warning("revocation fetcher (on demand): %s", exc)
+                continue
+            stored = stored or _read(self.crl_dir / source.file_name) != before
+        return stored
+
     # ------------------------------------------------------------------ running
 
     def start(self) -> None:

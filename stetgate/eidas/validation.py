@@ -215,6 +215,12 @@ class CertificateValidator:
         self.on_certificate_seen = on_certificate_seen
         """Called with the DER of each certificate that chains to a trusted CA, on
         validation misses (the revocation fetcher records it to fetch its CRL/OCSP)."""
+        self.fetch_missing: Callable[[bytes], bool] | None = None
+        """Called with the DER of a certificate whose revocation data is missing or stale;
+        True when it stored fresh data (the revocation fetcher's `fetch_for`), and the
+        validation is tried once more. So a TPP's first call with a certificate of a QTSP
+        not seen before — or of an OCSP-only QTSP — is not refused while the periodic fetch
+        catches up."""
         self.require_qc_compliance = require_qc_compliance
         self.max_cache_entries = max_cache_entries
         self._cache: dict[tuple[str, str], _Entry] = {}
@@ -267,7 +273,14 @@ class CertificateValidator:
                 return hit
             try:
                 self._pre_check(cert, purpose)
-                path = self._runner.run(self._run_pyhanko(cert, at, view))
+                try:
+                    path = self._runner.run(self._run_pyhanko(cert, at, view))
+                except RevocationUnavailable:
+                    if self.fetch_missing is None or not self._fetch_missing(cert):
+                        raise
+                    self.crls.refresh()
+                    view, _ = self._lookup(cert, purpose, at)
+                    path = self._runner.run(self._run_pyhanko(cert, at, view))
                 _check_dates(path, at)
             except CertificateError as exc:
                 if isinstance(exc, RevocationUnavailable | CertificateRevoked):
@@ -327,6 +340,14 @@ class CertificateValidator:
         ):
             return view, entry.cert
         return view, None
+
+    def _fetch_missing(self, cert: Psd2Certificate) -> bool:
+        assert self.fetch_missing is not None
+        try:
+            return self.fetch_missing(cert.der)
+        except Exception:
+            log.exception("fetching missing revocation data failed")
+            return False
 
     def _seen(self, cert: Psd2Certificate) -> None:
         if self.on_certificate_seen is not None:

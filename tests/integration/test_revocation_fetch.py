@@ -132,6 +132,32 @@ def test_revoked_at_the_qtsp_is_refused_within_the_refresh_interval_ocsp(
     assert not any(r.startswith("GET /crl/") for r in online.requests)
 
 
+@pytest.mark.parametrize("only", ["crl", "ocsp"])
+def test_the_first_call_with_a_certificate_never_seen_is_not_refused(
+    bank_factory: Callable[..., RunningBank], online: QtspOnline, tmp_path: Path, only: str
+) -> None:
+    """The bank's revocation folder is empty and the certificate new: the worker fetches its
+    CRL (or OCSP response) on the miss, the first call succeeds, no retry needed."""
+    omit = {"ocsp_url": qtsp.OMIT} if only == "crl" else {"crl_url": qtsp.OMIT}
+    tpp = online.issue(tmp_path / "tpp", **omit)  # type: ignore[arg-type]
+    bank = start(bank_factory, online, tmp_path, crl_refresh_seconds=3600)
+    response = registration_token(bank, (tpp.qwac_pem, tpp.qwac_key))
+    assert response.status_code == 200, response.text
+    asked = "GET /crl/" if only == "crl" else "POST /ocsp"
+    assert any(r.startswith(asked) for r in online.requests)
+
+
+def test_a_revoked_certificate_never_seen_is_refused_on_its_first_call(
+    bank_factory: Callable[..., RunningBank], online: QtspOnline, tmp_path: Path
+) -> None:
+    tpp = online.issue(tmp_path / "tpp", crl_url=qtsp.OMIT)
+    online.revoke(tpp.qwac_pem)
+    bank = start(bank_factory, online, tmp_path, crl_refresh_seconds=3600)
+    response = registration_token(bank, (tpp.qwac_pem, tpp.qwac_key))
+    assert response.status_code == 401, response.text
+    assert "revoked" in response.json()["error_description"]
+
+
 def test_unreachable_crl_url_fails_closed_by_default(
     bank_factory: Callable[..., RunningBank], online: QtspOnline, tmp_path: Path
 ) -> None:
