@@ -18,21 +18,19 @@ from stetgate.cli import main
 from stetgate.clock import FrozenClock
 from stetgate.serving.blocking import BlockingCalls
 from stetgate.statistics.recorder import StatisticsRecorder
-from tests.support.browser import chromium_launch_options, require_chromium
+from tests.support.browser import launched_chromium, require_chromium
 
 require_chromium()
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page  # noqa: E402
 
 START = datetime(2026, 3, 30, 12, 0, tzinfo=UTC)  # 30 March … 1 April: Q1 and Q2
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**chromium_launch_options())
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -61,8 +59,18 @@ def report(db_url: str, tmp_path: Path) -> Path:
     out = tmp_path / "report"
     result = CliRunner().invoke(
         main,
-        ["--data-dir", str(tmp_path), "report", "statistics"]
-        + ["--from", "2026-03-30", "--to", "2026-04-01", "--out", str(out)],
+        [
+            "--data-dir",
+            str(tmp_path),
+            "report",
+            "statistics",
+            "--from",
+            "2026-03-30",
+            "--to",
+            "2026-04-01",
+            "--out",
+            str(out),
+        ],
         env={"STETGATE_DATABASE_URL": db_url},
         catch_exceptions=False,
     )

@@ -11,6 +11,10 @@ them with the CSV written by the CLI from the database — on SQLite and Postgre
 from __future__ import annotations
 
 import csv
+import os
+import ssl
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, func, select
 
 from stetgate.cli import main
 from stetgate.clock import FrozenClock, SystemClock
@@ -28,6 +32,7 @@ from stetgate.store.schema import statistics_availability
 from tests.integration.psd2_support import ApiWorld, Tpp, build_world
 from tests.support.core_banking import FaultyBackend, faulty_backend
 from tests.support.pki import TestPki
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.postgres  # the additive upserts and range reads differ by dialect
 
@@ -118,8 +123,18 @@ def quarter_label(day: date) -> str:
 def run_report(url: str, first: date, last: date, out: Path) -> None:
     result = CliRunner().invoke(
         main,
-        ["--data-dir", str(out.parent / "cli"), "report", "statistics"]
-        + ["--from", first.isoformat(), "--to", last.isoformat(), "--out", str(out)],
+        [
+            "--data-dir",
+            str(out.parent / "cli"),
+            "report",
+            "statistics",
+            "--from",
+            first.isoformat(),
+            "--to",
+            last.isoformat(),
+            "--out",
+            str(out),
+        ],
         env={"STETGATE_DATABASE_URL": url},
         catch_exceptions=False,
     )
@@ -255,8 +270,18 @@ def test_the_report_matches_what_the_scripted_run_did(
 def test_to_before_from_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main,
-        ["--data-dir", str(tmp_path), "report", "statistics"]
-        + ["--from", "2026-04-02", "--to", "2026-04-01", "--out", str(tmp_path / "out")],
+        [
+            "--data-dir",
+            str(tmp_path),
+            "report",
+            "statistics",
+            "--from",
+            "2026-04-02",
+            "--to",
+            "2026-04-01",
+            "--out",
+            str(tmp_path / "out"),
+        ],
     )
     assert result.exit_code == 2 and "--to is before --from" in result.output
     assert not (tmp_path / "out").exists()
@@ -275,9 +300,96 @@ def test_a_database_not_migrated_is_refused_and_nothing_is_written(tmp_path: Pat
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     result = CliRunner().invoke(
         main,
-        ["--data-dir", str(tmp_path), "report", "statistics"]
-        + ["--from", "2026-04-01", "--to", "2026-04-01", "--out", str(tmp_path / "out")],
+        [
+            "--data-dir",
+            str(tmp_path),
+            "report",
+            "statistics",
+            "--from",
+            "2026-04-01",
+            "--to",
+            "2026-04-01",
+            "--out",
+            str(tmp_path / "out"),
+        ],
         env={"STETGATE_DATABASE_URL": url},
     )
     assert result.exit_code == 1 and "stetgate db upgrade" in result.output, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_stetgate_serve_workers_write_their_counts_when_they_stop(
+    pki: TestPki, tmp_path: Path
+) -> None:
+    """The real `stetgate serve` with two workers and the lifespan: a flush interval longer
+    than the run, so what reaches the database is what each worker wrote at shutdown."""
+    port = free_port()
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    env = dict(os.environ)
+    env.update(
+        STETGATE_DATA_DIR=str(tmp_path / "data"),
+        STETGATE_DATABASE_URL=url,
+        STETGATE_TLS_CERT_FILE=str(pki.server_pem),
+        STETGATE_TLS_KEY_FILE=str(pki.server_key),
+        STETGATE_TRUST_DIR=str(pki.trust_dir),
+        STETGATE_CRL_DIR=str(pki.crl_dir),
+        STETGATE_CRL_POLL_SECONDS="0",
+        STETGATE_STATISTICS_FLUSH_SECONDS="300",
+        STETGATE_STATISTICS_PROBE_SECONDS="0.2",
+    )
+    cli = [sys.executable, "-m", "stetgate.cli"]
+    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    first_day = SystemClock().now().date()
+    proc = subprocess.Popen(
+        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    statuses: Counter[int] = Counter()
+    try:
+        ctx = ssl.create_default_context(cafile=str(pki.ca_pem))
+        deadline = time.monotonic() + 30
+        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=ctx, timeout=5) as http:
+            while True:
+                try:
+                    if http.get("/health/live").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+            for _ in range(12):  # no client certificate: refused, and counted
+                response = http.post(
+                    "/stet/psd2/oauth/token",
+                    data={"grant_type": "refresh_token", "refresh_token": "x"},
+                    headers={"Connection": "close"},  # spread over both workers
+                )
+                statuses[response.status_code] += 1
+                assert http.get("/health/live").status_code == 200  # not counted
+            time.sleep(0.5)  # a few probes
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert proc.returncode == 0, proc.stdout.read().decode() if proc.stdout else ""
+    last_day = SystemClock().now().date()
+    out = tmp_path / "report"
+    run_report(url, first_day, last_day, out)
+    daily = read_csv(out / "statistics-daily.csv")
+    days = sorted({period for period, _ in daily})
+    assert sum(int(daily[(d, "token")]["requests"]) for d in days) == 12
+    assert sum(int(daily[(d, "token")]["responses_4xx"]) for d in days) == sum(
+        n for status, n in statuses.items() if 400 <= status < 500
+    )
+    assert sum(int(daily[(d, "all")]["requests"]) for d in days) == 12
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        up, down = conn.execute(
+            select(
+                func.sum(statistics_availability.c.probes_up),
+                func.sum(statistics_availability.c.probes_down),
+            )
+        ).one()
+    engine.dispose()
+    assert up >= 2 and down == 0  # each worker probed from its start (the minute in progress
+    # is not in the report's availability yet: it has not elapsed)

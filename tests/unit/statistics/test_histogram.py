@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -48,9 +49,9 @@ def test_merged_histograms_give_the_percentiles_of_the_concatenated_durations(
 
 def test_bucket_bounds_are_increasing_and_log_spaced() -> None:
     assert BOUNDS_US[0] == 100
-    assert all(b < a for b, a in zip(BOUNDS_US, BOUNDS_US[1:], strict=False))
+    assert all(b < a for b, a in itertools.pairwise(BOUNDS_US))
     assert BOUNDS_US[-1] >= 3_600_000_000  # one hour
-    for below, above in zip(BOUNDS_US, BOUNDS_US[1:], strict=False):
+    for below, above in itertools.pairwise(BOUNDS_US):
         assert above / below == pytest.approx(2 ** (1 / 4), rel=0.01)
 
 
