@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import create_engine
 
 from stetgate.app import endpoint_families
-from stetgate.cli import main
 from stetgate.clock import FrozenClock
 from stetgate.serving.blocking import BlockingCalls
 from stetgate.statistics.recorder import StatisticsRecorder
+from tests.integration.test_statistics_report import invoke_report
 from tests.support.browser import launched_chromium, require_chromium
 
 require_chromium()
@@ -57,23 +56,7 @@ def report(db_url: str, tmp_path: Path) -> Path:
     recorder.flush_now()
     engine.dispose()
     out = tmp_path / "report"
-    result = CliRunner().invoke(
-        main,
-        [
-            "--data-dir",
-            str(tmp_path),
-            "report",
-            "statistics",
-            "--from",
-            "2026-03-30",
-            "--to",
-            "2026-04-01",
-            "--out",
-            str(out),
-        ],
-        env={"STETGATE_DATABASE_URL": db_url},
-        catch_exceptions=False,
-    )
+    result = invoke_report(tmp_path, "2026-03-30", "2026-04-01", out, db_url)
     assert result.exit_code == 0, result.output
     return out / "statistics.html"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, func, select
 
 from stetgate.cli import main
@@ -120,24 +120,22 @@ def quarter_label(day: date) -> str:
     return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
 
 
-def run_report(url: str, first: date, last: date, out: Path) -> None:
-    result = CliRunner().invoke(
+def invoke_report(
+    directory: Path, first: str, last: str, out: Path, url: str | None = None
+) -> Result:
+    """``stetgate --data-dir DIRECTORY report statistics --from … --to … --out OUT``."""
+    return CliRunner().invoke(
         main,
         [
-            "--data-dir",
-            str(out.parent / "cli"),
-            "report",
-            "statistics",
-            "--from",
-            first.isoformat(),
-            "--to",
-            last.isoformat(),
-            "--out",
-            str(out),
+            *("--data-dir", str(directory), "report", "statistics"),
+            *("--from", first, "--to", last, "--out", str(out)),
         ],
-        env={"STETGATE_DATABASE_URL": url},
-        catch_exceptions=False,
+        env={"STETGATE_DATABASE_URL": url} if url else None,
     )
+
+
+def run_report(url: str, first: date, last: date, out: Path) -> None:
+    result = invoke_report(out.parent / "cli", first.isoformat(), last.isoformat(), out, url)
     assert result.exit_code == 0, result.output
     assert result.output.split() == [
         str(out / "statistics-daily.csv"),
@@ -268,21 +266,7 @@ def test_the_report_matches_what_the_scripted_run_did(
 
 
 def test_to_before_from_is_refused(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        main,
-        [
-            "--data-dir",
-            str(tmp_path),
-            "report",
-            "statistics",
-            "--from",
-            "2026-04-02",
-            "--to",
-            "2026-04-01",
-            "--out",
-            str(tmp_path / "out"),
-        ],
-    )
+    result = invoke_report(tmp_path, "2026-04-02", "2026-04-01", tmp_path / "out")
     assert result.exit_code == 2 and "--to is before --from" in result.output
     assert not (tmp_path / "out").exists()
 
@@ -298,22 +282,7 @@ def test_a_day_not_written_yyyy_mm_dd_is_refused(tmp_path: Path, day: str) -> No
 
 def test_a_database_not_migrated_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
-    result = CliRunner().invoke(
-        main,
-        [
-            "--data-dir",
-            str(tmp_path),
-            "report",
-            "statistics",
-            "--from",
-            "2026-04-01",
-            "--to",
-            "2026-04-01",
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        env={"STETGATE_DATABASE_URL": url},
-    )
+    result = invoke_report(tmp_path, "2026-04-01", "2026-04-01", tmp_path / "out", url)
     assert result.exit_code == 1 and "stetgate db upgrade" in result.output, result.output
     assert not (tmp_path / "out").exists()
 
