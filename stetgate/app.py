@@ -8,10 +8,12 @@ effects, no registration magic. `app_from_environment` is the factory uvicorn wo
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -22,7 +24,7 @@ from stetgate import diagnostics
 from stetgate.bank.backend import BankBackend
 from stetgate.bank.psus import PsuDirectory
 from stetgate.bank.sca import ScaMethod, ScaServiceUnavailable
-from stetgate.bank_http import http_bank
+from stetgate.bank_http import HttpBank, http_bank
 from stetgate.clock import Clock, SystemClock
 from stetgate.demo import phone_pages as demo_pages
 from stetgate.demo.bank import DemoBank
@@ -34,6 +36,9 @@ from stetgate.eidas.validation import CertificateValidator
 from stetgate.keys import InstanceKeys, load_master_key
 from stetgate.oauth import authorize as oauth_authorize
 from stetgate.oauth import endpoints as oauth_endpoints
+from stetgate.oauth.introspect import INTROSPECT_PATH
+from stetgate.oauth.revoke import REVOKE_PATH
+from stetgate.oauth.token_endpoint import TOKEN_PATH
 from stetgate.oidc_login.pages import OidcLogin
 from stetgate.oidc_login.provider import OpenIdProvider
 from stetgate.psd2 import routes as psd2_api
@@ -42,6 +47,7 @@ from stetgate.psu.authorize_frontend import PsuAuthorizationFrontend
 from stetgate.psu.sca import TotpMethod, default_sca_methods
 from stetgate.psu.theme import load_theme
 from stetgate.psu.unavailable import unavailable_page
+from stetgate.psu.visits import STATIC_PATH as PSU_STATIC_PATH
 from stetgate.registry import register as register_api
 from stetgate.registry import registration_token
 from stetgate.registry.registrations import REGISTER_PATH
@@ -54,6 +60,9 @@ from stetgate.serving.heap import settle_after_start
 from stetgate.serving.middleware import BodySizeLimit, SecurityHeaders
 from stetgate.serving.tpp_identity import TppIdentity
 from stetgate.settings import Settings, load_settings
+from stetgate.statistics import families
+from stetgate.statistics.families import EndpointFamilies, PathRule
+from stetgate.statistics.recorder import NO_BACKEND_CHECK, RequestStatistics, StatisticsRecorder
 from stetgate.store.db import DatabaseTimeout, Timeouts, make_engine, require_migrated
 from stetgate.store.reading import read_only_engine
 
@@ -102,6 +111,7 @@ def build_services(
             max_failed_attempts=settings.max_failed_auth_attempts,
             block_seconds=settings.psu_block_seconds,
         )
+    blocking = BlockingCalls(settings.db_threads)
     return Services(
         settings=settings,
         clock=clock,
@@ -116,8 +126,56 @@ def build_services(
         password_checks=BlockingCalls(
             settings.password_check_concurrency, name="stetgate-password"
         ),
-        blocking=BlockingCalls(settings.db_threads),
+        blocking=blocking,
         revocation_fetcher=fetcher,
+        statistics=_statistics_recorder(settings, engine, clock, blocking, bank),
+    )
+
+
+def endpoint_families() -> EndpointFamilies:
+    """Which paths each family of the PSD2 statistics covers (`stetgate.statistics.families`):
+    the PSU's journey at the bank (``/authorize`` and the PSU pages but their static files),
+    the token endpoint with revocation and introspection, the AISP and the CBPII resources of
+    the STET API. Metadata, the register API, health checks and the API's OpenAPI document are
+    not part of the published statistics."""
+    api = psd2_api.BASE_PATH
+    return EndpointFamilies(
+        [
+            PathRule(PSU_STATIC_PATH, None),
+            PathRule(oauth_authorize.AUTHORIZE_PATH, families.AUTHORIZATION),
+            PathRule("/psu", families.AUTHORIZATION),
+            PathRule(TOKEN_PATH, families.TOKEN),
+            PathRule(REVOKE_PATH, families.TOKEN),
+            PathRule(INTROSPECT_PATH, families.TOKEN),
+            PathRule(f"{api}/accounts", families.AISP),
+            PathRule(f"{api}/consents", families.AISP),
+            PathRule(f"{api}/end-user-identity", families.AISP),
+            PathRule(f"{api}/trusted-beneficiaries", families.AISP),
+            PathRule(f"{api}/funds-confirmations", families.CBPII),
+        ]
+    )
+
+
+def _statistics_recorder(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    blocking: BlockingCalls,
+    bank: BankBackend,
+) -> StatisticsRecorder | None:
+    if not settings.statistics_enabled:
+        return None
+    backend_available = (
+        (lambda: bank.breaker.state != "open") if isinstance(bank, HttpBank) else NO_BACKEND_CHECK
+    )
+    return StatisticsRecorder(
+        engine,
+        clock,
+        blocking,
+        endpoint_families(),
+        flush_seconds=settings.statistics_flush_seconds,
+        probe_seconds=settings.statistics_probe_seconds,
+        backend_available=backend_available,
     )
 
 
@@ -222,13 +280,32 @@ def create_app(
         *psu_pages.routes(),
         *demo_pages.routes(settings),
     ]
+    recorder = services.statistics
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        """Each worker probes and flushes its statistics while it serves, and writes its last
+        counts when it stops (`stetgate.statistics.recorder`)."""
+        if recorder is not None:
+            recorder.start()
+        try:
+            yield
+        finally:
+            if recorder is not None:
+                await recorder.stop()
+
+    statistics_middleware = (
+        [Middleware(RequestStatistics, recorder=recorder)] if recorder is not None else []
+    )
     app = Starlette(
         routes=routes,
+        lifespan=lifespan,
         exception_handlers={
             DatabaseTimeout: _database_timeout,
             ScaServiceUnavailable: _sca_service_unavailable,
         },
         middleware=[
+            *statistics_middleware,  # outermost: times everything below it
             Middleware(SecurityHeaders),
             Middleware(
                 BodySizeLimit,

@@ -144,18 +144,23 @@ def sandbox(cli: CliContext, port: int | None, tpp_port: int, core_banking_port:
 )
 @pass_cli
 def db_purge(cli: CliContext, grant_retention_days: int) -> None:
-    """Delete expired journeys, codes, registration tokens, counters and old token pairs
-    (the audit trail is kept). Safe to run from cron on any one server."""
+    """Delete expired journeys, codes, registration tokens, counters, old token pairs and
+    statistics minutes older than ``statistics_retention_days`` (the audit trail is kept).
+    Safe to run from cron on any one server."""
     from stetgate.clock import SystemClock
     from stetgate.store.db import make_engine, require_migrated
     from stetgate.store.retention import purge_expired
 
-    engine = make_engine(cli.settings().resolved_database_url, 1)
+    settings = cli.settings()
+    engine = make_engine(settings.resolved_database_url, 1)
     try:
         require_migrated(engine)
         with engine.begin() as conn:
             report = purge_expired(
-                conn, SystemClock().now(), grant_retention_days=grant_retention_days
+                conn,
+                SystemClock().now(),
+                grant_retention_days=grant_retention_days,
+                statistics_retention_days=settings.statistics_retention_days,
             )
     finally:
         engine.dispose()
@@ -191,6 +196,9 @@ def _register_groups() -> None:
     from stetgate.sca_http.cli import demo_sca
 
     main.add_command(demo_sca)
+    from stetgate.statistics.cli import report
+
+    main.add_command(report)
 
 
 _register_groups()

@@ -22,6 +22,7 @@ from stetgate.keys import InstanceKeys
 from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.tpp_identity import TppIdentity
 from stetgate.settings import Settings
+from stetgate.statistics.recorder import StatisticsRecorder
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,14 @@ class Services:
     revocation_fetcher: RevocationFetcher | None = None
     """Keeps the CRL folder fresh (`stetgate.eidas.revocation_fetcher`); None when the
     setting ``revocation_fetch`` is off."""
+    statistics: StatisticsRecorder | None = None
+    """The worker's PSD2 statistics counts (`stetgate.statistics`); None when
+    ``statistics_enabled`` is off."""
 
     def close(self) -> None:
         """Release the databases and threads (tests and the sandbox build many apps)."""
+        if self.statistics is not None:
+            self.statistics.close()  # the last counts, while the engine is still there
         self.blocking.close()
         self.password_checks.close()
         close_bank = getattr(self.bank, "close", None)  # an adapter holding connections

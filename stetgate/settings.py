@@ -338,6 +338,33 @@ class Settings(BaseSettings):
         description="Least time between two JWKS refetches caused by an unknown kid.",
     )
 
+    # --- PSD2 statistics (docs/operations.md#psd2-statistics) ---------------------------------
+    statistics_enabled: bool = Field(
+        True,
+        description="Record request counts, response times and availability of the dedicated "
+        "interface (RTS 2018/389 Art. 32(4), EBA/GL/2018/07 GL 2-3) for `report statistics`.",
+    )
+    statistics_flush_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="How often each worker adds what it counted in memory to the database.",
+    )
+    statistics_probe_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="How often each worker probes the database and the core-banking backend; "
+        "a minute with no probe at all counts as down.",
+    )
+    statistics_retention_days: int = Field(
+        800,
+        ge=100,
+        le=3650,
+        description="`db purge` deletes statistics minutes older than this (two years of "
+        "quarterly publications and more).",
+    )
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks_parse(cls, value: list[str]) -> list[str]:

@@ -4,8 +4,10 @@ Short-lived rows — PSU journeys (30 minutes at most) and their logins at the b
 Provider, authorization codes (60 s), registration
 tokens (10 minutes), unattended-access counters past their window — are kept one more day for
 investigations, then deleted. Token pairs are kept ``grant_retention_days`` after they were
-revoked or their refresh token expired, so "who accessed what" stays answerable. The audit
-trail is never purged here: its retention is the bank's legal obligation, not a runtime rule.
+revoked or their refresh token expired, so "who accessed what" stays answerable. PSD2
+statistics minutes are kept ``statistics_retention_days`` (800 by default): the quarterly
+publications of the last two years can be rebuilt from them. The audit trail is never purged
+here: its retention is the bank's legal obligation, not a runtime rule.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from stetgate.store.schema import (
     psd2_unattended_access,
     psu_journeys,
     service_tokens,
+    statistics_availability,
+    statistics_latency,
+    statistics_requests,
 )
 
 GRACE = timedelta(days=1)
@@ -35,13 +40,20 @@ class PurgeReport:
     unattended_counters: int
     token_pairs: int
     oidc_logins: int = 0
+    statistics_minutes: int = 0
+    """Rows of the three statistics tables."""
 
 
 def purge_expired(
-    conn: Connection, now: datetime, *, grant_retention_days: int = 400
+    conn: Connection,
+    now: datetime,
+    *,
+    grant_retention_days: int = 400,
+    statistics_retention_days: int = 800,
 ) -> PurgeReport:
     """Delete expired rows; returns how many of each were deleted."""
     keep_grants = now - timedelta(days=grant_retention_days)
+    keep_statistics = now - timedelta(days=statistics_retention_days)
     return PurgeReport(
         journeys=conn.execute(
             delete(psu_journeys).where(psu_journeys.c.last_activity_at < now - GRACE)
@@ -63,4 +75,8 @@ def purge_expired(
         oidc_logins=conn.execute(
             delete(oidc_logins).where(oidc_logins.c.created_at < now - GRACE)
         ).rowcount,
+        statistics_minutes=sum(
+            conn.execute(delete(table).where(table.c.minute < keep_statistics)).rowcount
+            for table in (statistics_requests, statistics_latency, statistics_availability)
+        ),
     )

@@ -369,3 +369,35 @@ psd2_unattended_access = Table(
     Column("hits", Text, nullable=False),  # rolling window: last accesses, fixed-width epoch ms
     Column("expires_at", UtcDateTime, nullable=False, index=True),
 )
+
+# --- PSD2 statistics (stetgate.statistics) --------------------------------------------------
+# One row per UTC minute and key, only ever added to (``INSERT … ON CONFLICT DO UPDATE SET n =
+# n + excluded.n``): every worker adds its own counts, so the rows hold the whole instance's.
+
+statistics_requests = Table(
+    "statistics_requests",
+    metadata,
+    Column("minute", UtcDateTime, primary_key=True),
+    Column("family", String(16), primary_key=True),  # authorization, token, aisp, cbpii
+    Column("status_class", Integer, primary_key=True),  # 2, 3, 4 or 5 (status // 100)
+    Column("requests", BigInteger, nullable=False),
+    Column("latency_us", BigInteger, nullable=False),  # sum of response times, microseconds
+)
+
+statistics_latency = Table(
+    "statistics_latency",
+    metadata,
+    Column("minute", UtcDateTime, primary_key=True),
+    Column("family", String(16), primary_key=True),
+    Column("bucket", Integer, primary_key=True),  # stetgate.statistics.histogram.BOUNDS_US
+    Column("requests", BigInteger, nullable=False),
+)
+
+statistics_availability = Table(
+    "statistics_availability",
+    metadata,
+    Column("minute", UtcDateTime, primary_key=True),
+    Column("probes_up", Integer, nullable=False),
+    Column("probes_down", Integer, nullable=False),
+    Column("failure_runs", Integer, nullable=False),  # EBA GL 2.4(c) runs touching the minute
+)

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 
 from tests.support.bank import RunningBank
-from tests.support.browser import chromium_launch_options, require_chromium
+from tests.support.browser import launched_chromium, require_chromium
 from tests.support.pki import TestPki
 from tests.support.psu_flow import PASSWORD, add_psu, authorize_params, directory
 from tests.support.token_side import add_client
@@ -30,7 +30,7 @@ SHOTS = os.environ.get("STETGATE_SCREENSHOT_DIR")
 
 require_chromium()
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page  # noqa: E402
 
 
 class TppCallback:
@@ -74,10 +74,8 @@ def tpp_callback() -> Iterator[TppCallback]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**chromium_launch_options())
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 class Tab:

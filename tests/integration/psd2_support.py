@@ -299,15 +299,17 @@ def build_world(
     database: str,
     *,
     url: str | None = None,
+    clock: FrozenClock | None = None,
     **settings: Any,
 ) -> Iterator[ApiWorld]:
     """A seeded bank on a fresh database of kind `database` (the module fixture's ``database``
     fixture, see tests/conftest.py), or on ``url`` when the test made it (e.g. to start a
-    core-banking service on it first)."""
+    core-banking service on it first); its clock starts now, or at ``clock`` (then `pki`'s
+    certificates must be valid from that time)."""
     from tests.conftest import fresh_database_url
 
     url = url or fresh_database_url(request, database, directory)
-    clock = FrozenClock(SystemClock().now().replace(microsecond=0))
+    clock = clock or FrozenClock(SystemClock().now().replace(microsecond=0))
     start = clock.now()
     bank = start_bank(pki, url, directory / "bank", clock, **settings)
     # The demo history ends on the bank clock's day (Europe/Paris), whatever the date: tests

@@ -20,6 +20,9 @@ from stetgate.store.schema import (
     psd2_unattended_access,
     psu_journeys,
     service_tokens,
+    statistics_availability,
+    statistics_latency,
+    statistics_requests,
 )
 
 pytestmark = pytest.mark.postgres  # purge statements
@@ -158,4 +161,37 @@ def test_purge_on_an_empty_database_deletes_nothing(db_url: str) -> None:
     with engine.begin() as conn:
         report = purge_expired(conn, NOW)
     assert set(vars(report).values()) == {0}
+    engine.dispose()
+
+
+def test_statistics_minutes_are_kept_their_retention_days_then_purged(db_url: str) -> None:
+    engine = make_engine(db_url)
+    edge = NOW - timedelta(days=800)
+    minutes = [edge - timedelta(minutes=1), edge, NOW - timedelta(days=1)]
+    with engine.begin() as conn:
+        for minute in minutes:
+            conn.execute(
+                insert(statistics_requests).values(
+                    minute=minute, family="aisp", status_class=2, requests=3, latency_us=9
+                )
+            )
+            conn.execute(
+                insert(statistics_latency).values(
+                    minute=minute, family="aisp", bucket=4, requests=3
+                )
+            )
+            conn.execute(
+                insert(statistics_availability).values(
+                    minute=minute, probes_up=6, probes_down=0, failure_runs=0
+                )
+            )
+    with engine.begin() as conn:
+        report = purge_expired(conn, NOW, statistics_retention_days=800)
+        assert report.statistics_minutes == 3  # one minute in each of the three tables
+        assert report.token_pairs == report.journeys == 0
+        for table in (statistics_requests, statistics_latency, statistics_availability):
+            kept = sorted(conn.execute(select(table.c.minute)).scalars())
+            assert kept == minutes[1:], table.name
+    with engine.begin() as conn:  # a shorter retention setting deletes more
+        assert purge_expired(conn, NOW, statistics_retention_days=100).statistics_minutes == 3
     engine.dispose()

@@ -8,6 +8,8 @@ except under ``STETGATE_REQUIRE_BROWSER=1`` (CI), where that is an error. Launch
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +51,15 @@ def require_chromium() -> None:
         "Debian's Chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
         allow_module_level=True,
     )
+
+
+@contextmanager
+def launched_chromium() -> Iterator[Any]:
+    """A headless Chromium (a Playwright ``Browser``) for a module's tests; call
+    `require_chromium` first."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**chromium_launch_options())
+        yield browser
+        browser.close()
