@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
+from stetgate.eidas import parse_certificate
 from tests.support.bank import RunningBank
 from tests.support.browser import chromium_launch_options, require_chromium
 from tests.support.pki import TestPki
@@ -169,6 +170,33 @@ def test_otp_journey_in_a_browser_ends_at_the_callback(tab: Tab) -> None:
     query = tab.callback_query()
     assert set(query) == {"code", "state", "iss"}
     assert query["state"] == "st-123" and query["iss"] == tab.bank.services.issuer
+
+
+def test_the_consent_page_shows_the_certified_legal_name_and_organization_id(
+    tab: Tab,
+) -> None:
+    """Look-alike client names (UTS #39): beside the name the TPP chose, the PSU reads the
+    organizationName and organizationIdentifier of the TPP's eIDAS certificate."""
+    qwac = parse_certificate(tab.bank.pki.issue(ORG, ("AISP", "CBPII")).qwac_pem.read_bytes())
+    tab.open_authorize()
+    _login(tab)
+    page = tab.page
+    page.get_by_label("Code à usage unique").check()
+    page.get_by_role("button", name="Continuer").click()
+    page.wait_for_selector("#otp")
+    code = directory(tab.bank).current_totp("alice", tab.bank.clock.now())
+    assert code is not None
+    page.get_by_label("Code à 6 chiffres").fill(code)
+    page.get_by_role("button", name="Valider le code").click()
+    page.wait_for_selector("#consent-form")
+    tab.shot("4-consent-organization")
+    assert page.inner_text("#consent-client") == "Budget Facile"
+    assert page.inner_text("#consent-legal-name") == qwac.organization_name == f"TPP {ORG}"
+    assert page.inner_text("#consent-org-id") == qwac.organization_identifier == ORG
+    assert page.get_by_text("Raison sociale (certificat eIDAS)").is_visible()
+    assert page.get_by_text("Identifiant de l'établissement (certificat eIDAS)").is_visible()
+    page.get_by_role("button", name="Refuser").click()
+    assert tab.callback_query()["error"] == "access_denied"
 
 
 def test_the_page_timer_sends_the_psu_back_with_timeout(tab: Tab) -> None:
