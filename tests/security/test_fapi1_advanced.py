@@ -4,8 +4,8 @@ bound tokens: request objects stetgate does not process, hybrid response types, 
 URI requirement, client secrets in place of mTLS, bearer tokens in the query string, token
 response caching, the code lifetime, and the TLS cipher suites (§8.5).
 
-stetgate follows STET v1.4.2's authorization code flow (docs/decisions.md), not FAPI's hybrid
-flow or request objects: the right answer to those is an explicit refusal, never silence.
+stetgate follows STET v1.4.2's authorization code flow (docs/decisions.md#the-cinematic), not
+FAPI's hybrid flow or request objects: the right answer to those is an explicit refusal.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Attack matrix, consent-page impersonation through look-alike TPP names (Unicode Technical
-Standard #39, issue #13 item 3) on the register API (RFC 7591/7592).
+Standard #39) on the register API (RFC 7591/7592).
 
 A TPP registering ``client_name`` ``Bаnk App`` (Cyrillic ``а``) beside another organization's
 ``Bank App`` would be shown under that name on the bank's consent page. The register API
@@ -21,6 +21,8 @@ from tests.security.matrix import unchanged
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki, TppCerts
 from tests.unit.registry.register_client import RegisteringTpp, client_path
+
+pytestmark = pytest.mark.postgres  # the registrations store (client names) on both dialects
 
 ORG_A = "PSDFR-ACPR-76001"
 ORG_B = "PSDFR-ACPR-76002"
