@@ -151,7 +151,8 @@ def _login(tab: Tab) -> None:
     tab.shot("2-method")
 
 
-def test_otp_journey_in_a_browser_ends_at_the_callback(tab: Tab) -> None:
+def _to_consent(tab: Tab) -> Page:
+    """authorize → identification → one-time code → the consent page."""
     tab.open_authorize()
     _login(tab)
     page = tab.page
@@ -164,6 +165,11 @@ def test_otp_journey_in_a_browser_ends_at_the_callback(tab: Tab) -> None:
     page.get_by_label("Code à 6 chiffres").fill(code)
     page.get_by_role("button", name="Valider le code").click()
     page.wait_for_selector("#consent-form")
+    return page
+
+
+def test_otp_journey_in_a_browser_ends_at_the_callback(tab: Tab) -> None:
+    page = _to_consent(tab)
     assert page.inner_text("#consent-client") == "Budget Facile"
     tab.shot("4-consent")
     page.get_by_role("button", name="Autoriser").click()
@@ -178,17 +184,7 @@ def test_the_consent_page_shows_the_certified_legal_name_and_organization_id(
     """Look-alike client names (UTS #39): beside the name the TPP chose, the PSU reads the
     organizationName and organizationIdentifier of the TPP's eIDAS certificate."""
     qwac = parse_certificate(tab.bank.pki.issue(ORG, ("AISP", "CBPII")).qwac_pem.read_bytes())
-    tab.open_authorize()
-    _login(tab)
-    page = tab.page
-    page.get_by_label("Code à usage unique").check()
-    page.get_by_role("button", name="Continuer").click()
-    page.wait_for_selector("#otp")
-    code = directory(tab.bank).current_totp("alice", tab.bank.clock.now())
-    assert code is not None
-    page.get_by_label("Code à 6 chiffres").fill(code)
-    page.get_by_role("button", name="Valider le code").click()
-    page.wait_for_selector("#consent-form")
+    page = _to_consent(tab)
     tab.shot("4-consent-organization")
     assert page.inner_text("#consent-client") == "Budget Facile"
     assert page.inner_text("#consent-legal-name") == qwac.organization_name == f"TPP {ORG}"

@@ -1,5 +1,6 @@
 """Fixtures of the attack matrix (docs/security.md): one real TLS bank per module and database,
-shared by the module's tests, with its frozen clock put back after each test.
+shared by the module's tests, with its frozen clock put back after each test; and, for the
+modules that call the STET API, one seeded bank (`build_world`) reset before each test.
 
 A module may set ``BANK_SETTINGS`` (Settings overrides) for its bank. Tests that change
 lasting state use their own organization, client or PSU, so sharing the bank is safe.
@@ -8,28 +9,16 @@ lasting state use their own organization, client or PSU, so sharing the bank is 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.support.bank import RunningBank, start_bank
+from tests.integration.psd2_support import ApiWorld, build_world
+from tests.support.bank import RunningBank
 from tests.support.pki import TestPki
+from tests.unit.registry.register_client import module_bank
 
-
-@pytest.fixture(scope="module")
-def module_bank(
-    request: pytest.FixtureRequest,
-    pki: TestPki,
-    tmp_path_factory: pytest.TempPathFactory,
-    database: str,
-) -> Iterator[RunningBank]:
-    from tests.conftest import fresh_database_url
-
-    data_dir = tmp_path_factory.mktemp("security-bank")
-    url = fresh_database_url(request, database, data_dir)
-    settings = getattr(request.module, "BANK_SETTINGS", {})
-    bank = start_bank(pki, url, data_dir / "bank", **settings)
-    yield bank
-    bank.stop()
+__all__ = ["api", "module_bank", "shared_bank", "world"]
 
 
 @pytest.fixture
@@ -38,3 +27,20 @@ def shared_bank(module_bank: RunningBank) -> Iterator[RunningBank]:
     start = module_bank.clock.now()
     yield module_bank
     module_bank.clock.set(start)
+
+
+@pytest.fixture(scope="module")
+def world(
+    request: pytest.FixtureRequest,
+    pki: TestPki,
+    tmp_path_factory: pytest.TempPathFactory,
+    database: str,
+) -> Iterator[ApiWorld]:
+    directory: Path = tmp_path_factory.mktemp("stet-world")
+    yield from build_world(request, pki, directory, database)
+
+
+@pytest.fixture
+def api(world: ApiWorld) -> ApiWorld:
+    world.reset()
+    return world

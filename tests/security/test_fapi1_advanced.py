@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import base64
 import ssl
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import pydantic
@@ -28,6 +24,7 @@ from tests.security.matrix import (
     assert_callback_error,
     assert_error_page,
     authorize,
+    recording_server,
     token_refused,
     unchanged,
 )
@@ -51,40 +48,6 @@ def bank(shared_bank: RunningBank, registered: tuple[TppCerts, Client]) -> Runni
     return shared_bank
 
 
-class _Listener:
-    """A local HTTP server that records every request (to prove nothing was fetched)."""
-
-    def __init__(self) -> None:
-        seen: list[str] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                seen.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.seen = seen
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/request.jwt"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture
-def listener() -> Iterator[_Listener]:
-    server = _Listener()
-    yield server
-    server.stop()
-
-
 def _tls12_client(bank: RunningBank, ciphers: str) -> httpx.Client:
     context = bank.pki.client_ssl_context()
     context.maximum_version = ssl.TLSVersion.TLSv1_2
@@ -101,12 +64,12 @@ def test_request_object_is_refused_with_request_not_supported(bank: RunningBank)
     assert_callback_error(bank, response, "request_not_supported")
 
 
-def test_request_uri_is_refused_and_never_fetched(bank: RunningBank, listener: _Listener) -> None:
+def test_request_uri_is_refused_and_never_fetched(bank: RunningBank) -> None:
     """No server-side request forgery through ``request_uri`` (RFC 9101 §10.4)."""
-    with unchanged(bank):
-        response = authorize(bank, authorize_params(ORG, request_uri=listener.url))
-    assert_callback_error(bank, response, "request_uri_not_supported")
-    assert listener.seen == []
+    with recording_server() as (base_url, seen), unchanged(bank):
+        response = authorize(bank, authorize_params(ORG, request_uri=f"{base_url}/request.jwt"))
+        assert_callback_error(bank, response, "request_uri_not_supported")
+    assert seen == []
 
 
 def test_hybrid_response_type_code_id_token_is_unsupported_response_type(

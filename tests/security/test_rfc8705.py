@@ -11,7 +11,6 @@ endpoint and the STET resource API over real TLS with test-QTSP certificates.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from stetgate.eidas import parse_certificate
 from stetgate.oauth.clients import Client
-from tests.integration.psd2_support import ApiWorld, Signer, Tpp, build_world, register_client
+from tests.integration.psd2_support import ApiWorld, Signer, Tpp, register_client
 from tests.integration.test_psd2_api import assert_error
 from tests.security.matrix import token_refused, unchanged
 from tests.support.pki import TestPki, TppCerts
@@ -40,22 +39,6 @@ from tests.support.token_side import (
 
 ORG = "PSDFR-ACPR-71001"
 OTHER_ORG = "PSDFR-ACPR-71002"
-
-
-@pytest.fixture(scope="module")
-def world(
-    request: pytest.FixtureRequest,
-    pki: TestPki,
-    tmp_path_factory: pytest.TempPathFactory,
-    database: str,
-) -> Iterator[ApiWorld]:
-    yield from build_world(request, pki, tmp_path_factory.mktemp("rfc8705"), database)
-
-
-@pytest.fixture
-def api(world: ApiWorld) -> ApiWorld:
-    world.reset()
-    return world
 
 
 @pytest.fixture(scope="module")

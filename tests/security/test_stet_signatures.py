@@ -10,37 +10,19 @@ changes neither consents nor unattended counters. One seeded bank serves the mod
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from stetgate.httpsig import compute_digest
-from tests.integration.psd2_support import API, ApiWorld, Signer, Tpp, build_world, register_client
+from tests.integration.psd2_support import API, ApiWorld, Signer, Tpp, register_client
 from tests.integration.test_psd2_api import assert_error, state
+from tests.security.matrix import recording_server
 from tests.support.pki import TestPki, TppCerts
 
 OTHER_ORG = "PSDFR-ACPR-75002"
-
-
-@pytest.fixture(scope="module")
-def world(
-    request: pytest.FixtureRequest,
-    pki: TestPki,
-    tmp_path_factory: pytest.TempPathFactory,
-    database: str,
-) -> Iterator[ApiWorld]:
-    yield from build_world(request, pki, tmp_path_factory.mktemp("stet-signatures"), database)
-
-
-@pytest.fixture
-def api(world: ApiWorld) -> ApiWorld:
-    world.reset()
-    return world
 
 
 @pytest.fixture
@@ -102,26 +84,9 @@ def test_algorithm_hs2019_is_401(api: ApiWorld, tpp: Tpp) -> None:
 
 def test_key_id_url_never_registered_is_401_and_never_fetched(api: ApiWorld, pki: TestPki) -> None:
     """keyId SSRF: a URL in keyId is compared with the registered one, never fetched."""
-    seen: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.path)
-            self.send_response(404)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/qsealc.pem"
-        signer = Signer.of(api.tpp_certs, url)
+    with recording_server() as (base_url, seen):
+        signer = Signer.of(api.tpp_certs, f"{base_url}/qsealc.pem")
         _refused(api, api.tpp(signer=signer).get("accounts", token=api.token("jdupont")))
-    finally:
-        server.shutdown()
-        server.server_close()
     assert seen == []
 
 
