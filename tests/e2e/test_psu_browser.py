@@ -191,9 +191,10 @@ def test_the_consent_page_shows_the_certified_legal_name_and_organization_id(
     assert page.inner_text("#consent-org-id") == qwac.organization_identifier == ORG
     assert page.get_by_text("Raison sociale (certificat)").is_visible()
     assert page.get_by_text("Identifiant (certificat)").is_visible()
-    card, value = page.locator("section.card").bounding_box(), page.locator(
-        "#consent-org-id"
-    ).bounding_box()
+    card, value = (
+        page.locator("section.card").bounding_box(),
+        page.locator("#consent-org-id").bounding_box(),
+    )
     assert card is not None and value is not None
     assert value["x"] + value["width"] <= card["x"] + card["width"]  # inside the card
     page.get_by_role("button", name="Refuser").click()
