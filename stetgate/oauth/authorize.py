@@ -18,7 +18,10 @@ goes:
    ``access_denied`` with the eIDAS reason (``certificate_expired``, ``certificate_revoked``…);
    no PSD2 role for the scope in them → ``unauthorized_client``/``role_missing``.
 
-Empty parameters count as absent (RFC 6749 §3.1); unknown ones are ignored (§3.1). Nothing is
+A ``request`` or ``request_uri`` (RFC 9101) is refused with ``request_not_supported`` /
+``request_uri_not_supported`` (OpenID Connect Core §3.1.2.6) rather than ignored: a TPP
+must not believe the values it signed in a request object apply, and the URI is never fetched.
+Empty parameters count as absent (RFC 6749 §3.1); other unknown ones are ignored (§3.1). Nothing is
 stored for a refused request except its audit event. An accepted one is handed, as an
 `AuthorizationRequest`, to the `AuthorizationFrontend` (stetgate's PSU pages), which starts the
 PSU's journey; `stetgate.oauth.codes.complete_authorization` ends it.
@@ -48,6 +51,8 @@ from stetgate.oauth.errors import (
     InvalidRequest,
     InvalidScope,
     OAuthError,
+    RequestNotSupported,
+    RequestUriNotSupported,
     UnauthorizedClient,
     UnsupportedResponseType,
 )
@@ -196,6 +201,10 @@ def validate_request(
         raise refuse(InvalidRequest("response_type is missing"))
     if response_type != "code":
         raise refuse(UnsupportedResponseType("only response_type=code is supported"))
+    if "request" in params.values or "request" in params.malformed:
+        raise refuse(RequestNotSupported("request objects are not supported"))
+    if "request_uri" in params.values or "request_uri" in params.malformed:
+        raise refuse(RequestUriNotSupported("request_uri is not supported"))
     try:
         _role_scope, scopes = parse_authorization_scope(
             params.single("scope"), allow_extended_history=allow_extended_history

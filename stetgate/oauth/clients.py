@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 
-from stetgate.eidas import Psd2Certificate
+from stetgate.eidas import Psd2Certificate, parse_certificate
 from stetgate.store.schema import client_certificates, clients
 
 CLIENT_ACTIVE = "active"
@@ -58,6 +58,28 @@ class Client:
 
     def certificates_of(self, kind: str) -> tuple[StoredCertificate, ...]:
         return tuple(c for c in self.certificates if c.kind == kind)
+
+
+@dataclass(frozen=True, slots=True)
+class CertifiedOrganization:
+    """Who a client is by its eIDAS certificate, not by the name it chose: the subject's
+    organizationName (its legal name) and organizationIdentifier (ETSI TS 119 495 §5.1)."""
+
+    legal_name: str
+    organization_identifier: str
+
+
+def certified_organization(client: Client) -> CertifiedOrganization | None:
+    """The organization of the client's registered QWAC that expires last, or None for a
+    Go-Live client added without certificates. The consent page shows it beside the client
+    name, which any TPP picks (a look-alike name cannot borrow another TPP's legal identity).
+    Read from the stored certificate itself, so it always matches the certificate the token
+    endpoint binds to; `parse_certificate` caches the parse."""
+    qwacs = sorted(client.certificates_of("qwac"), key=lambda c: c.not_after)
+    if not qwacs:
+        return None
+    cert = parse_certificate(qwacs[-1].pem.encode("ascii"))
+    return CertifiedOrganization(cert.organization_name, cert.organization_identifier)
 
 
 def golive_client(

@@ -64,6 +64,20 @@ class InvalidScope(OAuthError):
     error = "invalid_scope"
 
 
+class RequestNotSupported(OAuthError):
+    """OpenID Connect Core 1.0 §3.1.2.6: a ``request`` object stetgate does not process is
+    refused, never ignored (its signed values would silently not apply, RFC 9101 §5)."""
+
+    error = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    """OpenID Connect Core 1.0 §3.1.2.6, as `RequestNotSupported` for ``request_uri`` (nor is
+    the URI ever fetched: no server-side request forgery through it, RFC 9101 §10.4)."""
+
+    error = "request_uri_not_supported"
+
+
 class AccessDenied(OAuthError):
     error = "access_denied"
     status_code = 403

@@ -467,6 +467,8 @@ def _consent_context(visit: Visit) -> dict[str, Any]:
         role_key=f"role_{role}",
         access_key=access_key,
         days=visit.services.settings.sca_validity_days,
+        organization=visit.certified_organization,
+        organization_id=visit.client.org_id if visit.client is not None else None,
     )
 
 

@@ -43,7 +43,12 @@ from stetgate.oauth.callback import (
     error_redirect,
     redirect_origin,
 )
-from stetgate.oauth.clients import Client, get_client
+from stetgate.oauth.clients import (
+    CertifiedOrganization,
+    Client,
+    certified_organization,
+    get_client,
+)
 from stetgate.psu.journeys import (
     KIND_AUTHORIZE,
     OUTCOME_AUTHENTICATION_FAILED,
@@ -120,6 +125,12 @@ class Visit:
     def client_name(self) -> str:
         client = self.client
         return client.name if client is not None else self.journey.request.client_id
+
+    @property
+    def certified_organization(self) -> CertifiedOrganization | None:
+        """The TPP's legal name and organizationIdentifier from its certificate (UTS #39
+        look-alike names: the consent page shows what no registration can choose)."""
+        return certified_organization(self.client) if self.client is not None else None
 
     @property
     def request_id(self) -> str | None:

@@ -149,9 +149,9 @@ def add(
     try:
         with operator_database(settings) as engine, engine.begin() as conn:
             insert_client(conn, client)
-            # refuse a name that differs from another client's only by case or spacing
-            # (raising rolls the insert back)
-            require_free_name(conn, name, except_client_id=org_id)
+            # refuse a name that differs from another client's only by case or spacing, or
+            # that another organization's name looks like (raising rolls the insert back)
+            require_free_name(conn, name, org_id=org_id, except_client_id=org_id)
             record_event(
                 conn,
                 now,

@@ -14,9 +14,12 @@ URI must not both match); ``https`` in lower case, except ``http`` to a loopback
 (RFC 8252 §7.3; ``localhost`` is refused, §8.3).
 
 The client name is shown to PSUs on the consent page: trimmed, NFC-normalised, without
-control or invisible formatting characters (a bidi override could disguise it), and unique
-regardless of case and spacing (`name_key`, checked against the client table by
-`require_free_name`).
+control or invisible formatting characters (a bidi override could disguise it) and without a
+word mixing look-alike alphabets (UTS #39 §5.2), unique regardless of case and spacing
+(`name_key`), and not confusable with another organization's client name (UTS #39 §4
+skeletons, :mod:`stetgate.registry.confusables`); both are checked against the client table
+by `require_free_name`. The consent page also shows the organization's legal name and
+organizationIdentifier from its certificate, which no registration can choose.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, select
 
+from stetgate.registry.confusables import confusable_names, mixed_script_word
 from stetgate.registry.errors import InvalidClientMetadata, InvalidRedirectUri
 from stetgate.store.schema import clients
 
@@ -108,7 +112,8 @@ def check_redirect_uri(uri: Any) -> None:
 
 def client_name_of(value: Any) -> str:
     """The name PSUs see: required, trimmed, NFC-normalised, at most `MAX_CLIENT_NAME`
-    characters, no control or invisible formatting characters."""
+    characters, no control or invisible formatting characters, no word mixing look-alike
+    alphabets (``Pаypal`` with a Cyrillic ``а``, `mixed_script_word`)."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidClientMetadata(
             "client_name is required: the name PSUs see on the consent page",
@@ -123,6 +128,13 @@ def client_name_of(value: Any) -> str:
         raise InvalidClientMetadata(
             "client_name contains control or invisible characters", reason="client_name_invalid"
         )
+    mixed = mixed_script_word(name)
+    if mixed is not None:
+        raise InvalidClientMetadata(
+            f"client_name word {mixed[:40]!r} mixes letters of different alphabets that look "
+            "alike (UTS #39 §5.2)",
+            reason="client_name_mixed_script",
+        )
     return name
 
 
@@ -132,16 +144,29 @@ def name_key(name: str) -> str:
     return " ".join(name.casefold().split())
 
 
-def require_free_name(conn: Connection, name: str, *, except_client_id: str | None = None) -> None:
+def require_free_name(
+    conn: Connection, name: str, *, org_id: str, except_client_id: str | None = None
+) -> None:
     """Raise InvalidClientMetadata when another client (Go-Live or registered) already has a
-    name with the same `name_key`: ``client_name`` is unique (BPCE) and is what PSUs choose
-    by. The client table is small (one row per TPP application), so comparing keys in Python
+    name with the same `name_key` (``client_name`` is unique, BPCE, and is what PSUs choose
+    by), or when a client of another organization has a name a PSU could take for this one
+    (`confusable_names`: equal UTS #39 skeletons). An organization may name its own clients
+    alike. The client table is small (one row per TPP application), so comparing in Python
     is cheap and exact for every alphabet, where SQL ``lower()`` differs between SQLite and
     PostgreSQL."""
     wanted = name_key(name)
-    for client_id, existing in conn.execute(select(clients.c.client_id, clients.c.name)):
-        if client_id != except_client_id and name_key(existing) == wanted:
+    rows = conn.execute(select(clients.c.client_id, clients.c.org_id, clients.c.name))
+    for client_id, owner, existing in rows:
+        if client_id == except_client_id:
+            continue
+        if name_key(existing) == wanted:
             raise name_taken(name)
+        if owner != org_id and confusable_names(existing, name):
+            raise InvalidClientMetadata(
+                f"client_name {name[:60]!r} can be mistaken for the name of another "
+                "organization's application (Unicode confusables, UTS #39 §4)",
+                reason="client_name_confusable",
+            )
 
 
 def name_taken(name: str) -> InvalidClientMetadata:

@@ -65,8 +65,10 @@ def create_registration(
 ) -> NewRegistration:
     """Insert a new ``register`` client for the organization of ``qwac``, keeping the QWAC of
     the session and the QSealC of the body as its certificates; raise InvalidClientMetadata
-    when the name is taken."""
-    require_free_name(conn, metadata.client_name, except_client_id=None)
+    when the name is taken or looks like another organization's."""
+    require_free_name(
+        conn, metadata.client_name, org_id=qwac.organization_identifier, except_client_id=None
+    )
     token = new_secret()
     client = Client(
         client_id=new_id(),
@@ -108,7 +110,9 @@ def replace_registration(
 ) -> Client:
     """RFC 7592 §2.2: the new metadata replaces the old one entirely; the QWAC of this session
     and the QSealC of the body replace the stored certificates (certificate rotation)."""
-    require_free_name(conn, metadata.client_name, except_client_id=client.client_id)
+    require_free_name(
+        conn, metadata.client_name, org_id=client.org_id, except_client_id=client.client_id
+    )
     changed = conn.execute(
         update(clients)
         .where(clients.c.client_id == client.client_id)

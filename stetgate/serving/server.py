@@ -61,6 +61,23 @@ def export_settings(settings: Settings) -> None:
     os.environ.update(settings_environment(settings))
 
 
+TLS12_CIPHERS = ":".join(
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "DHE-RSA-AES128-GCM-SHA256",
+        "DHE-RSA-AES256-GCM-SHA384",
+    )
+)
+"""The TLS 1.2 cipher suites served (TLS 1.3 suites are not affected by this list): FAPI 1.0
+Advanced §8.5 permits only the four ``(EC)DHE-RSA`` AES-GCM suites; their ``ECDHE-ECDSA``
+twins are added for ECDSA server certificates (RFC 9325 §4.2 recommends the same AEAD
+suites). uvicorn's default (``TLSv1``) also served CBC suites such as
+``ECDHE-ECDSA-AES256-SHA384``; no TLS 1.0/1.1 suite is left."""
+
+
 def connection_options(settings: Settings, *, plain_http: bool = False) -> dict[str, Any]:
     """The uvicorn options that decide what the app learns about a connection; `serve` and the
     test servers (tests/support/bank.py) use these same options.
@@ -72,7 +89,7 @@ def connection_options(settings: Settings, *, plain_http: bool = False) -> dict[
       ``scope["scheme"]`` from ``X-Forwarded-For``/``X-Forwarded-Proto`` sent by a trusted
       proxy, for the access log only; off without ``trusted_proxies`` (uvicorn's default would
       trust 127.0.0.1).
-    - TLS with an optional client certificate, unless ``plain_http``.
+    - TLS with an optional client certificate and `TLS12_CIPHERS`, unless ``plain_http``.
     """
     options: dict[str, Any] = dict(
         http=HTTP_PROTOCOL,
@@ -94,6 +111,7 @@ def connection_options(settings: Settings, *, plain_http: bool = False) -> dict[
         ssl_keyfile=str(key),
         ssl_ca_certs=str(client_ca_bundle(settings)),
         ssl_cert_reqs=ssl.CERT_OPTIONAL,
+        ssl_ciphers=TLS12_CIPHERS,
     )
     return options
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
+from stetgate.eidas import parse_certificate
 from tests.support.bank import RunningBank
 from tests.support.browser import launched_chromium, require_chromium
 from tests.support.pki import TestPki
@@ -148,7 +149,8 @@ def _login(tab: Tab) -> None:
     tab.shot("2-method")
 
 
-def test_otp_journey_in_a_browser_ends_at_the_callback(tab: Tab) -> None:
+def _to_consent(tab: Tab) -> Page:
+    """authorize → identification → one-time code → the consent page."""
     tab.open_authorize()
     _login(tab)
     page = tab.page
@@ -161,12 +163,40 @@ def test_otp_journey_in_a_browser_ends_at_the_callback(tab: Tab) -> None:
     page.get_by_label("Code à 6 chiffres").fill(code)
     page.get_by_role("button", name="Valider le code").click()
     page.wait_for_selector("#consent-form")
+    return page
+
+
+def test_otp_journey_in_a_browser_ends_at_the_callback(tab: Tab) -> None:
+    page = _to_consent(tab)
     assert page.inner_text("#consent-client") == "Budget Facile"
     tab.shot("4-consent")
     page.get_by_role("button", name="Autoriser").click()
     query = tab.callback_query()
     assert set(query) == {"code", "state", "iss"}
     assert query["state"] == "st-123" and query["iss"] == tab.bank.services.issuer
+
+
+def test_the_consent_page_shows_the_certified_legal_name_and_organization_id(
+    tab: Tab,
+) -> None:
+    """Look-alike client names (UTS #39): beside the name the TPP chose, the PSU reads the
+    organizationName and organizationIdentifier of the TPP's eIDAS certificate."""
+    qwac = parse_certificate(tab.bank.pki.issue(ORG, ("AISP", "CBPII")).qwac_pem.read_bytes())
+    page = _to_consent(tab)
+    tab.shot("4-consent-organization")
+    assert page.inner_text("#consent-client") == "Budget Facile"
+    assert page.inner_text("#consent-legal-name") == qwac.organization_name == f"TPP {ORG}"
+    assert page.inner_text("#consent-org-id") == qwac.organization_identifier == ORG
+    assert page.get_by_text("Raison sociale (certificat)").is_visible()
+    assert page.get_by_text("Identifiant (certificat)").is_visible()
+    card, value = (
+        page.locator("section.card").bounding_box(),
+        page.locator("#consent-org-id").bounding_box(),
+    )
+    assert card is not None and value is not None
+    assert value["x"] + value["width"] <= card["x"] + card["width"]  # inside the card
+    page.get_by_role("button", name="Refuser").click()
+    assert tab.callback_query()["error"] == "access_denied"
 
 
 def test_the_page_timer_sends_the_psu_back_with_timeout(tab: Tab) -> None:

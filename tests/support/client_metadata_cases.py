@@ -63,6 +63,8 @@ REFUSED_CLIENT_NAMES = [
     pytest.param(Refused("Budget\x07", "control or invisible"), id="bell"),
     pytest.param(Refused("Budget\u2028Insight", "control or invisible"), id="line-separator"),
     pytest.param(Refused("x" * 201, "longer than 200"), id="201-characters"),
+    pytest.param(Refused("P\u0430ypal Ltd", "different alphabets"), id="mixed-latin-cyrillic"),
+    pytest.param(Refused("Bank Ph\u03bfne", "different alphabets"), id="mixed-latin-greek"),
 ]
 
 _UNICODE_NAME = "\u00c9pargne \u2014 \u65e5\u672c"

@@ -104,6 +104,9 @@ def test_extended_history_only_when_the_bank_offers_it() -> None:
         ({"code_challenge": CHALLENGE + "A", "code_challenge_method": "S256"}, "invalid_request"),
         ({"code_challenge_method": "S256"}, "invalid_request"),
         ({"state": "é"}, "invalid_request"),
+        ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
+        ({"request_uri": "https://tpp.example/r.jwt"}, "request_uri_not_supported"),
+        ({"request_uri": "urn:ietf:params:oauth:request_uri:x"}, "request_uri_not_supported"),
     ],
 )
 def test_refusals(changes: dict[str, str | None], error: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from stetgate.oauth.clients import CertifiedOrganization
 from stetgate.psu.rendering import content_security_policy, render_page
 from stetgate.psu.texts import LANGUAGES, TEXTS
 from stetgate.psu.theme import load_theme
@@ -23,7 +24,13 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "method.html": dict(methods=["totp", "app"], error_key=None),
     "otp.html": dict(error_key="sca_failed"),
     "app_wait.html": dict(error_key=None, reference="ABCDE-FGHJK"),
-    "consent.html": dict(role_key="role_aisp", access_key="access_aisp", days=90),
+    "consent.html": dict(
+        role_key="role_aisp",
+        access_key="access_aisp",
+        days=90,
+        organization=CertifiedOrganization(EVIL, "PSDFR-ACPR-12345"),
+        organization_id="PSDFR-ACPR-12345",
+    ),
     "blocked.html": dict(
         minutes=15, return_url="https://tpp.example/cb?error=x&a=b", sign_in_url=None
     ),

@@ -139,11 +139,12 @@ def module_bank(
     database: str,
 ) -> Iterator[RunningBank]:
     """One bank per module and database (the register tests use distinct organizations and
-    names, so they can share it). Import it into a test module to use it."""
+    names, so they can share it), with the module's ``BANK_SETTINGS`` (Settings overrides) if
+    it has any. Import it into a test module (or a conftest) to use it."""
     from tests.conftest import fresh_database_url
 
-    data_dir = tmp_path_factory.mktemp("register-bank")
+    data_dir = tmp_path_factory.mktemp("module-bank")
     url = fresh_database_url(request, database, data_dir)
-    bank = start_bank(pki, url, data_dir / "bank")
+    bank = start_bank(pki, url, data_dir / "bank", **getattr(request.module, "BANK_SETTINGS", {}))
     yield bank
     bank.stop()

@@ -251,3 +251,51 @@ def test_replacing_or_removing_a_client_deleted_meanwhile_is_401_and_writes_noth
     with pytest.raises(InvalidToken, match="no longer exists"), engine.begin() as conn:
         remove_registration(conn, created.client, NOW)
     assert state_snapshot(engine) == before
+
+
+def test_a_name_confusable_with_another_organizations_is_refused_and_nothing_is_written(
+    engine: Engine, registry_pki: RegistryPki
+) -> None:
+    """UTS #39 §4: Cyrillic ``а`` (U+0430) for Latin ``a`` impersonates on the consent page."""
+    register(engine, registry_pki, "Budget Insight Test")
+    before = state_snapshot(engine)
+    with pytest.raises(InvalidClientMetadata, match="mistaken") as caught:
+        register(engine, registry_pki, "Budget lnsight Test", tpp="tpp_b")
+    assert caught.value.reason == "client_name_confusable"
+    assert state_snapshot(engine) == before
+
+
+def test_an_organization_may_name_its_own_clients_alike(
+    engine: Engine, registry_pki: RegistryPki
+) -> None:
+    register(engine, registry_pki, "Budget Insight Test")
+    second = register(engine, registry_pki, "Budget lnsight Test")
+    assert second.client.org_id == ORG_A
+
+
+def test_replacing_keeps_a_client_its_own_name_but_not_a_look_alike_of_another(
+    engine: Engine, registry_pki: RegistryPki
+) -> None:
+    mine = register(engine, registry_pki, "Budget Insight Test")
+    register(engine, registry_pki, "Orange Test", tpp="tpp_b")
+    certs = registry_pki.tpp_a
+
+    def rename(name: str) -> str:
+        document = registration_document(certs.qsealc_pem, client_name=name)
+        with engine.begin() as conn:
+            return replace_registration(
+                conn,
+                mine.client,
+                metadata=client_metadata_of(document),
+                seal=seal_key_of(document),
+                signature=SealSignature("qsealc-1", None),
+                qwac=psd2(certs.qwac_pem),
+                now=NOW,
+            ).name
+
+    assert rename("Budget Insight Test") == "Budget Insight Test"
+    before = state_snapshot(engine)
+    with pytest.raises(InvalidClientMetadata) as caught:
+        rename("0range Test")  # digit zero for the other organization's O
+    assert caught.value.reason == "client_name_confusable"
+    assert state_snapshot(engine) == before
