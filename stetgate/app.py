@@ -30,6 +30,7 @@ from stetgate.eidas.validation import CertificateValidator
 from stetgate.keys import InstanceKeys, load_master_key
 from stetgate.oauth import authorize as oauth_authorize
 from stetgate.oauth import endpoints as oauth_endpoints
+from stetgate.observability.access import AccessObserver
 from stetgate.oidc_login.pages import OidcLogin
 from stetgate.oidc_login.provider import OpenIdProvider
 from stetgate.psd2 import routes as psd2_api
@@ -47,6 +48,7 @@ from stetgate.services import Services, services_of
 from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.client_cert import ClientCertificateSource
 from stetgate.serving.heap import settle_after_start
+from stetgate.serving.metrics_listener import forget_process_at_exit
 from stetgate.serving.middleware import BodySizeLimit, SecurityHeaders
 from stetgate.serving.tpp_identity import TppIdentity
 from stetgate.settings import Settings, load_settings
@@ -190,6 +192,8 @@ def create_app(
             ScaServiceUnavailable: _sca_service_unavailable,
         },
         middleware=[
+            # Outermost: times the whole answer, sees the status of the others' answers too.
+            Middleware(AccessObserver, log_requests=settings.access_log),
             Middleware(SecurityHeaders),
             Middleware(
                 BodySizeLimit,
@@ -220,6 +224,7 @@ def app_from_environment() -> Starlette:
     The worker's start-up heap is then frozen out of the collector's way
     (`stetgate.serving.heap`)."""
     app = create_app(load_settings())
+    forget_process_at_exit()
     settle_after_start()
     return app
 

@@ -102,6 +102,10 @@ def sandbox_children(
             # bank's own is authenticated with mTLS or client credentials.
             "bank_auth": "none",
             "bank_ca_file": data_dir / "ca.pem",
+            # A sandbox is a developer's: no metrics listener unless asked for.
+            "metrics_port": (
+                settings.metrics_port if "metrics_port" in settings.model_fields_set else 0
+            ),
         }
     )
     return [

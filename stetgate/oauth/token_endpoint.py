@@ -57,6 +57,8 @@ from stetgate.oauth.errors import (
     oauth_error_response,
 )
 from stetgate.oauth.form import read_form
+from stetgate.observability.access import note_caller
+from stetgate.observability.metrics import count_grant_issued, count_grant_refused
 from stetgate.services import Services, services_of
 from stetgate.serving.request_id import request_id_of
 from stetgate.store.audit import record_event
@@ -136,17 +138,30 @@ class TokenEndpoint:
                 form = await read_form(request)
                 body = await self._answer(request, services, form, now, request_id)
             except OAuthError as exc:
+                count_grant_refused(self._grant_label(form), exc.error)
                 await services.blocking.run(
                     _audit_refusal, services, request.scope, form, exc, now, request_id
                 )
                 return oauth_error_response(exc)
         except DatabaseTimeout:
+            count_grant_refused(self._grant_label(form), TemporarilyUnavailable.error)
             return oauth_error_response(
                 TemporarilyUnavailable(
                     "the database did not answer in time; nothing was changed, retry later"
                 )
             )
+        count_grant_issued(form["grant_type"])
+        # The handler bound the QWAC to this client_id (RFC 8705 §2): now it is known.
+        note_caller(request.scope, client_id=form.get("client_id"))
         return JSONResponse(body, headers=NO_STORE)
+
+    def _grant_label(self, form: Mapping[str, str]) -> str:
+        """The metric label of a request's grant type: a registered one, else ``other``
+        (or ``none`` when absent) — never the client's string."""
+        grant_type = form.get("grant_type")
+        if grant_type is None:
+            return "none"
+        return grant_type if grant_type in self.handlers else "other"
 
     async def _answer(
         self,

@@ -29,6 +29,7 @@ from starlette.requests import Request
 
 from stetgate.eidas import CertificateError
 from stetgate.oauth.scopes import EXTENDED_HISTORY, ROLE_FOR_SCOPE
+from stetgate.observability.access import note_caller
 from stetgate.psd2.consents import Consent
 from stetgate.psd2.errors import Forbidden, Unauthorized
 from stetgate.psd2.request_headers import PsuContext, parse_psu_context
@@ -222,6 +223,7 @@ class CallAuthenticator:
             now=now,
             max_skew_seconds=services_settings.signature_max_skew_seconds,
         )
+        note_caller(request.scope, client_id=grant.client_id)
         return ApiCaller(
             grant_id=grant.grant_id,
             client_id=grant.client_id,

@@ -31,6 +31,7 @@ def served(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         STETGATE_TRUST_DIR=str(pki.trust_dir),
         STETGATE_CRL_DIR=str(pki.crl_dir),
         STETGATE_CRL_POLL_SECONDS="0",
+        STETGATE_METRICS_PORT=str(_free_port()),
     )
     cli = [sys.executable, "-m", "stetgate.cli"]
     subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
