@@ -1,4 +1,4 @@
-"""Per-request cost of the access middleware (`stetgate.observability.access`): latency
+"""Per-request cost of the access middleware (`stetgate.serving.access`): latency
 histogram in prometheus-client's multiprocess mode plus one JSON access line, measured on an
 in-process ASGI call to a one-route Starlette app, with and without the middleware.
 
@@ -23,14 +23,14 @@ from typing import Any
 # Multiprocess mode, as under `stetgate serve`: set before prometheus-client is imported.
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="stetgate-bench-metrics-")
 
-from starlette.applications import Starlette  # noqa: E402
-from starlette.middleware import Middleware  # noqa: E402
-from starlette.requests import Request  # noqa: E402
-from starlette.responses import Response  # noqa: E402
-from starlette.routing import Route  # noqa: E402
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
-from stetgate.observability.access import AccessObserver  # noqa: E402
-from stetgate.observability.logs import JsonFormatter, TextFormatter  # noqa: E402
+from stetgate.observability.logs import JsonFormatter, TextFormatter
+from stetgate.serving.access import AccessObserver
 
 
 async def _token(request: Request) -> Response:

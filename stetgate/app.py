@@ -30,7 +30,6 @@ from stetgate.eidas.validation import CertificateValidator
 from stetgate.keys import InstanceKeys, load_master_key
 from stetgate.oauth import authorize as oauth_authorize
 from stetgate.oauth import endpoints as oauth_endpoints
-from stetgate.observability.access import AccessObserver
 from stetgate.oidc_login.pages import OidcLogin
 from stetgate.oidc_login.provider import OpenIdProvider
 from stetgate.psd2 import routes as psd2_api
@@ -45,6 +44,7 @@ from stetgate.registry.registrations import REGISTER_PATH
 from stetgate.sca_http import callback as sca_http_callback
 from stetgate.sca_http.method import HttpAppMethod
 from stetgate.services import Services, services_of
+from stetgate.serving.access import AccessObserver
 from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.client_cert import ClientCertificateSource
 from stetgate.serving.heap import settle_after_start

@@ -5,7 +5,7 @@ already log through it, so one formatter on the root handler puts *their* lines 
 JSON stream, and uvicorn applies the same configuration in every worker (``log_config``).
 
 A record carries its structured fields in one attribute, ``fields`` (``extra={"fields":
-…}``): the access line (`stetgate.observability.access`) and the audit events
+…}``): the access line (`stetgate.serving.access`) and the audit events
 (`stetgate.observability.audit`) build that dictionary from *named* values only — route
 template, status, identifiers, reasons — never from a request's headers, query, form or
 cookies, so a token, code, password or one-time code has no way into a line (the redaction is
@@ -92,7 +92,7 @@ def log_config(log_format: LogFormat, level: str = "INFO") -> dict[str, Any]:
     """A `logging.config.dictConfig` dictionary: everything to stderr through one formatter.
     `stetgate serve` hands it to uvicorn (``log_config``), which applies it in the supervising
     process and in every worker. uvicorn's own access log stays off: the access line is
-    stetgate's (`stetgate.observability.access`), with the route template and the caller."""
+    stetgate's (`stetgate.serving.access`), with the route template and the caller."""
     formatter = JsonFormatter if log_format == "json" else TextFormatter
     return {
         "version": 1,

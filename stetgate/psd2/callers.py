@@ -29,13 +29,13 @@ from starlette.requests import Request
 
 from stetgate.eidas import CertificateError
 from stetgate.oauth.scopes import EXTENDED_HISTORY, ROLE_FOR_SCOPE
-from stetgate.observability.access import note_caller
 from stetgate.psd2.consents import Consent
 from stetgate.psd2.errors import Forbidden, Unauthorized
 from stetgate.psd2.request_headers import PsuContext, parse_psu_context
 from stetgate.psd2.signatures import SealKeyring, SealReference
 from stetgate.secrets import secret_hash
 from stetgate.services import Services
+from stetgate.serving.access import note_caller
 from stetgate.store.reading import CompiledRead
 from stetgate.store.schema import client_certificates, clients, grants, psd2_consents
 

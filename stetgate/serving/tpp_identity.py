@@ -1,7 +1,7 @@
 """Who is calling: the TPP identity behind the client certificate of a request.
 
 Refusals are counted by reason (``stetgate_certificate_failures_total``) and the organization
-of an accepted certificate is noted for the access line (`stetgate.observability.access`).
+of an accepted certificate is noted for the access line (`stetgate.serving.access`).
 
 Parsing a certificate costs ~100 µs and path validation ~1 ms, so both are cached (see
 `TppIdentity`): validation results live until the certificate's notAfter or the CRL's
@@ -17,8 +17,8 @@ from typing import Any
 from stetgate.eidas import CertificateError, Psd2Certificate, parse_certificate
 from stetgate.eidas.model import Purpose
 from stetgate.eidas.validation import CertificateValidator
-from stetgate.observability.access import note_caller
 from stetgate.observability.metrics import count_certificate_failure
+from stetgate.serving.access import note_caller
 from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.client_cert import ClientCertificateSource
 

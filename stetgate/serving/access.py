@@ -19,7 +19,6 @@ authenticated it (`note_caller`) — never a value the client merely claimed.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +27,7 @@ from starlette.routing import Mount
 
 from stetgate.observability.logs import ACCESS_LOGGER
 from stetgate.observability.metrics import observe_request
+from stetgate.serving.request_id import REQUEST_ID_PATTERN
 
 ASGIApp = Any
 
@@ -37,7 +37,6 @@ CALLER_KEY = "stetgate.caller"
 UNMATCHED = "unmatched"
 """``endpoint`` of a request no route answered (404): the raw path is never a label."""
 
-_REQUEST_ID = re.compile(rb"[!-~]{1,100}")
 _log = logging.getLogger(ACCESS_LOGGER)
 
 
@@ -60,15 +59,17 @@ def endpoint_of(scope: Mapping[str, Any]) -> str:
     path = getattr(route, "path", None)
     if not isinstance(path, str):
         return UNMATCHED
-    root = scope.get("root_path", "")
-    prefix = root[len(scope.get("app_root_path", root)) :]
+    root: str = scope.get("root_path", "")
+    base: str = scope.get("app_root_path", root)
+    prefix = root[len(base) :]
     return prefix if isinstance(route, Mount) else prefix + path
 
 
 def _request_id(scope: Mapping[str, Any]) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
-            return value.decode("ascii") if _REQUEST_ID.fullmatch(value) else None
+            text = value.decode("latin-1")
+            return text if REQUEST_ID_PATTERN.fullmatch(text) else None
     return None
 
 
