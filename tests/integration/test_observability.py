@@ -1,5 +1,5 @@
 """Metrics and logs of `stetgate serve` with two workers, after a scripted run of the cinematic
-and the resource API (issue #12, items 3 and 4; docs/operations.md#metrics and #logs).
+and the resource API (docs/operations.md#metrics and #logs).
 
 One run per database, as a real process (`stetgate serve --workers 2`, its output captured, the
 core-banking service over HTTP beside it): three PSUs and an unknown one walk the PSU pages
