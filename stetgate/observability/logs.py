@@ -46,6 +46,17 @@ class _Timestamps:
         return f"{self._prefix}.{int((created - second) * 1000):03d}Z"
 
 
+def _lean_records() -> None:
+    """Skip what records would collect for nothing: the caller's file and line (a stack walk
+    per record), the thread and process names. The Logging HOWTO's "Optimization" switches;
+    neither formatter prints them. Called when a formatter is built, i.e. in each process
+    that configures logging (uvicorn applies ``log_config`` in every worker)."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
 class JsonFormatter(logging.Formatter):
     """``{"ts", "level", "logger", …fields}`` for structured records, ``{"ts", "level",
     "logger", "message"[, "exception"]}`` for the others."""
@@ -53,6 +64,7 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
         self._timestamp = _Timestamps()
+        _lean_records()
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -76,6 +88,7 @@ class TextFormatter(logging.Formatter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
         self._timestamp = _Timestamps()
+        _lean_records()
 
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", None)

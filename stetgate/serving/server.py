@@ -17,6 +17,7 @@ from typing import Any
 import uvicorn
 
 from stetgate.observability.logs import log_config
+from stetgate.observability.metrics import MULTIPROCESS_DIR_VARIABLE
 from stetgate.settings import Settings
 
 HTTP_PROTOCOL = "stetgate.serving.tls_uvicorn:TLSHttpToolsProtocol"
@@ -119,6 +120,8 @@ def serve(settings: Settings, *, plain_http: bool = False) -> None:
         engine.dispose()
     if settings.metrics_port:
         prepare_multiprocess_dir(multiprocess_dir(settings))
+    else:  # no listener: workers keep their values in memory, whatever the environment says
+        os.environ.pop(MULTIPROCESS_DIR_VARIABLE, None)
     try:
         listener = start_metrics_listener(settings, SystemClock())
     except OSError as exc:

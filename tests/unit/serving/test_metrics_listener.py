@@ -59,7 +59,9 @@ def test_get_metrics_answers_the_prometheus_text_format(listener: MetricsListene
     assert "stetgate_revocation_data_age_seconds" in families
 
 
-@pytest.mark.parametrize("path", ["/", "/metricsx", "/metrics/", "/health/live", "/METRICS", "/metrics%2F"])
+@pytest.mark.parametrize(
+    "path", ["/", "/metricsx", "/metrics/", "/health/live", "/METRICS", "/metrics%2F"]
+)
 def test_any_other_path_is_404(listener: MetricsListener, path: str) -> None:
     response = httpx.get(f"http://127.0.0.1:{listener.port}{path}", timeout=5)
     assert response.status_code == 404
@@ -131,7 +133,7 @@ def test_without_crl_there_is_no_age_sample() -> None:
 def test_the_multiprocess_folder_starts_empty(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(MULTIPROCESS_DIR_VARIABLE, raising=False)
+    monkeypatch.setenv(MULTIPROCESS_DIR_VARIABLE, "restored after the test")
     folder = tmp_path / "run" / "prometheus"
     folder.mkdir(parents=True)
     (folder / "counter_123.db").write_bytes(b"a previous run's counts")
