@@ -34,6 +34,11 @@ ASGIApp = Any
 CALLER_KEY = "stetgate.caller"
 """Scope key of the authenticated caller: ``(client_id, org_id)``, either may be None."""
 
+ACCESS_FIELDS = frozenset(
+    ("event", "request_id", "method", "endpoint", "status", "duration_ms", "client_id", "org_id")
+)
+"""The fields of an access line (docs/operations.md#logs)."""
+
 UNMATCHED = "unmatched"
 """``endpoint`` of a request no route answered (404): the raw path is never a label."""
 

@@ -10,7 +10,8 @@ nextUpdate, whichever comes first, and are dropped when the CRL set changes (RFC
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -50,14 +51,8 @@ class TppIdentity:
         self, scope: Mapping[str, Any], at: datetime, purpose: Purpose = "qwac"
     ) -> Psd2Certificate:
         """The validated QWAC of this request; raises a CertificateError saying what is wrong."""
-        try:
-            cert = self.presented(scope)
-            if cert is None:
-                raise NoClientCertificate("no client certificate was presented on the TLS session")
-            valid = self.validator.validate(cert, purpose, at)
-        except CertificateError as exc:
-            count_certificate_failure(exc.reason)
-            raise
+        with _refusals_counted():
+            valid = self.validator.validate(self._required(scope), purpose, at)
         note_caller(scope, org_id=valid.organization_identifier)
         return valid
 
@@ -71,15 +66,26 @@ class TppIdentity:
         """`authenticate` for a handler on the event loop: a returning TPP's certificate is
         answered from the validator's cache on the loop; a new one (or one whose CRL
         changed) is path-validated on ``blocking``'s threads."""
-        try:
-            cert = self.presented(scope)
-            if cert is None:
-                raise NoClientCertificate("no client certificate was presented on the TLS session")
+        with _refusals_counted():
+            cert = self._required(scope)
             valid = self.validator.cached(cert, purpose, at)
             if valid is None:
                 valid = await blocking.run(self.validator.validate, cert, purpose, at)
-        except CertificateError as exc:
-            count_certificate_failure(exc.reason)
-            raise
         note_caller(scope, org_id=valid.organization_identifier)
         return valid
+
+    def _required(self, scope: Mapping[str, Any]) -> Psd2Certificate:
+        cert = self.presented(scope)
+        if cert is None:
+            raise NoClientCertificate("no client certificate was presented on the TLS session")
+        return cert
+
+
+@contextmanager
+def _refusals_counted() -> Iterator[None]:
+    """Count a refused certificate by its reason (``stetgate_certificate_failures_total``)."""
+    try:
+        yield
+    except CertificateError as exc:
+        count_certificate_failure(exc.reason)
+        raise

@@ -71,29 +71,16 @@ def record_event(
     event claiming it happened, and an accepted one always has its event)."""
     if detail:
         detail = {k: v for k, v in detail.items() if k.lower() not in _SECRET_KEYS}
-    request_id = (request_id or None) and request_id[:100]
-    reason = reason and reason[:200]
-    conn.execute(
-        insert(audit_events).values(
-            at=at,
-            event=event,
-            client_id=client_id,
-            org_id=org_id,
-            psu_id=psu_id,
-            request_id=request_id,
-            reason=reason,
-            detail=detail or None,
-        )
-    )
-    log_audit_event(
-        event,
-        client_id=client_id,
-        org_id=org_id,
-        psu_id=psu_id,
-        request_id=request_id,
-        reason=reason,
-        detail=detail or None,
-    )
+    fields: dict[str, Any] = {
+        "client_id": client_id,
+        "org_id": org_id,
+        "psu_id": psu_id,
+        "request_id": (request_id or None) and request_id[:100],
+        "reason": reason and reason[:200],
+        "detail": detail or None,
+    }
+    conn.execute(insert(audit_events).values(at=at, event=event, **fields))
+    log_audit_event(event, **fields)
     outcome = _JOURNEY_ENDS.get(event)
     if outcome is not None:
         count_journey(JOURNEY_BLOCKED if reason == PSU_BLOCKED else outcome)

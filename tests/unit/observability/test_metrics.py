@@ -29,38 +29,19 @@ def _buckets(endpoint: str) -> dict[str, float]:
     }
 
 
+def _requests(endpoint: str, method: str = "GET", status: str = "200") -> float:
+    labels = {"method": method, "endpoint": endpoint, "status": status}
+    return _value("stetgate_http_request_duration_seconds_count", **labels)
+
+
 def test_observations_wait_in_the_tally_until_it_is_flushed() -> None:
     tally = RequestTally(interval=3600)
     tally.add("GET", "/tally/wait", 200, 0.003)
-    assert (
-        _value(
-            "stetgate_http_request_duration_seconds_count",
-            method="GET",
-            endpoint="/tally/wait",
-            status="200",
-        )
-        == 0
-    )
+    assert _requests("/tally/wait") == 0
     tally.flush()
-    assert (
-        _value(
-            "stetgate_http_request_duration_seconds_count",
-            method="GET",
-            endpoint="/tally/wait",
-            status="200",
-        )
-        == 1
-    )
+    assert _requests("/tally/wait") == 1
     tally.flush()  # nothing new: nothing added twice
-    assert (
-        _value(
-            "stetgate_http_request_duration_seconds_count",
-            method="GET",
-            endpoint="/tally/wait",
-            status="200",
-        )
-        == 1
-    )
+    assert _requests("/tally/wait") == 1
 
 
 def test_a_value_on_a_bound_is_in_that_bucket_and_beyond_the_last_in_inf() -> None:
