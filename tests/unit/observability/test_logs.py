@@ -105,3 +105,14 @@ def test_the_text_configuration_uses_the_text_formatter() -> None:
     config = log_config("text")
     assert config["formatters"]["stetgate"]["()"].endswith("TextFormatter")
     assert log_config("json")["formatters"]["stetgate"]["()"].endswith("JsonFormatter")
+
+
+def test_a_record_with_no_fields_is_still_one_valid_object() -> None:
+    parsed = json.loads(JsonFormatter().format(_record(fields={})))
+    assert set(parsed) == {"ts", "level", "logger"}
+
+
+def test_a_logger_name_needing_escapes_stays_valid_json() -> None:
+    record = _record(fields={"status": 1})
+    record.name = 'odd"name\\'
+    assert json.loads(JsonFormatter().format(record))["logger"] == 'odd"name\\'
