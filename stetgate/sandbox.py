@@ -102,9 +102,13 @@ def sandbox_children(
             # bank's own is authenticated with mTLS or client credentials.
             "bank_auth": "none",
             "bank_ca_file": data_dir / "ca.pem",
-            # A sandbox is a developer's: no metrics listener unless asked for.
+            # A sandbox is a developer's: no metrics listener and text logs (DATA_DIR/logs)
+            # unless asked for.
             "metrics_port": (
                 settings.metrics_port if "metrics_port" in settings.model_fields_set else 0
+            ),
+            "log_format": (
+                settings.log_format if "log_format" in settings.model_fields_set else "text"
             ),
         }
     )
