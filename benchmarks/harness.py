@@ -274,8 +274,10 @@ def start_server(
         os.environ,
         STETGATE_DATA_DIR=str(data_dir),
         STETGATE_ISSUER=f"https://127.0.0.1:{port}",
-        **(extra_env or {}),
+        # The metrics listener as in production (it is what a bank runs), on a free port.
+        STETGATE_METRICS_PORT=str(free_port()),
     )
+    env.update(extra_env or {})
     if database_url:
         env["STETGATE_DATABASE_URL"] = database_url
     command = [sys.executable, "-m", "stetgate.cli", "serve", "--host", "127.0.0.1"]

@@ -54,9 +54,11 @@ from stetgate.registry.registrations import REGISTER_PATH
 from stetgate.sca_http import callback as sca_http_callback
 from stetgate.sca_http.method import HttpAppMethod
 from stetgate.services import Services, services_of
+from stetgate.serving.access import AccessObserver
 from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.client_cert import ClientCertificateSource
 from stetgate.serving.heap import settle_after_start
+from stetgate.serving.metrics_listener import forget_process_at_exit
 from stetgate.serving.middleware import BodySizeLimit, SecurityHeaders
 from stetgate.serving.tpp_identity import TppIdentity
 from stetgate.settings import Settings, load_settings
@@ -305,7 +307,9 @@ def create_app(
             ScaServiceUnavailable: _sca_service_unavailable,
         },
         middleware=[
-            *statistics_middleware,  # outermost: times everything below it
+            # Outermost: times the whole answer, sees the status of the others' answers too.
+            Middleware(AccessObserver, log_requests=settings.access_log),
+            *statistics_middleware,  # times everything below the access line
             Middleware(SecurityHeaders),
             Middleware(
                 BodySizeLimit,
@@ -336,6 +340,7 @@ def app_from_environment() -> Starlette:
     The worker's start-up heap is then frozen out of the collector's way
     (`stetgate.serving.heap`)."""
     app = create_app(load_settings())
+    forget_process_at_exit()
     settle_after_start()
     return app
 

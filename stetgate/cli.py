@@ -62,7 +62,11 @@ def main(ctx: click.Context, data_dir: Path | None, config: Path | None) -> None
 @click.option("--port", type=int, default=None, help="Port (default 8443).")
 @click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
 @click.option("--plain-http", is_flag=True, help="Serve HTTP behind a trusted TLS proxy.")
-@click.option("--access-log", is_flag=True, help="Log each request line.")
+@click.option(
+    "--access-log/--no-access-log",
+    default=None,
+    help="One structured line per request (default: setting access_log, on).",
+)
 @pass_cli
 def serve(
     cli: CliContext,
@@ -70,7 +74,7 @@ def serve(
     port: int | None,
     workers: int | None,
     plain_http: bool,
-    access_log: bool,
+    access_log: bool | None,
 ) -> None:
     """Serve the bank over HTTPS with optional client certificates (mTLS for TPPs)."""
     from stetgate.psu.theme import ThemeError, load_theme
@@ -78,10 +82,10 @@ def serve(
     from stetgate.serving.server import serve as run
     from stetgate.store.db import DatabaseNotMigrated
 
-    settings = cli.settings(host=host, port=port, workers=workers)
+    settings = cli.settings(host=host, port=port, workers=workers, access_log=access_log)
     try:
         load_theme(settings.theme_dir, settings.default_language)  # before any worker starts
-        run(settings, plain_http=plain_http, access_log=access_log)
+        run(settings, plain_http=plain_http)
     except (ServeError, DatabaseNotMigrated, ThemeError) as exc:
         raise click.ClickException(str(exc)) from None
 

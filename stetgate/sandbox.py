@@ -105,6 +105,14 @@ def sandbox_children(
             # The test QTSP's distribution point is the gateway's own /qtsp/crl, over TLS with
             # the same test CA (docs/operations.md#revocation-data).
             "revocation_fetch_ca_file": settings.revocation_fetch_ca_file or data_dir / "ca.pem",
+            # A sandbox is a developer's: no metrics listener and text logs (DATA_DIR/logs)
+            # unless asked for.
+            "metrics_port": (
+                settings.metrics_port if "metrics_port" in settings.model_fields_set else 0
+            ),
+            "log_format": (
+                settings.log_format if "log_format" in settings.model_fields_set else "text"
+            ),
         }
     )
     return [

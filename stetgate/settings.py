@@ -146,6 +146,30 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=10 * 1024 * 1024)
 
+    # --- observability (docs/operations.md#metrics, #logs) ------------------------------------
+    metrics_port: int = Field(
+        9464,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus listener (plain HTTP, GET /metrics) that `serve` "
+        "runs beside the TLS port; 0 turns it off. Never the TPPs' port.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address of the metrics listener: the loopback by default, so only the "
+        "machine's own Prometheus agent reaches it.",
+    )
+    access_log: bool = Field(
+        True,
+        description="One line per request (request id, caller, route template, status, "
+        "duration); replaces uvicorn's access log.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="json: one JSON object a line (access lines, audit events, messages); "
+        "text: the same fields for a human at a terminal.",
+    )
+
     # --- secrets -----------------------------------------------------------------------------
     secret_key: str | None = Field(
         None,

@@ -71,6 +71,7 @@ from stetgate.bank_http.contract import (
     dump,
 )
 from stetgate.bank_http.transport import BankAnswer, BankRequest, BankTransport, TlsFailure
+from stetgate.observability.metrics import timed_backend_call
 
 logger = logging.getLogger("stetgate.bank_http")
 
@@ -247,6 +248,7 @@ class HttpBank:
         )
 
     # --- one call: breaker, budget, retries ------------------------------------------------
+    @timed_backend_call(answers=(UnknownAccount, CurrencyMismatch))
     def _call(
         self,
         operation: str,

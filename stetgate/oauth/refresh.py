@@ -46,10 +46,11 @@ from stetgate.oauth.token_pairs import (
     find_by_refresh_hash,
     revoke_grant,
 )
+from stetgate.observability.audit import log_audit_event
 from stetgate.secrets import new_secret, secret_hash
 from stetgate.services import Services
 from stetgate.store.audit import record_event
-from stetgate.store.audit_events import REFRESH_TOKEN_REUSED
+from stetgate.store.audit_events import REFRESH_TOKEN_REUSED, TOKEN_REFRESHED
 
 GRANT_TYPE = "refresh_token"
 
@@ -184,6 +185,17 @@ class RefreshTokenGrant:
             raise await request.services.blocking.run(
                 self._refusal, request, client_id, refresh_hash, requested_role
             )
+        # The audit row was written by the statement itself (`refresh_store._audit_from`);
+        # its log line is written here, with the same fields.
+        log_audit_event(
+            TOKEN_REFRESHED,
+            client_id=client_id,
+            org_id=certificate.organization_identifier,
+            psu_id=refreshed.psu_id,
+            request_id=request.request_id,
+            reason=None,
+            detail={"grant_id": refreshed.grant_id},
+        )
         return token_response_body(
             access_token=access_token,
             expires_in=seconds_until(refreshed.access_expires_at, now),

@@ -57,7 +57,9 @@ from stetgate.oauth.errors import (
     oauth_error_response,
 )
 from stetgate.oauth.form import read_form
+from stetgate.observability.metrics import count_grant_issued, count_grant_refused
 from stetgate.services import Services, services_of
+from stetgate.serving.access import note_caller
 from stetgate.serving.request_id import request_id_of
 from stetgate.store.audit import record_event
 from stetgate.store.audit_events import TOKEN_REFUSED
@@ -136,16 +138,21 @@ class TokenEndpoint:
                 form = await read_form(request)
                 body = await self._answer(request, services, form, now, request_id)
             except OAuthError as exc:
+                count_grant_refused(grant_type_label(form, self.handlers), exc.error)
                 await services.blocking.run(
                     _audit_refusal, services, request.scope, form, exc, now, request_id
                 )
                 return oauth_error_response(exc)
         except DatabaseTimeout:
+            count_grant_refused(grant_type_label(form, self.handlers), TemporarilyUnavailable.error)
             return oauth_error_response(
                 TemporarilyUnavailable(
                     "the database did not answer in time; nothing was changed, retry later"
                 )
             )
+        count_grant_issued(form["grant_type"])
+        # The handler bound the QWAC to this client_id (RFC 8705 §2): now it is known.
+        note_caller(request.scope, client_id=form.get("client_id"))
         return JSONResponse(body, headers=NO_STORE)
 
     async def _answer(
@@ -169,6 +176,15 @@ class TokenEndpoint:
         token_request = TokenRequest(form, certificate, request.scope, services, now, request_id)
         answer = handler(token_request)
         return await answer if inspect.isawaitable(answer) else answer
+
+
+def grant_type_label(form: Mapping[str, str], registered: Mapping[str, GrantHandler]) -> str:
+    """The metric label of a request's grant type: a registered one, else ``other`` (``none``
+    when absent) — never the client's own string, so the label set stays bounded."""
+    grant_type = form.get("grant_type")
+    if grant_type is None:
+        return "none"
+    return grant_type if grant_type in registered else "other"
 
 
 def _audit_refusal(

@@ -28,6 +28,7 @@ from stetgate.bank.backend import (
     TransactionQuery,
     UnknownAccount,
 )
+from stetgate.observability.metrics import count_unattended_refusal
 from stetgate.psd2 import parameters, representations
 from stetgate.psd2.callers import ApiCaller
 from stetgate.psd2.consents import Consent
@@ -69,6 +70,7 @@ class AccountInformation:
         if not self.limiter.admit(
             UnattendedKey(caller.org_id, caller.psu_id, endpoint, resource), now
         ):
+            count_unattended_refusal(endpoint)
             raise TooManyRequests(
                 "unattended access limit reached for this PSU, account and endpoint (no "
                 "PSU-IP-Address: the PSU is not present); try again in the next window"

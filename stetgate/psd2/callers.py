@@ -35,6 +35,7 @@ from stetgate.psd2.request_headers import PsuContext, parse_psu_context
 from stetgate.psd2.signatures import SealKeyring, SealReference
 from stetgate.secrets import secret_hash
 from stetgate.services import Services
+from stetgate.serving.access import note_caller
 from stetgate.store.reading import CompiledRead
 from stetgate.store.schema import client_certificates, clients, grants, psd2_consents
 
@@ -222,6 +223,7 @@ class CallAuthenticator:
             now=now,
             max_skew_seconds=services_settings.signature_max_skew_seconds,
         )
+        note_caller(request.scope, client_id=grant.client_id)
         return ApiCaller(
             grant_id=grant.grant_id,
             client_id=grant.client_id,

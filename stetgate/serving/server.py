@@ -16,6 +16,8 @@ from typing import Any
 
 import uvicorn
 
+from stetgate.observability.logs import log_config
+from stetgate.observability.metrics import MULTIPROCESS_DIR_VARIABLE
 from stetgate.settings import Settings
 
 HTTP_PROTOCOL = "stetgate.serving.tls_uvicorn:TLSHttpToolsProtocol"
@@ -116,7 +118,16 @@ def connection_options(settings: Settings, *, plain_http: bool = False) -> dict[
     return options
 
 
-def serve(settings: Settings, *, plain_http: bool = False, access_log: bool = False) -> None:
+def serve(settings: Settings, *, plain_http: bool = False) -> None:
+    """Check the database, start the metrics listener (`stetgate.serving.metrics_listener`)
+    and run uvicorn's workers with stetgate's logging (`stetgate.observability.logs`) until a
+    signal stops them."""
+    from stetgate.clock import SystemClock
+    from stetgate.serving.metrics_listener import (
+        multiprocess_dir,
+        prepare_multiprocess_dir,
+        start_metrics_listener,
+    )
     from stetgate.store.db import make_engine, require_migrated
 
     options = connection_options(settings, plain_http=plain_http)
@@ -125,15 +136,31 @@ def serve(settings: Settings, *, plain_http: bool = False, access_log: bool = Fa
         require_migrated(engine)
     finally:
         engine.dispose()
+    if settings.metrics_port:
+        prepare_multiprocess_dir(multiprocess_dir(settings))
+    else:  # no listener: workers keep their values in memory, whatever the environment says
+        os.environ.pop(MULTIPROCESS_DIR_VARIABLE, None)
+    try:
+        listener = start_metrics_listener(settings, SystemClock())
+    except OSError as exc:
+        raise ServeError(
+            f"metrics listener on {settings.metrics_host}:{settings.metrics_port}: {exc} "
+            "(set metrics_port, or 0 to turn it off)"
+        ) from None
     export_settings(settings)
-    uvicorn.run(
-        "stetgate.app:app_from_environment",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        access_log=access_log,
-        log_level="info",
-        timeout_keep_alive=30,
-        **options,
-    )
+    try:
+        uvicorn.run(
+            "stetgate.app:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            access_log=False,  # stetgate writes its own (`stetgate.serving.access`)
+            log_config=log_config(settings.log_format),
+            log_level="info",
+            timeout_keep_alive=30,
+            **options,
+        )
+    finally:
+        if listener is not None:
+            listener.stop()

@@ -1,5 +1,8 @@
 """Who is calling: the TPP identity behind the client certificate of a request.
 
+Refusals are counted by reason (``stetgate_certificate_failures_total``) and the organization
+of an accepted certificate is noted for the access line (`stetgate.serving.access`).
+
 Parsing a certificate costs ~100 µs and path validation ~1 ms, so both are cached (see
 `TppIdentity`): validation results live until the certificate's notAfter or the CRL's
 nextUpdate, whichever comes first, and are dropped when the CRL set changes (RFC 5280 §6.3).
@@ -7,13 +10,16 @@ nextUpdate, whichever comes first, and are dropped when the CRL set changes (RFC
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from stetgate.eidas import CertificateError, Psd2Certificate, parse_certificate
 from stetgate.eidas.model import Purpose
 from stetgate.eidas.validation import CertificateValidator
+from stetgate.observability.metrics import count_certificate_failure
+from stetgate.serving.access import note_caller
 from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.client_cert import ClientCertificateSource
 
@@ -45,10 +51,10 @@ class TppIdentity:
         self, scope: Mapping[str, Any], at: datetime, purpose: Purpose = "qwac"
     ) -> Psd2Certificate:
         """The validated QWAC of this request; raises a CertificateError saying what is wrong."""
-        cert = self.presented(scope)
-        if cert is None:
-            raise NoClientCertificate("no client certificate was presented on the TLS session")
-        return self.validator.validate(cert, purpose, at)
+        with _refusals_counted():
+            valid = self.validator.validate(self._required(scope), purpose, at)
+        note_caller(scope, org_id=valid.organization_identifier)
+        return valid
 
     async def authenticate_off_loop(
         self,
@@ -60,10 +66,26 @@ class TppIdentity:
         """`authenticate` for a handler on the event loop: a returning TPP's certificate is
         answered from the validator's cache on the loop; a new one (or one whose CRL
         changed) is path-validated on ``blocking``'s threads."""
+        with _refusals_counted():
+            cert = self._required(scope)
+            valid = self.validator.cached(cert, purpose, at)
+            if valid is None:
+                valid = await blocking.run(self.validator.validate, cert, purpose, at)
+        note_caller(scope, org_id=valid.organization_identifier)
+        return valid
+
+    def _required(self, scope: Mapping[str, Any]) -> Psd2Certificate:
         cert = self.presented(scope)
         if cert is None:
             raise NoClientCertificate("no client certificate was presented on the TLS session")
-        hit = self.validator.cached(cert, purpose, at)
-        if hit is not None:
-            return hit
-        return await blocking.run(self.validator.validate, cert, purpose, at)
+        return cert
+
+
+@contextmanager
+def _refusals_counted() -> Iterator[None]:
+    """Count a refused certificate by its reason (``stetgate_certificate_failures_total``)."""
+    try:
+        yield
+    except CertificateError as exc:
+        count_certificate_failure(exc.reason)
+        raise

@@ -33,6 +33,7 @@ def served(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         STETGATE_CRL_POLL_SECONDS="0",
         # The session QTSP's CRL is in crl_dir already (fetching: test_revocation_fetch.py).
         STETGATE_REVOCATION_FETCH="false",
+        STETGATE_METRICS_PORT=str(_free_port()),
     )
     cli = [sys.executable, "-m", "stetgate.cli"]
     subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)

@@ -29,3 +29,20 @@ def test_the_sandbox_settings_themselves_stay_in_process(tmp_path: Path) -> None
     settings = Settings(data_dir=tmp_path)
     sandbox_children(settings)
     assert settings.bank_url is None
+
+
+def test_the_sandbox_bank_has_no_metrics_listener_and_text_logs_by_default(
+    tmp_path: Path,
+) -> None:
+    children = {child.name: child for child in sandbox_children(Settings(data_dir=tmp_path))}
+    env = dict(children["bank"].env)
+    assert env["STETGATE_METRICS_PORT"] == "0"
+    assert env["STETGATE_LOG_FORMAT"] == "text"
+
+
+def test_metrics_and_log_format_asked_for_reach_the_sandbox_bank(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, metrics_port=19464, log_format="json")
+    children = {child.name: child for child in sandbox_children(settings)}
+    env = dict(children["bank"].env)
+    assert env["STETGATE_METRICS_PORT"] == "19464"
+    assert env["STETGATE_LOG_FORMAT"] == "json"
