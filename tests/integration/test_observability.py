@@ -239,6 +239,8 @@ def run(
         STETGATE_TRUST_DIR=str(pki.trust_dir),
         STETGATE_CRL_DIR=str(pki.crl_dir),
         STETGATE_CRL_POLL_SECONDS="0",
+        # The session QTSP's CRL is in crl_dir already (fetching: test_revocation_fetch.py).
+        STETGATE_REVOCATION_FETCH="false",
         STETGATE_METRICS_PORT=str(metrics_port),
         STETGATE_BANK_URL=core.url,
         STETGATE_BANK_AUTH="none",
@@ -267,6 +269,7 @@ def run(
         result.crl_this_updates = {
             path.name: info.this_update
             for path in pki.crl_dir.iterdir()
+            if path.suffix in (".crl", ".der", ".pem")
             for info in parse_crl_file(path.read_bytes())
         }
         result.per_worker = _worker_samples(data_dir / "run" / "prometheus")
