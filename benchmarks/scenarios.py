@@ -722,4 +722,11 @@ def single_scenario_main(
         args.json.write_text(json.dumps(results, indent=1, default=str))
 
 
-__all__ = ["ALL_SCENARIOS", "SCENARIOS", "Options", "Scenario", "run_scenario", "single_scenario_main"]
+__all__ = [
+    "ALL_SCENARIOS",
+    "SCENARIOS",
+    "Options",
+    "Scenario",
+    "run_scenario",
+    "single_scenario_main",
+]

@@ -44,14 +44,21 @@ class OpUnavailable(RuntimeError):
     """node or npm is missing, or ``npm ci`` failed: the demo OP cannot run here."""
 
 
+def node_and_npm() -> tuple[str, str]:
+    """The node and npm executables on PATH; `OpUnavailable` when either is missing."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        missing = " and ".join(n for n, p in (("node", node), ("npm", npm)) if p is None)
+        raise OpUnavailable(
+            f"{missing} not found on PATH: the demo OpenID Provider needs Node.js ≥ 18 and npm"
+        )
+    return node, npm
+
+
 def install(folder: Path) -> str:
     """Copy the OP into `folder` and ``npm ci`` it once per lockfile; returns the path of the
     node executable. Raises `OpUnavailable` with the reason."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        raise OpUnavailable(
-            "node and npm are needed for the demo OpenID Provider (install Node.js ≥ 18)"
-        )
+    node, npm = node_and_npm()
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".install.lock", "w") as guard:
         fcntl.flock(guard, fcntl.LOCK_EX)

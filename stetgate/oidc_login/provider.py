@@ -14,9 +14,10 @@
 
 Every call is blocking (httpx's sync client, with timeouts): callers run it off the event loop
 (`stetgate.serving.blocking`). One client per worker, made on first use and kept: building an
-httpx client loads the CA bundle into a new TLS context, ~20 ms of CPU — more than the rest of
-a delegated login costs stetgate — and a kept client reuses its connections to the OP. Failures raise `ProviderError`, whose text names what failed
-without echoing secrets.
+httpx client loads the CA bundle into a new TLS context, ~20 ms of CPU per login (about what
+the rest of a delegated login costs stetgate, docs/performance-notes.md), and a kept client
+reuses its connections to the OP. Failures raise `ProviderError`, whose text names what
+failed without echoing secrets.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
@@ -38,7 +39,16 @@ CLIENT_SECRET = "stetgate-op-secret"
 _ACTION = re.compile(r'<form method="post" action="([^"]+/login)">')
 _ABORT = re.compile(r'<form method="post" action="([^"]+/abort)">')
 
-__all__ = ["CLIENT_ID", "CLIENT_SECRET", "STRONG_ACR", "WEAK_ACR", "RunningOp", "ensure_installed"]
+__all__ = [
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "STRONG_ACR",
+    "WEAK_ACR",
+    "RunningOp",
+    "ensure_installed",
+    "login_page",
+    "sign_in",
+]
 
 
 def _unavailable(reason: str) -> None:
@@ -100,47 +110,57 @@ class RunningOp:
         kid: str = keys[0]["kid"]
         return kid
 
-    # --- the PSU at the OP ------------------------------------------------------------------
     def login_page(self, http: httpx.Client, authorization_url: str) -> tuple[str, httpx.Response]:
-        """Follow the authorization request to the OP's login page; returns its URL and page."""
-        assert authorization_url.startswith(self.issuer + "/"), authorization_url
-        response = http.get(authorization_url)
-        assert response.status_code in (302, 303), (response.status_code, response.text[:300])
-        page_url = urljoin(self.issuer, response.headers["location"])
-        page = http.get(page_url)
-        assert page.status_code == 200, (page.status_code, page.text[:300])
-        return page_url, page
+        return login_page(self.issuer, http, authorization_url)
 
-    def sign_in(
-        self,
-        http: httpx.Client,
-        authorization_url: str,
-        *,
-        login: str = "alice",
-        acr: str = STRONG_ACR,
-        amr: str = "pwd otp",
-        abort: bool = False,
-    ) -> str:
-        """The PSU at the OP: returns the URL the OP sends the browser back to (stetgate's
-        callback with ``code``/``error``, ``state`` and ``iss``)."""
-        _, page = self.login_page(http, authorization_url)
-        if abort:
-            action = _ABORT.search(page.text)
-            assert action, page.text[:500]
-            response = http.post(urljoin(self.issuer, action.group(1)))
-        else:
-            action = _ACTION.search(page.text)
-            assert action, page.text[:500]
-            response = http.post(
-                urljoin(self.issuer, action.group(1)),
-                data={"login": login, "acr": acr, "amr": amr},
-            )
-        # The interaction ends with a redirect back to the authorization endpoint, which
-        # answers with the redirect to the client.
-        for _ in range(4):
-            assert response.status_code in (302, 303), (response.status_code, response.text[:300])
-            location = urljoin(self.issuer, response.headers["location"])
-            if not location.startswith(self.issuer):
-                return location
-            response = http.get(location)
-        raise AssertionError("the OP did not send the browser back")
+    def sign_in(self, http: httpx.Client, authorization_url: str, **at_op: Any) -> str:
+        return sign_in(self.issuer, http, authorization_url, **at_op)
+
+
+# --- the PSU at an OP --------------------------------------------------------------------------
+def login_page(
+    issuer: str, http: httpx.Client, authorization_url: str
+) -> tuple[str, httpx.Response]:
+    """Follow the authorization request to the OP's login page; returns its URL and page."""
+    assert authorization_url.startswith(issuer + "/"), authorization_url
+    response = http.get(authorization_url)
+    assert response.status_code in (302, 303), (response.status_code, response.text[:300])
+    page_url = urljoin(issuer, response.headers["location"])
+    page = http.get(page_url)
+    assert page.status_code == 200, (page.status_code, page.text[:300])
+    return page_url, page
+
+
+def sign_in(
+    issuer: str,
+    http: httpx.Client,
+    authorization_url: str,
+    *,
+    login: str = "alice",
+    acr: str = STRONG_ACR,
+    amr: str = "pwd otp",
+    abort: bool = False,
+) -> str:
+    """The PSU at the OP: returns the URL the OP sends the browser back to (stetgate's
+    callback with ``code``/``error``, ``state`` and ``iss``)."""
+    _, page = login_page(issuer, http, authorization_url)
+    if abort:
+        action = _ABORT.search(page.text)
+        assert action, page.text[:500]
+        response = http.post(urljoin(issuer, action.group(1)))
+    else:
+        action = _ACTION.search(page.text)
+        assert action, page.text[:500]
+        response = http.post(
+            urljoin(issuer, action.group(1)),
+            data={"login": login, "acr": acr, "amr": amr},
+        )
+    # The interaction ends with a redirect back to the authorization endpoint, which
+    # answers with the redirect to the client.
+    for _ in range(4):
+        assert response.status_code in (302, 303), (response.status_code, response.text[:300])
+        location = urljoin(issuer, response.headers["location"])
+        if not location.startswith(issuer):
+            return location
+        response = http.get(location)
+    raise AssertionError("the OP did not send the browser back")
