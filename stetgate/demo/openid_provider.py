@@ -25,6 +25,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,21 +136,28 @@ class OpConfig:
 class OpProcess:
     """One ``server.js`` process started and stopped by its caller (tests, the benchmark; the
     sandbox runs it under its supervisor instead). `start` returns once discovery answers.
-    Its output goes to `log` (default ``FOLDER/op-PORT.log``): a pipe nobody reads would stop
-    the OP once full."""
+    Its output goes to `log` (default: a temporary file removed by `stop`): a pipe nobody
+    reads would stop the OP once full."""
 
     def __init__(self, node: str, folder: Path, config: OpConfig, log: Path | None = None) -> None:
         self.node = node
         self.folder = folder
         self.config = config
-        self.log = log or folder / f"op-{config.port}.log"
+        self._own_log = log is None
+        if log is None:
+            handle, name = tempfile.mkstemp(prefix=f"stetgate-op-{config.port}-", suffix=".log")
+            os.close(handle)
+            log = Path(name)
+        self.log = log
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
+        """Raises `OpUnavailable` with the OP's output when it exits or does not answer within
+        `timeout` (node's start — module loading, the RSA key — is slow on a loaded box)."""
         with self.log.open("wb") as output:
             self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 self.config.argv(self.node, self.folder),
@@ -167,18 +175,19 @@ class OpProcess:
             except httpx.HTTPError:
                 pass
             if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
                 tail = self.log.read_text(errors="replace")[-2000:]
+                self.stop()
                 raise OpUnavailable(f"the demo OP did not start: {tail}")
             time.sleep(0.1)
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        if self._own_log:
+            self.log.unlink(missing_ok=True)

@@ -3,6 +3,10 @@ stop with the sandbox — on SIGTERM or Ctrl-C (exit 0), when the sandbox is SIG
 PR_SET_PDEATHSIG), and when one of them dies (exit 1, naming it) — and a sandbox on a busy port
 starts nothing. "Gone" is checked by pid and by binding every port again.
 
+``--delegated-login`` adds the demo OpenID Provider (node) as a fourth child: a PSU signs in
+there and the TPP reads the accounts, a weak ``acr`` is refused, and SIGTERM frees its port too;
+without node it fails saying so before any set-up, and on a busy OP port it starts nothing.
+
 Ports are bound with SO_REUSEADDR, as uvicorn does: the connections the readiness checks made
 leave TIME_WAIT entries on the server side, which are not a process holding the port.
 """
