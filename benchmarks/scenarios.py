@@ -84,6 +84,7 @@ from stetgate.oauth.authorization_request import AuthorizationRequest
 from stetgate.oauth.codes import issue_authorization_code
 from stetgate.oauth.introspect import INTROSPECT_PATH
 from stetgate.oauth.token_endpoint import TOKEN_PATH
+from stetgate.oidc_login.pages import CALLBACK_PATH
 from stetgate.psd2.consents import Consent, replace_consent
 from stetgate.store.schema import psus
 from stetgate.tpp.client import StetBankClient, TppCredentials
@@ -361,7 +362,7 @@ def prepare_cinematic_oidc(bench: Bench, options: Options) -> Load:
         raise SystemExit(f"cinematic_oidc: {exc}") from None
     config = openid_provider.OpConfig(
         free_port(),
-        f"https://127.0.0.1:{bench.port}/psu/oidc/callback",
+        f"https://127.0.0.1:{bench.port}{CALLBACK_PATH}",
         "stetgate",
         client_secret=secrets.token_urlsafe(24),
     )

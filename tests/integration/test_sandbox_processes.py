@@ -300,10 +300,12 @@ def _to_op(browser: httpx.Client, sandbox: Sandbox, tpp: StetBankClient) -> tupl
 
 
 def test_delegated_login_runs_the_op_as_a_fourth_child_and_a_psu_signs_in_there(
-    start: Callable[..., Sandbox],
+    start: Callable[..., Sandbox], tmp_path: Path
 ) -> None:
     ensure_installed()  # skips without node/npm unless STETGATE_REQUIRE_OIDC=1
-    sandbox = start(op_port=0)
+    # A data folder of its own: the demo TPP is registered once per folder, with the callback
+    # on the TPP port of that first start.
+    sandbox = start(data=tmp_path / "delegated", op_port=0)
     pids = sandbox.wait_ready()
     op = f"http://127.0.0.1:{sandbox.op_port}"
     assert f"openid-provider ready at {op}" in sandbox.output()
