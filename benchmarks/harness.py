@@ -486,6 +486,13 @@ class Load:
     arguments: list[Any]
     extra: dict[str, Any] = field(default_factory=dict)
     """Scenario facts reported with the result (e.g. the argon2id cost)."""
+    server_env: dict[str, str] = field(default_factory=dict)
+    """Settings the scenario needs on the server (e.g. the delegated login's ``oidc_*``)."""
+    measured: dict[str, list[int]] = field(default_factory=dict)
+    """Other processes of the scenario whose CPU is reported apart, by name (e.g. ``op``,
+    the bank's OpenID Provider)."""
+    stop: Callable[[], None] | None = None
+    """Stops what `prepare` started besides the server (called once the run is over)."""
 
 
 def run_load(
@@ -529,6 +536,7 @@ def run_load(
             else 0.0,
             "postgres_all": cpu_seconds(postgres_processes()) if database.pg_name else 0.0,
             "proxy": cpu_seconds(proxy),
+            **{name: cpu_seconds(pids) for name, pids in load.measured.items()},
             "box": box_busy_seconds(),
             **{name: cpu_seconds(pids) for name, pids in (others or {}).items()},
         }
@@ -965,7 +973,8 @@ def summarize(result: dict[str, Any], seconds: float, ok_statuses: tuple[str, ..
     result["latency_samples"] = len(latencies)
     cpu = result["cpu_seconds"]
     result["cpu_us_per_op"] = {name: cpu[name] / ok * 1e6 for name in cpu if name != "box" and ok}
-    ours = sum(cpu[name] for name in ("server", "load_generator", "postgres_ours", "proxy"))
+    ours = sum(cpu[name] for name in cpu if name not in ("box", "postgres_all"))
+    result["per_server_cpu_second"] = ok / cpu["server"] if cpu["server"] else 0.0
     result["cores_busy"] = {
         "box": cpu["box"] / seconds,
         "this_run": ours / seconds,
@@ -973,6 +982,9 @@ def summarize(result: dict[str, Any], seconds: float, ok_statuses: tuple[str, ..
     }
     for sizes in result["rss_kib"].values():
         del sizes["samples"]
+
+
+_STANDARD_CPU = ("server", "load_generator", "postgres_ours", "postgres_all", "proxy")
 
 
 def print_result(title: str, result: dict[str, Any], unit: str = "req") -> None:
@@ -994,6 +1006,11 @@ def print_result(title: str, result: dict[str, Any], unit: str = "req") -> None:
             f"CPU µs per {unit}: server {per['server']:.0f}, load generator "
             f"{per['load_generator']:.0f}, postgres (our backends) {per['postgres_ours']:.0f}, "
             f"postgres (all) {per['postgres_all']:.0f}, proxy {per['proxy']:.0f}"
+            + "".join(f", {name} {per[name]:.0f}" for name in per if name not in _STANDARD_CPU)
+        )
+        print(
+            f"{unit} per server CPU-second: {result['per_server_cpu_second']:,.1f} "
+            "(the server's own cost; a core to itself would serve that many a second)"
         )
     busy = result["cores_busy"]
     print(

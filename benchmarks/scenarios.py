@@ -9,6 +9,9 @@
 - ``new_connection_resumed``: the same, offering the slot's previous TLS session;
 - ``cinematic``: the whole "get your token" cinematic (PSU pages with the argon2id password
   check and TOTP, consent, code exchange), threads driving `stetgate.tpp`;
+- ``cinematic_oidc``: the same with the PSU's login delegated to the bank's OpenID Provider
+  (the node ``oidc-provider`` of `stetgate.demo.openid_provider`, on the same box; not in
+  `SCENARIOS`, the ``run_all.py`` set, as it needs node and npm);
 - ``accounts``: signed ``GET /stet/psd2/v1.4.2/accounts`` (RSA-2048 QSealC signature, PSU
   present); keep-alive mTLS, pre-signed requests;
 - ``introspection``: ``POST /introspect`` of an access token by the TPP it was issued to;
@@ -22,7 +25,10 @@ would send. Set-up happens before the clock starts (codes and PSUs seeded, reque
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import math
+import secrets
 import statistics
 import tempfile
 import threading
@@ -66,6 +72,7 @@ from latency_proxy import stop_process
 from sqlalchemy import insert
 
 from stetgate.clock import SystemClock
+from stetgate.demo import openid_provider
 from stetgate.demo.bank import DemoBank
 from stetgate.demo.psu_directory import password_hasher
 from stetgate.demo.seed import seed_demo_bank
@@ -77,6 +84,7 @@ from stetgate.oauth.authorization_request import AuthorizationRequest
 from stetgate.oauth.codes import issue_authorization_code
 from stetgate.oauth.introspect import INTROSPECT_PATH
 from stetgate.oauth.token_endpoint import TOKEN_PATH
+from stetgate.oidc_login.pages import CALLBACK_PATH
 from stetgate.psd2.consents import Consent, replace_consent
 from stetgate.store.schema import psus
 from stetgate.tpp.client import StetBankClient, TppCredentials
@@ -87,6 +95,8 @@ CALLBACK = "https://127.0.0.1/cb"
 ACCOUNTS_PATH = "/stet/psd2/v1.4.2/accounts"
 ACCOUNTS_PSU = "jdupont"
 PASSWORD = "bench-Password-2024!"
+OP_FOLDER = Path(__file__).resolve().parents[1] / "var" / "oidc-op"
+"""Where the demo OP is installed (``npm ci``), shared with the tests (git ignores var/)."""
 
 
 @dataclass
@@ -316,13 +326,63 @@ def prepare_cinematic(bench: Bench, options: Options) -> Load:
             ],
         )
     engine.dispose()
-    per_thread = count // threads
+    argon2 = password_check_seconds()
+    return Load(
+        cinematic_load,
+        _cinematic_arguments(bench, options, "local", people),
+        {"argon2id_verify_ms": round(argon2 * 1e3, 1)},
+    )
+
+
+def _cinematic_arguments(
+    bench: Bench, options: Options, login: str, people: list[tuple[str, str]]
+) -> list[tuple[str, str, str, list[list[tuple[str, str]]]]]:
+    """One argument per load process: its threads' shares of `people`."""
+    threads = options.connections
+    per_thread = len(people) // threads
     shares = [people[i * per_thread : (i + 1) * per_thread] for i in range(threads)]
     processes = max(1, min(options.cinematic_processes, threads))
     base_url = f"https://127.0.0.1:{bench.port}"
-    arguments = [(base_url, str(bench.data_dir), shares[i::processes]) for i in range(processes)]
-    argon2 = password_check_seconds()
-    return Load(cinematic_load, arguments, {"argon2id_verify_ms": round(argon2 * 1e3, 1)})
+    return [(base_url, str(bench.data_dir), login, shares[i::processes]) for i in range(processes)]
+
+
+def prepare_cinematic_oidc(bench: Bench, options: Options) -> Load:
+    """Delegated PSU login (docs/operations.md#delegated-psu-login-openid-connect): the demo
+    OP (`stetgate.demo.openid_provider`, node ``oidc-provider``) on its own port with
+    stetgate registered as a ``client_secret_basic`` client (a fresh secret per run), the
+    server configured with the ``oidc_*`` settings, and the TPP. Per cinematic the OP serves
+    the authorization request, its login page, the login post, the resumed authorization
+    (→ stetgate's callback) and stetgate's token request (an RS256 ID token). No PSU rows:
+    the PSUs are the OP's (`psus.find` misses, as for a bank whose directory is the OP's);
+    no TOTP step limit, so no PSU ever waits. The OP's CPU is reported apart (``op``)."""
+    register_tpp(bench, CALLBACK)
+    try:
+        node = openid_provider.install(OP_FOLDER)
+    except openid_provider.OpUnavailable as exc:
+        raise SystemExit(f"cinematic_oidc: {exc}") from None
+    config = openid_provider.OpConfig(
+        free_port(),
+        f"https://127.0.0.1:{bench.port}{CALLBACK_PATH}",
+        "stetgate",
+        client_secret=secrets.token_urlsafe(24),
+    )
+    op = openid_provider.OpProcess(node, OP_FOLDER, config, log=bench.data_dir / "op.log")
+    op.start()
+    assert op.pid is not None
+    count = max(options.psus, options.connections * 4)
+    people = [(f"bench-psu-{index:05d}", "") for index in range(count)]
+    return Load(
+        cinematic_load,
+        _cinematic_arguments(bench, options, "oidc", people),
+        server_env={
+            "STETGATE_OIDC_ISSUER": config.issuer,
+            "STETGATE_OIDC_CLIENT_ID": config.client_id,
+            "STETGATE_OIDC_CLIENT_SECRET": config.client_secret or "",
+            "STETGATE_OIDC_ACR_VALUES": f'["{openid_provider.STRONG_ACR}"]',
+        },
+        measured={"op": [op.pid]},
+        stop=op.stop,
+    )
 
 
 class PsuPool:
@@ -347,10 +407,45 @@ class PsuPool:
         return None
 
 
+Robots = Callable[[float], PsuRobot | None]
+"""The next cinematic's PSU robot, or None when none is free before the deadline."""
+
+
+def _local_robots(pool: PsuPool) -> Robots:
+    """Password + TOTP: each PSU once per TOTP step."""
+
+    def next_robot(deadline: float) -> PsuRobot | None:
+        taken = pool.take(deadline)
+        if taken is None:
+            return None
+        index, psu_id, key = taken
+
+        def otp() -> str:
+            at = datetime.now(UTC)
+            pool.last_step[index] = time_step(at)
+            return totp_at(key, at)
+
+        return PsuRobot(psu_id, PASSWORD, otp=otp, method="totp")
+
+    return next_robot
+
+
+def _delegated_robots(people: list[tuple[str, str]]) -> Robots:
+    """At the OP's login page: the PSU's login and the strong ``acr`` the OP asserts."""
+    cycle = itertools.cycle(psu_id for psu_id, _ in people)
+
+    def next_robot(_deadline: float) -> PsuRobot:
+        psu_id = next(cycle)
+        values = {"login": psu_id, "acr": openid_provider.STRONG_ACR, "amr": "pwd otp"}
+        return PsuRobot(psu_id, "", form_values=values)
+
+    return next_robot
+
+
 def _cinematic_thread(
     base_url: str,
     data_dir: Path,
-    pool: PsuPool,
+    robots: Robots,
     start_at: float,
     window: tuple[float, float],
     report: dict[str, Any],
@@ -368,17 +463,9 @@ def _cinematic_thread(
     time.sleep(max(0.0, start_at - time.time()))
     try:
         while time.time() < window[1]:
-            taken = pool.take(window[1])
-            if taken is None:
+            robot = robots(window[1])
+            if robot is None:
                 break
-            index, psu_id, key = taken
-
-            def otp(index: int = index, key: bytes = key) -> str:
-                at = datetime.now(UTC)
-                pool.last_step[index] = time_step(at)
-                return totp_at(key, at)
-
-            robot = PsuRobot(psu_id, PASSWORD, otp=otp, method="totp")
             started = time.perf_counter()
             error = None
             try:
@@ -405,21 +492,24 @@ def _cinematic_thread(
 
 
 def cinematic_load(
-    argument: tuple[str, str, list[list[tuple[str, str]]]], start: Start, queue: Any
+    argument: tuple[str, str, str, list[list[tuple[str, str]]]], start: Start, queue: Any
 ) -> None:
-    base_url, data_dir, shares = argument
+    """``argument``: base URL, data folder, ``local`` or ``oidc`` login, one share of PSUs
+    per thread."""
+    base_url, data_dir, login, shares = argument
     report = new_report()
     lock = threading.Lock()
-    pools = [PsuPool(share) for share in shares]
+    pools = [PsuPool(share) for share in shares] if login == "local" else []
+    robots = [_local_robots(pool) for pool in pools] or [_delegated_robots(s) for s in shares]
     start.ready()
     start_at, window = start.wait()
     threads = [
         threading.Thread(
             target=_cinematic_thread,
-            args=(base_url, Path(data_dir), pool, start_at, window, report, lock),
+            args=(base_url, Path(data_dir), next_robot, start_at, window, report, lock),
             daemon=True,
         )
-        for pool in pools
+        for next_robot in robots
     ]
     cpu = time.process_time()
     for thread in threads:
@@ -427,7 +517,8 @@ def cinematic_load(
     for thread in threads:
         thread.join(timeout=max(0.0, window[1] - time.time()) + 60)
     report["extra"]["load_cpu"] = time.process_time() - cpu
-    report["extra"]["psu_waits"] = sum(pool.waits for pool in pools)
+    if pools:
+        report["extra"]["psu_waits"] = sum(pool.waits for pool in pools)
     queue.put(report)
 
 
@@ -465,6 +556,15 @@ SCENARIOS = {
         ),
     )
 }
+DELEGATED_CINEMATIC = Scenario(
+    "cinematic_oidc",
+    "whole cinematic, PSU login delegated to the bank's OpenID Provider (node oidc-provider "
+    "on the same box)",
+    "cinematics",
+    prepare_cinematic_oidc,
+)
+ALL_SCENARIOS = {**SCENARIOS, DELEGATED_CINEMATIC.name: DELEGATED_CINEMATIC}
+"""`SCENARIOS` (what run_all.py runs) and those needing more than Python (node)."""
 
 
 def run_scenario(
@@ -487,24 +587,28 @@ def run_scenario(
         port = free_port()
         bench = prepare_bench(Path(folder), port, db.seed_url, ORG)
         load = scenario.prepare(bench, options)
-        env = dict(server_env or {})
-        if gc_probe:
-            env.update(gc_probe_env(bench.data_dir))
-        server = start_server(bench.data_dir, port, workers, db.server_url, env)
         try:
-            result = run_load(
-                load,
-                server_pid=server.pid,
-                port=port,
-                warmup=options.warmup,
-                seconds=options.seconds,
-                database=db,
-            )
+            env = {**load.server_env, **(server_env or {})}
             if gc_probe:
-                time.sleep(1.2)  # the probe writes once a second
-                result["gc"] = gc_pauses(bench.data_dir, result["window"], workers)
+                env.update(gc_probe_env(bench.data_dir))
+            server = start_server(bench.data_dir, port, workers, db.server_url, env)
+            try:
+                result = run_load(
+                    load,
+                    server_pid=server.pid,
+                    port=port,
+                    warmup=options.warmup,
+                    seconds=options.seconds,
+                    database=db,
+                )
+                if gc_probe:
+                    time.sleep(1.2)  # the probe writes once a second
+                    result["gc"] = gc_pauses(bench.data_dir, result["window"], workers)
+            finally:
+                stop_process(server)
         finally:
-            stop_process(server)
+            if load.stop is not None:
+                load.stop()
     summarize(result, options.seconds, scenario.ok_statuses)
     result.update(
         scenario=scenario.name,
@@ -562,9 +666,20 @@ def server_env(values: list[str]) -> dict[str, str]:
     return pairs
 
 
-def single_scenario_main(name: str, description: str | None, **defaults: Any) -> None:
-    """The command line of a one-scenario script (refresh_grants.py, accounts.py, …)."""
+def single_scenario_main(
+    name: str,
+    description: str | None,
+    *,
+    variants: tuple[str, dict[str, str]] | None = None,
+    **defaults: Any,
+) -> None:
+    """The command line of a one-scenario script (refresh_grants.py, accounts.py, …).
+    ``variants``: an option choosing the scenario, ``(flag, {choice: scenario name})``, the
+    first choice the default (cinematics.py's ``--login local|oidc``)."""
     parser = argparse.ArgumentParser(description=(description or "").split("\n\n")[0])
+    if variants is not None:
+        flag, choices = variants
+        parser.add_argument(f"--{flag}", choices=list(choices), default=next(iter(choices)))
     parser.add_argument(
         "--database",
         choices=[*DATABASES, "both", "all"],
@@ -572,6 +687,7 @@ def single_scenario_main(name: str, description: str | None, **defaults: Any) ->
         help="both: sqlite and postgresql; all: also postgresql-proxy",
     )
     add_common_arguments(parser, connections=defaults.pop("connections", 64))
+    parser.add_argument("--json", type=Path, help="also write the results (a list) here")
     for flag, default in defaults.items():
         parser.add_argument(f"--{flag.replace('_', '-')}", type=type(default), default=default)
     args = parser.parse_args()
@@ -586,7 +702,10 @@ def single_scenario_main(name: str, description: str | None, **defaults: Any) ->
         "both": ["sqlite", "postgresql"],
         "all": list(DATABASES),
     }.get(args.database, [args.database])
-    scenario = SCENARIOS[name]
+    if variants is not None:
+        name = variants[1][getattr(args, variants[0])]
+    scenario = ALL_SCENARIOS[name]
+    results = []
     for kind in kinds:
         result = run_scenario(
             scenario,
@@ -599,6 +718,16 @@ def single_scenario_main(name: str, description: str | None, **defaults: Any) ->
             gc_probe=args.gc_probe,
         )
         print_result(result_title(scenario, result), result, scenario.unit)
+        results.append(result)
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
 
 
-__all__ = ["SCENARIOS", "Options", "Scenario", "run_scenario", "single_scenario_main"]
+__all__ = [
+    "ALL_SCENARIOS",
+    "SCENARIOS",
+    "Options",
+    "Scenario",
+    "run_scenario",
+    "single_scenario_main",
+]

@@ -116,23 +116,54 @@ def db_upgrade(cli: CliContext) -> None:
     show_default=True,
     help="Demo core-banking service port.",
 )
+@click.option(
+    "--delegated-login",
+    is_flag=True,
+    help="Add the demo OpenID Provider (node oidc-provider; needs node and npm) and let the "
+    "PSU sign in there instead of on the bank's password and SCA pages.",
+)
+@click.option(
+    "--op-port",
+    type=int,
+    default=8446,
+    show_default=True,
+    help="Demo OpenID Provider port (with --delegated-login).",
+)
 @pass_cli
-def sandbox(cli: CliContext, port: int | None, tpp_port: int, core_banking_port: int) -> None:
+def sandbox(
+    cli: CliContext,
+    port: int | None,
+    tpp_port: int,
+    core_banking_port: int,
+    delegated_login: bool,
+    op_port: int,
+) -> None:
     """Set up (idempotently) and start the sandbox: a bank (test QTSP, schema, demo PSUs and
     accounts, demo phone pages) reading its core banking over HTTP from the demo
     core-banking service, and a demo TPP registered with it, as child processes that
-    Ctrl-C or SIGTERM stops together (exit 0); if one dies the others stop (exit 1)."""
-    from stetgate.sandbox import run_sandbox
+    Ctrl-C or SIGTERM stops together (exit 0); if one dies the others stop (exit 1).
+    With --delegated-login, also the demo OpenID Provider the bank sends the PSU to."""
+    from stetgate.demo.openid_provider import OpUnavailable
+    from stetgate.sandbox import DelegatedLogin, run_sandbox
     from stetgate.serving.supervisor import PortInUse
 
     try:
+        delegated = DelegatedLogin.on_port(op_port) if delegated_login else None
         status = run_sandbox(
-            cli.settings(port=port, enable_demo_pages=True), tpp_port, core_banking_port
+            cli.settings(port=port, enable_demo_pages=True),
+            tpp_port,
+            core_banking_port,
+            delegated,
         )
     except PortInUse as exc:
         raise click.ClickException(
             f"{exc}. Stop what holds it, or choose other ports with --port / --tpp-port / "
-            "--core-banking-port"
+            "--core-banking-port / --op-port"
+        ) from None
+    except OpUnavailable as exc:
+        raise click.ClickException(
+            f"--delegated-login: {exc}. Install Node.js and npm, or start the sandbox without "
+            "--delegated-login"
         ) from None
     if status:
         raise SystemExit(status)

@@ -6,19 +6,31 @@ demo PSUs and accounts, a demo TPP's QWAC/QSealC and its Go-Live registration â€
 tpp serve-demo`) as child processes of this one, under `stetgate.serving.supervisor`: SIGINT or
 SIGTERM stops both (status 0), a child's death stops the other (status 1), and neither outlives
 this process. Logs in DATA_DIR/logs.
+
+``--delegated-login`` adds a fourth child: the demo OpenID Provider (node ``oidc-provider``,
+`stetgate.demo.openid_provider`, on http://127.0.0.1:8446), installed with ``npm ci`` from the
+committed lockfile into DATA_DIR/oidc-op, and configures the bank's ``oidc_*`` settings to it,
+so the PSU signs in at "the bank's identity provider" instead of stetgate's password and SCA
+pages (docs/operations.md#delegated-psu-login-openid-connect). The client secret between the
+two is drawn afresh at each start and given to both through their environment; the OP's
+signing key is generated at its start.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from stetgate.clock import SystemClock
+from stetgate.demo import openid_provider
 from stetgate.eidas import parse_certificate, qtsp
 from stetgate.oauth.clients import get_client, golive_client, insert_client, stored_certificate
+from stetgate.oidc_login.pages import CALLBACK_PATH
 from stetgate.serving.server import settings_environment
 from stetgate.serving.supervisor import Child, Supervisor
 from stetgate.settings import Settings
@@ -28,6 +40,34 @@ DEMO_TPP_ORG_ID = "PSDFR-ACPR-DEMO01"
 DEMO_TPP_NAME = "Demo Budget App"
 DEMO_TPP_PORT = 8444
 CORE_BANKING_PORT = 8445
+OP_PORT = 8446
+OP_CLIENT_ID = "stetgate"
+
+
+@dataclass(frozen=True)
+class DelegatedLogin:
+    """The sandbox's demo OP: where it listens, and the node that runs it."""
+
+    port: int = OP_PORT
+    node: str = "node"
+    client_secret: str = ""
+
+    @classmethod
+    def on_port(cls, port: int = OP_PORT) -> DelegatedLogin:
+        """Raises `OpUnavailable` (node or npm missing) before anything is set up."""
+        node, _ = openid_provider.node_and_npm()
+        return cls(port, node, secrets.token_urlsafe(32))
+
+    def config(self, settings: Settings) -> openid_provider.OpConfig:
+        return openid_provider.OpConfig(
+            self.port,
+            settings.resolved_issuer + CALLBACK_PATH,
+            OP_CLIENT_ID,
+            client_secret=self.client_secret,
+        )
+
+    def folder(self, settings: Settings) -> Path:
+        return settings.data_dir / "oidc-op"
 
 
 def core_banking_url(port: int = CORE_BANKING_PORT) -> str:
@@ -86,11 +126,34 @@ def sandbox_children(
     settings: Settings,
     tpp_port: int = DEMO_TPP_PORT,
     core_banking_port: int = CORE_BANKING_PORT,
+    delegated: DelegatedLogin | None = None,
 ) -> list[Child]:
     """The sandbox's services, each a `stetgate` command of its own, in the deployment shape:
     the gateway reads the demo bank's ledger over HTTP from the core-banking service
-    (`HttpBank`, contract ``/core-banking/v1``), and the demo TPP calls the gateway."""
+    (`HttpBank`, contract ``/core-banking/v1``), and the demo TPP calls the gateway. With
+    `delegated`, the demo OP first and the gateway's ``oidc_*`` settings pointing at it."""
     data_dir = settings.data_dir
+    oidc: dict[str, object] = {}
+    children: list[Child] = []
+    if delegated is not None:
+        op = delegated.config(settings)
+        oidc = {
+            "oidc_issuer": op.issuer,
+            "oidc_client_id": op.client_id,
+            "oidc_client_secret": op.client_secret,
+            "oidc_acr_values": [openid_provider.STRONG_ACR],
+        }
+        children.append(
+            Child(
+                "openid-provider",
+                op.argv(delegated.node, delegated.folder(settings)),
+                url=op.issuer,
+                ready_url=op.discovery_url,
+                port=op.port,
+                host="127.0.0.1",  # server.js listens on the loopback only
+                env=op.environment(),
+            )
+        )
     cli = [sys.executable, "-m", "stetgate.cli", "--data-dir", str(data_dir)]
     local = f"https://localhost:{settings.port}"  # the test certificate names localhost
     tls = ["--tls-cert", str(settings.server_cert_path), "--tls-key", str(settings.server_key_path)]
@@ -113,9 +176,11 @@ def sandbox_children(
             "log_format": (
                 settings.log_format if "log_format" in settings.model_fields_set else "text"
             ),
+            **oidc,
         }
     )
     return [
+        *children,
         Child(
             "core-banking",
             [
@@ -158,24 +223,35 @@ def run_sandbox(
     settings: Settings,
     tpp_port: int = DEMO_TPP_PORT,
     core_banking_port: int = CORE_BANKING_PORT,
+    delegated: DelegatedLogin | None = None,
 ) -> int:
     """Set up, then run the services until a stop signal (status 0) or a death (status 1).
 
-    Raises `PortInUse` before any set-up work when a port is taken."""
+    Raises `PortInUse` before any set-up work when a port is taken, and `OpUnavailable` when
+    the demo OP cannot be installed (``npm ci``)."""
     supervisor = Supervisor(
-        sandbox_children(settings, tpp_port, core_banking_port),
+        sandbox_children(settings, tpp_port, core_banking_port, delegated),
         log_dir=settings.data_dir / "logs",
         ca_file=settings.data_dir / "ca.pem",
         label="sandbox",
-        on_ready=lambda: _print_guide(settings, tpp_port, core_banking_port),
+        on_ready=lambda: _print_guide(settings, tpp_port, core_banking_port, delegated),
     )
     supervisor.check_ports()
     prepare_sandbox(settings, tpp_port)
+    if delegated is not None:
+        folder = delegated.folder(settings)
+        supervisor.say(f"installing the demo OpenID Provider in {folder} (npm ci, once)")
+        openid_provider.install(folder)
     supervisor.say(f"starting {', '.join(c.name for c in supervisor.children)}")
     return supervisor.run()
 
 
-def _print_guide(settings: Settings, tpp_port: int, core_banking_port: int) -> None:
+def _print_guide(
+    settings: Settings,
+    tpp_port: int,
+    core_banking_port: int,
+    delegated: DelegatedLogin | None = None,
+) -> None:
     psus_file = settings.data_dir / "demo-psus.json"
     first = json.loads(psus_file.read_text())[0] if psus_file.exists() else None
     issuer = settings.resolved_issuer
@@ -187,7 +263,16 @@ stetgate sandbox
   PSU's phone    {issuer}/demo/phone   (one-time codes, app approvals)
   core banking   {core_banking_url(core_banking_port)}/core-banking/v1   (read by the bank)
   demo PSUs      {psus_file}""")
-    if first:
+    if delegated is not None:
+        op = delegated.config(settings).issuer
+        click.echo(
+            f"  bank's OP      {op}   delegated PSU login (node oidc-provider): the bank sends\n"
+            "                 the PSU there; its form takes a PSU id and asks no password â€” it\n"
+            "                 stands for the bank's own strong authentication"
+        )
+        if first:
+            click.echo(f"  e.g. PSU id {first['id']!r} at the OP")
+    elif first:
         click.echo(f"  e.g. PSU id {first['id']!r}, password {first['password']!r}")
     ca = settings.data_dir / "ca.pem"
     click.echo(f"  test CA        {ca} (import it in your browser, or accept the warning)")

@@ -13,8 +13,11 @@
   client_secret_post or private_key_jwt).
 
 Every call is blocking (httpx's sync client, with timeouts): callers run it off the event loop
-(`stetgate.serving.blocking`). Failures raise `ProviderError`, whose text names what failed
-without echoing secrets.
+(`stetgate.serving.blocking`). One client per worker, made on first use and kept: building an
+httpx client loads the CA bundle into a new TLS context, ~20 ms of CPU per login (about what
+the rest of a delegated login costs stetgate, docs/performance-notes.md), and a kept client
+reuses its connections to the OP. Failures raise `ProviderError`, whose text names what
+failed without echoing secrets.
 """
 
 from __future__ import annotations
@@ -68,20 +71,28 @@ class OpenIdProvider:
         self._signing_key: RSAKey | None = None
         self.jwks_fetches = 0
         """How many times the key set was fetched (tests and diagnostics)."""
+        self._client: httpx.Client | None = None
 
     # --- HTTP -------------------------------------------------------------------------------
     def _http(self) -> httpx.Client:
-        ca = self._settings.oidc_ca_file
-        return httpx.Client(
-            timeout=self._settings.oidc_http_timeout_seconds,
-            verify=str(ca) if ca is not None else True,
-            follow_redirects=False,
-        )
+        """The worker's client (httpx's sync client is thread-safe), made on first use."""
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    ca = self._settings.oidc_ca_file
+                    self._client = httpx.Client(
+                        timeout=self._settings.oidc_http_timeout_seconds,
+                        verify=str(ca) if ca is not None else True,
+                        follow_redirects=False,
+                        trust_env=False,
+                    )
+                client = self._client
+        return client
 
     def _get_json(self, url: str) -> dict[str, Any]:
         try:
-            with self._http() as http:
-                response = http.get(url, headers={"Accept": "application/json"})
+            response = self._http().get(url, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
             raise ProviderError(f"GET {url}: {type(exc).__name__}") from exc
         if response.status_code != 200:
@@ -182,11 +193,11 @@ class OpenIdProvider:
             form["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
             form["client_assertion"] = self._client_assertion(token_endpoint, now)
         try:
-            with self._http() as http:
-                if auth is None:
-                    response = http.post(token_endpoint, data=form)
-                else:
-                    response = http.post(token_endpoint, data=form, auth=auth)
+            http = self._http()
+            if auth is None:
+                response = http.post(token_endpoint, data=form)
+            else:
+                response = http.post(token_endpoint, data=form, auth=auth)
         except httpx.HTTPError as exc:
             raise ProviderError(f"token endpoint: {type(exc).__name__}") from exc
         try:

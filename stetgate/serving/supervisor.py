@@ -99,7 +99,8 @@ def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None] 
 
 
 def https_answers(url: str, ca_file: Path | None, timeout: float = 1.0) -> bool:
-    """Whether `url` answers 2xx/3xx over verified HTTPS (direct, ignoring proxy variables)."""
+    """Whether `url` answers 2xx/3xx over verified HTTPS (direct, ignoring proxy variables);
+    an ``http://`` URL is asked over plain HTTP (the sandbox's demo OP, on the loopback)."""
     context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
     opener = urllib.request.build_opener(
         urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)

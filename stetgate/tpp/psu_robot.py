@@ -9,7 +9,7 @@ knows, and stops at the redirect to the TPP's callback, which it returns without
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin
@@ -61,6 +61,8 @@ class PsuRobot:
 
     ``otp`` returns the current one-time code (e.g. from the TOTP secret); ``approve`` is
     called for the decoupled method with the page text (to approve in the "banking app").
+    ``form_values`` fills, by field name, a form that is none of the bank's documented ones
+    (the first one of the page that has one of these fields: an identity provider's login).
     """
 
     psu_id: str
@@ -69,6 +71,7 @@ class PsuRobot:
     approve: Callable[[str], None] | None = None
     method: str | None = None
     decision: str = "authorize"
+    form_values: Mapping[str, str] = field(default_factory=dict)
     max_steps: int = 12
 
     def walk(self, client: httpx.Client, authorize_url: str, callback_prefix: str) -> str:
@@ -91,7 +94,9 @@ class PsuRobot:
     def _submit(self, client: httpx.Client, page: httpx.Response) -> httpx.Response:
         parser = _FormParser()
         parser.feed(page.text)
-        form = next((f for f in parser.forms if f.method == "post"), None)
+        posting = [f for f in parser.forms if f.method == "post"]
+        form = next((f for f in posting if f.names & self.form_values.keys()), None)
+        form = form or next(iter(posting), None)
         if form is None:
             raise PsuJourneyError(f"no form on the page: {' '.join(parser.text)[:300]}")
         data = dict(form.fields)
@@ -105,6 +110,8 @@ class PsuRobot:
             data["otp"] = self.otp()
         elif "decision" in form.names:
             data["decision"] = self.decision
+        elif form.names & self.form_values.keys():
+            data.update({k: v for k, v in self.form_values.items() if k in form.names})
         elif self.approve is not None:
             self.approve(" ".join(parser.text))
         action = urljoin(str(page.url), form.action or str(page.url))

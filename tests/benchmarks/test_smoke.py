@@ -1,5 +1,7 @@
 """CI smoke run of `benchmarks/run_all.py`: every scenario, about two seconds each, on SQLite
-and on PostgreSQL behind the latency proxy — it keeps the benchmark tooling working.
+and on PostgreSQL behind the latency proxy, and of the delegated-login cinematic
+(``cinematics.py --login oidc``, needs node like the other OpenID Provider tests) — it keeps the
+benchmark tooling working.
 
 It checks that each scenario completed operations and that no answer was a non-2xx status
 nor any client error; it never asserts a speed (the box is shared, and this is not a
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DATABASES, PG_EXCLUDED, REQUIRE_PG, _pg_reachable
+from tests.support.openid_provider import ensure_installed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,3 +84,30 @@ def test_every_scenario_runs_on_postgresql_behind_the_latency_proxy(tmp_path: Pa
     # A cinematic behind the 1 ms proxy takes about a second on a busy box: a longer window
     # so each scenario completes some operations.
     check(smoke_run("postgresql-proxy", tmp_path, seconds=4))
+
+
+@pytest.mark.timeout(240)
+def test_the_delegated_login_cinematic_runs_against_the_node_op(tmp_path: Path) -> None:
+    """`benchmarks/cinematics.py --login oidc`: the PSU signs in at the demo OP (node
+    oidc-provider, a process of its own whose CPU is reported apart as ``op``)."""
+    ensure_installed()  # skips without node/npm unless STETGATE_REQUIRE_OIDC=1
+    output = tmp_path / "results.json"
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "cinematics.py"),
+        *("--login", "oidc", "--database", "sqlite", "--workers", "1"),
+        *("--connections", "4", "--seconds", "2", "--warmup", "0.5", "--psus", "40"),
+        *("--json", str(output)),
+    ]
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=200, cwd=ROOT, check=False
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    (result,) = json.loads(output.read_text())
+    assert result["scenario"] == "cinematic_oidc"
+    assert result["ok"] > 0, result["statuses"]
+    assert result["non_2xx"] == 0, result["all_statuses"]
+    assert result["error_count"] == 0, result["errors"]
+    # The OP did the logins: its process spent CPU in the window, reported apart.
+    assert result["cpu_seconds"]["op"] > 0, result["cpu_seconds"]
+    assert "op " in completed.stdout  # the CPU split names it

@@ -34,6 +34,7 @@ from stetgate.store.audit_events import (
 )
 from stetgate.store.schema import oidc_logins
 from stetgate.tpp.client import StetBankClient, TppCredentials
+from stetgate.tpp.psu_robot import PsuRobot
 from tests.integration.psd2_support import cheap_directory, register_client
 from tests.support.bank import RunningBank
 from tests.support.openid_provider import (
@@ -45,9 +46,9 @@ from tests.support.openid_provider import (
     ensure_installed,
 )
 from tests.support.pki import TestPki, TppCerts
-from tests.support.psu_flow import PsuBrowser, callback_query, journey_rows
+from tests.support.psu_flow import PsuBrowser, authorize_params, callback_query, journey_rows
 from tests.support.servers import free_port
-from tests.support.token_side import add_client, audit_trail
+from tests.support.token_side import CALLBACK, add_client, audit_trail
 
 ORG = "PSDFR-ACPR-40010"
 PSU_IP = {"PSU-IP-Address": "198.51.100.23"}
@@ -211,6 +212,32 @@ def test_full_cinematic_with_login_at_the_banks_op(
     assert evidence["detail"]["auth_time"] is not None
     (row,) = journey_rows(bank)
     assert row["sca_method"] == "oidc" and row["outcome"] == "granted"
+
+
+@pytest.mark.parametrize(
+    ("acr", "outcome"), [(STRONG_ACR, "code"), (WEAK_ACR, "error")], ids=["strong", "weak"]
+)
+def test_the_tpp_kits_psu_robot_walks_a_delegated_login(
+    delegated: Delegated, acr: str, outcome: str
+) -> None:
+    """`PsuRobot` with ``form_values`` (what benchmarks/cinematics.py --login oidc drives): it
+    follows the bank to the OP, fills its form, and comes back to the TPP's callback; with a
+    weak ``acr`` that callback carries the refusal."""
+    robot = PsuRobot("alice", "", form_values={"login": "alice", "acr": acr, "amr": "pwd otp"})
+    with PsuBrowser(delegated.bank) as browser:
+        url = f"{delegated.bank.base_url}/stet/psd2/oauth/authorize?" + urlencode(
+            authorize_params(ORG)
+        )
+        back = robot.walk(browser.http, url, CALLBACK)
+    query = parse_qs(urlsplit(back).query)
+    assert outcome in query, back
+    if outcome == "error":
+        assert query["error"] == ["access_denied"]
+        assert query["error_description"] == ["authentication_failed"]
+        assert audit_trail(delegated.bank.services.engine, PSU_AUTHENTICATED_BY_OP) == []
+    else:
+        (evidence,) = audit_trail(delegated.bank.services.engine, PSU_AUTHENTICATED_BY_OP)
+        assert evidence["psu_id"] == "alice" and evidence["detail"]["acr"] == STRONG_ACR
 
 
 def test_key_rotation_at_the_op_is_followed(delegated: Delegated) -> None:

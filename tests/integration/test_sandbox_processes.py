@@ -3,12 +3,17 @@ stop with the sandbox — on SIGTERM or Ctrl-C (exit 0), when the sandbox is SIG
 PR_SET_PDEATHSIG), and when one of them dies (exit 1, naming it) — and a sandbox on a busy port
 starts nothing. "Gone" is checked by pid and by binding every port again.
 
+``--delegated-login`` adds the demo OpenID Provider (node) as a fourth child: a PSU signs in
+there and the TPP reads the accounts, a weak ``acr`` is refused, and SIGTERM frees its port too;
+without node it fails saying so before any set-up, and on a busy OP port it starts nothing.
+
 Ports are bound with SO_REUSEADDR, as uvicorn does: the connections the readiness checks made
 leave TIME_WAIT entries on the server side, which are not a process holding the port.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -20,10 +25,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from stetgate.sandbox import DEMO_TPP_ORG_ID
+from stetgate.tpp.client import StetBankClient, TppCredentials
+from stetgate.tpp.psu_robot import PsuRobot
+from tests.support.openid_provider import WEAK_ACR, ensure_installed, sign_in
 from tests.support.servers import free_port as _free_port
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
@@ -87,10 +97,20 @@ class Sandbox:
     bank_port: int
     tpp_port: int
     core_port: int
+    op_port: int | None = None
+    """With ``--delegated-login``: the demo OpenID Provider's."""
 
     @property
-    def ports(self) -> tuple[int, int, int]:
-        return self.bank_port, self.tpp_port, self.core_port
+    def ports(self) -> tuple[int, ...]:
+        return (self.bank_port, self.tpp_port, self.core_port) + (
+            (self.op_port,) if self.op_port else ()
+        )
+
+    @property
+    def children(self) -> set[str]:
+        return {"core-banking", "bank", "demo-tpp"} | (
+            {"openid-provider"} if self.op_port else set()
+        )
 
     def output(self) -> str:
         return self.out.read_text(errors="replace")
@@ -115,8 +135,11 @@ class Sandbox:
         ):
             response = httpx.get(url, verify=ca, timeout=5, trust_env=False)
             assert response.status_code == 200, url
+        if self.op_port:
+            url = f"http://127.0.0.1:{self.op_port}/.well-known/openid-configuration"
+            assert httpx.get(url, timeout=5, trust_env=False).status_code == 200
         pids = self.pids()
-        assert set(pids) == {"core-banking", "bank", "demo-tpp"}, self.output()
+        assert set(pids) == self.children, self.output()
         assert all(_alive(pid) for pid in pids.values())
         return pids
 
@@ -145,25 +168,36 @@ def start(tmp_path: Path, data_dir: Path) -> Iterator[Callable[..., Sandbox]]:
     started: list[Sandbox] = []
 
     def run(
-        data: Path = data_dir, bank_port: int = 0, tpp_port: int = 0, core_port: int = 0
+        data: Path = data_dir,
+        bank_port: int = 0,
+        tpp_port: int = 0,
+        core_port: int = 0,
+        *,
+        op_port: int | None = None,
+        env: dict[str, str] | None = None,
     ) -> Sandbox:
+        """``op_port`` (0: one the OS picks): ``--delegated-login``."""
         bank_port, tpp_port = bank_port or _free_port(), tpp_port or _free_port()
         core_port = core_port or _free_port()
+        delegated = []
+        if op_port is not None:
+            op_port = op_port or _free_port()
+            delegated = ["--delegated-login", "--op-port", str(op_port)]
         out = tmp_path / f"sandbox{len(started)}.out"
         with out.open("wb") as sink:
             proc = subprocess.Popen(
                 [
                     *(sys.executable, "-m", "stetgate.cli", "--data-dir", str(data), "sandbox"),
                     *("--port", str(bank_port), "--tpp-port", str(tpp_port)),
-                    *("--core-banking-port", str(core_port)),
+                    *("--core-banking-port", str(core_port), *delegated),
                 ],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
                 start_new_session=True,
                 preexec_fn=_default_sigint,
             )
-        started.append(Sandbox(proc, out, data, bank_port, tpp_port, core_port))
+        started.append(Sandbox(proc, out, data, bank_port, tpp_port, core_port, op_port))
         return started[-1]
 
     yield run
@@ -248,3 +282,102 @@ def test_a_second_sandbox_on_a_running_ones_port_fails_and_leaves_the_first_alon
     os.kill(first.proc.pid, signal.SIGTERM)
     assert first.wait_exit() == 0
     first.assert_nothing_left(pids, seconds=0.5)
+
+
+# --- --delegated-login: the demo OpenID Provider as a fourth child ------------------------------
+
+
+def _to_op(browser: httpx.Client, sandbox: Sandbox, tpp: StetBankClient) -> tuple[Any, str]:
+    """A demo-TPP authorization request → the bank → the OP's authorization endpoint."""
+    request = tpp.authorization_request("aisp", f"https://localhost:{sandbox.tpp_port}/callback")
+    response = browser.get(request.url)
+    assert response.headers.get("location") == "/psu/login", response.text[:300]
+    response = browser.get("/psu/login")
+    assert response.status_code == 303, response.text[:300]
+    location: str = response.headers["location"]
+    assert location.startswith(f"http://127.0.0.1:{sandbox.op_port}/auth?"), location
+    return request, location
+
+
+def test_delegated_login_runs_the_op_as_a_fourth_child_and_a_psu_signs_in_there(
+    start: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    ensure_installed()  # skips without node/npm unless STETGATE_REQUIRE_OIDC=1
+    # A data folder of its own: the demo TPP is registered once per folder, with the callback
+    # on the TPP port of that first start.
+    sandbox = start(data=tmp_path / "delegated", op_port=0)
+    pids = sandbox.wait_ready()
+    op = f"http://127.0.0.1:{sandbox.op_port}"
+    assert f"openid-provider ready at {op}" in sandbox.output()
+    assert f"bank's OP      {op}" in sandbox.output()
+    psu = json.loads((sandbox.data_dir / "demo-psus.json").read_text())[0]
+    bank = f"https://localhost:{sandbox.bank_port}"
+    tpp_callback = f"https://localhost:{sandbox.tpp_port}/callback"
+    ca = sandbox.data_dir / "ca.pem"
+    tls = ssl.create_default_context(cafile=str(ca))
+    with StetBankClient(
+        bank,
+        TppCredentials.from_directory(sandbox.data_dir / "demo-tpp"),
+        DEMO_TPP_ORG_ID,
+        ca_file=ca,
+    ) as tpp:
+        # The PSU signs in at the OP (no password form at the bank), consents, the TPP reads
+        # the PSU's accounts: the whole cinematic, through the four processes.
+        with httpx.Client(base_url=bank, verify=tls, trust_env=False, timeout=30) as browser:
+            request, authorization = _to_op(browser, sandbox, tpp)
+            back = sign_in(op, browser, authorization, login=psu["id"])
+            assert back.startswith(f"{bank}/psu/oidc/callback?"), back
+            response = browser.get(back)
+            assert response.headers.get("location") == "/psu/consent", response.text[:300]
+            robot = PsuRobot(psu["id"], "")  # only the consent page is left
+            callback = robot.walk(browser, f"{bank}/psu/consent", tpp_callback)
+        tokens = tpp.exchange_code(request, callback, expected_issuer=bank)
+        accounts = tpp.api("GET", "accounts", tokens, psu_headers={"PSU-IP-Address": "192.0.2.1"})
+        ibans = [a["accountId"]["iban"] for a in accounts["accounts"] if "iban" in a["accountId"]]
+        assert ibans == psu["accounts"]
+
+        # Negative: the OP asserting a weak acr is refused, the TPP gets access_denied.
+        with httpx.Client(base_url=bank, verify=tls, trust_env=False, timeout=30) as browser:
+            request, authorization = _to_op(browser, sandbox, tpp)
+            back = sign_in(op, browser, authorization, login=psu["id"], acr=WEAK_ACR)
+            response = browser.get(back)
+            assert response.status_code in (302, 303), response.text[:300]
+            refused = response.headers["location"]
+            assert refused.startswith(tpp_callback + "?"), refused
+            assert "error=access_denied" in refused
+
+    os.kill(sandbox.proc.pid, signal.SIGTERM)
+    assert sandbox.wait_exit() == 0, sandbox.output()
+    sandbox.assert_nothing_left(pids, seconds=0.5)  # the OP's port included
+
+
+def test_delegated_login_without_node_says_so_and_starts_nothing(
+    start: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    sandbox = start(data=tmp_path / "fresh", op_port=0, env={"PATH": str(empty)})
+    assert sandbox.wait_exit() == 1
+    output = sandbox.output()
+    assert "--delegated-login: node and npm not found on PATH" in output, output
+    assert "ready at" not in output
+    assert not (tmp_path / "fresh" / "stetgate.db").exists()  # failed before any set-up
+    sandbox.assert_nothing_left({})
+
+
+def test_delegated_login_on_a_busy_op_port_starts_nothing(
+    start: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    ensure_installed()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        busy = int(squatter.getsockname()[1])
+        sandbox = start(data=tmp_path / "fresh", op_port=busy)
+        assert sandbox.wait_exit() == 1
+    output = sandbox.output()
+    assert f"openid-provider's port 127.0.0.1:{busy} is already in use" in output, output
+    assert "--op-port" in output
+    assert "ready at" not in output
+    assert not (tmp_path / "fresh" / "stetgate.db").exists()
+    sandbox.assert_nothing_left({})

@@ -1,9 +1,10 @@
 """A real OpenID Provider for the delegated-login tests: node ``oidc-provider`` (panva), the
-server in ``tests/support/oidc_op/server.js``, started on 127.0.0.1 over plain HTTP.
+demo OP shipped in the package (`stetgate.demo.openid_provider`, ``stetgate/demo/oidc_op``),
+started on 127.0.0.1 over plain HTTP.
 
 Installing it is automatic and idempotent: ``npm ci`` from the committed lockfile into
-``tests/support/oidc_op/node_modules``, done again only when ``package-lock.json`` changed
-(its digest is kept next to it). Without node or npm, or without the registry, the tests are
+``var/oidc-op`` at the repository's top (git ignores ``var/``), done again only when
+``package-lock.json`` changed. Without node or npm, or without the registry, the tests are
 skipped with the reason — unless ``STETGATE_REQUIRE_OIDC=1``, which turns that into a failure
 (CI that must run them).
 
@@ -13,27 +14,41 @@ The OP is driven like a browser would: its login page is a plain HTML form (logi
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import os
 import re
-import shutil
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 import pytest
 
-OP_DIR = Path(__file__).parent / "oidc_op"
+from stetgate.demo.openid_provider import (
+    STRONG_ACR,
+    WEAK_ACR,
+    OpConfig,
+    OpProcess,
+    OpUnavailable,
+    install,
+)
+
+OP_FOLDER = Path(__file__).resolve().parents[2] / "var" / "oidc-op"
 CLIENT_ID = "stetgate"
 CLIENT_SECRET = "stetgate-op-secret"
-STRONG_ACR = "urn:bank:sca"
-WEAK_ACR = "urn:bank:password"
 _ACTION = re.compile(r'<form method="post" action="([^"]+/login)">')
 _ABORT = re.compile(r'<form method="post" action="([^"]+/abort)">')
+
+__all__ = [
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "STRONG_ACR",
+    "WEAK_ACR",
+    "RunningOp",
+    "ensure_installed",
+    "login_page",
+    "sign_in",
+]
 
 
 def _unavailable(reason: str) -> None:
@@ -44,30 +59,11 @@ def _unavailable(reason: str) -> None:
 
 def ensure_installed() -> str:
     """``npm ci`` once per lockfile; returns the node executable."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        _unavailable("node or npm not on PATH")
-    assert node is not None and npm is not None
-    lock = OP_DIR / "package-lock.json"
-    digest = hashlib.sha256(lock.read_bytes()).hexdigest()
-    marker = OP_DIR / ".installed-lock.sha256"
-    with open(OP_DIR / ".install.lock", "w") as guard:  # pytest-xdist or parallel runs
-        fcntl.flock(guard, fcntl.LOCK_EX)
-        installed = marker.read_text().strip() if marker.exists() else ""
-        if installed != digest or not (OP_DIR / "node_modules" / "oidc-provider").is_dir():
-            try:
-                subprocess.run(
-                    [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                    cwd=OP_DIR,
-                    check=True,
-                    capture_output=True,
-                    timeout=300,
-                )
-            except (subprocess.SubprocessError, OSError) as exc:
-                output = getattr(exc, "stderr", b"") or b""
-                _unavailable(f"npm ci failed: {exc} {output.decode(errors='replace')[-300:]}")
-            marker.write_text(digest)
-    return node
+    try:
+        return install(OP_FOLDER)
+    except OpUnavailable as exc:
+        _unavailable(str(exc))
+        raise
 
 
 @dataclass
@@ -81,59 +77,29 @@ class RunningOp:
     id_token_ttl: int = 600
     client_jwk: str | None = None
     """Public JWK (JSON) of a private_key_jwt client; None: client_secret_basic."""
-    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _process: OpProcess | None = field(default=None, repr=False)
 
     @property
     def issuer(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> RunningOp:
-        env = dict(
-            os.environ,
-            OP_PORT=str(self.port),
-            OP_ISSUER=self.issuer,
-            OP_REDIRECT_URI=self.redirect_uri,
-            OP_CLIENT_ID=CLIENT_ID,
-            OP_CLIENT_SECRET=CLIENT_SECRET,
-            OP_ID_TOKEN_TTL=str(self.id_token_ttl),
+        config = OpConfig(
+            self.port,
+            self.redirect_uri,
+            CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            client_jwk=self.client_jwk,
+            id_token_ttl=self.id_token_ttl,
         )
-        if self.client_jwk is not None:
-            env["OP_CLIENT_JWK"] = self.client_jwk
-        self._process = subprocess.Popen(
-            [self.node, "server.js"],
-            cwd=OP_DIR,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                response = httpx.get(f"{self.issuer}/.well-known/openid-configuration", timeout=1)
-                if response.status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                stderr = b""
-                if self._process.poll() is not None and self._process.stderr is not None:
-                    stderr = self._process.stderr.read()
-                self.stop()
-                raise RuntimeError(f"test OP did not start: {stderr.decode(errors='replace')}")
-            time.sleep(0.1)
+        self._process = OpProcess(self.node, OP_FOLDER, config)
+        self._process.start()
+        return self
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
+        if process is not None:
+            process.stop()
 
     def restart(self) -> None:
         self.stop()
@@ -144,47 +110,57 @@ class RunningOp:
         kid: str = keys[0]["kid"]
         return kid
 
-    # --- the PSU at the OP ------------------------------------------------------------------
     def login_page(self, http: httpx.Client, authorization_url: str) -> tuple[str, httpx.Response]:
-        """Follow the authorization request to the OP's login page; returns its URL and page."""
-        assert authorization_url.startswith(self.issuer + "/"), authorization_url
-        response = http.get(authorization_url)
-        assert response.status_code in (302, 303), (response.status_code, response.text[:300])
-        page_url = urljoin(self.issuer, response.headers["location"])
-        page = http.get(page_url)
-        assert page.status_code == 200, (page.status_code, page.text[:300])
-        return page_url, page
+        return login_page(self.issuer, http, authorization_url)
 
-    def sign_in(
-        self,
-        http: httpx.Client,
-        authorization_url: str,
-        *,
-        login: str = "alice",
-        acr: str = STRONG_ACR,
-        amr: str = "pwd otp",
-        abort: bool = False,
-    ) -> str:
-        """The PSU at the OP: returns the URL the OP sends the browser back to (stetgate's
-        callback with ``code``/``error``, ``state`` and ``iss``)."""
-        _, page = self.login_page(http, authorization_url)
-        if abort:
-            action = _ABORT.search(page.text)
-            assert action, page.text[:500]
-            response = http.post(urljoin(self.issuer, action.group(1)))
-        else:
-            action = _ACTION.search(page.text)
-            assert action, page.text[:500]
-            response = http.post(
-                urljoin(self.issuer, action.group(1)),
-                data={"login": login, "acr": acr, "amr": amr},
-            )
-        # The interaction ends with a redirect back to the authorization endpoint, which
-        # answers with the redirect to the client.
-        for _ in range(4):
-            assert response.status_code in (302, 303), (response.status_code, response.text[:300])
-            location = urljoin(self.issuer, response.headers["location"])
-            if not location.startswith(self.issuer):
-                return location
-            response = http.get(location)
-        raise AssertionError("the OP did not send the browser back")
+    def sign_in(self, http: httpx.Client, authorization_url: str, **at_op: Any) -> str:
+        return sign_in(self.issuer, http, authorization_url, **at_op)
+
+
+# --- the PSU at an OP --------------------------------------------------------------------------
+def login_page(
+    issuer: str, http: httpx.Client, authorization_url: str
+) -> tuple[str, httpx.Response]:
+    """Follow the authorization request to the OP's login page; returns its URL and page."""
+    assert authorization_url.startswith(issuer + "/"), authorization_url
+    response = http.get(authorization_url)
+    assert response.status_code in (302, 303), (response.status_code, response.text[:300])
+    page_url = urljoin(issuer, response.headers["location"])
+    page = http.get(page_url)
+    assert page.status_code == 200, (page.status_code, page.text[:300])
+    return page_url, page
+
+
+def sign_in(
+    issuer: str,
+    http: httpx.Client,
+    authorization_url: str,
+    *,
+    login: str = "alice",
+    acr: str = STRONG_ACR,
+    amr: str = "pwd otp",
+    abort: bool = False,
+) -> str:
+    """The PSU at the OP: returns the URL the OP sends the browser back to (stetgate's
+    callback with ``code``/``error``, ``state`` and ``iss``)."""
+    _, page = login_page(issuer, http, authorization_url)
+    if abort:
+        action = _ABORT.search(page.text)
+        assert action, page.text[:500]
+        response = http.post(urljoin(issuer, action.group(1)))
+    else:
+        action = _ACTION.search(page.text)
+        assert action, page.text[:500]
+        response = http.post(
+            urljoin(issuer, action.group(1)),
+            data={"login": login, "acr": acr, "amr": amr},
+        )
+    # The interaction ends with a redirect back to the authorization endpoint, which
+    # answers with the redirect to the client.
+    for _ in range(4):
+        assert response.status_code in (302, 303), (response.status_code, response.text[:300])
+        location = urljoin(issuer, response.headers["location"])
+        if not location.startswith(issuer):
+            return location
+        response = http.get(location)
+    raise AssertionError("the OP did not send the browser back")

@@ -1,4 +1,5 @@
-// A real OpenID Provider for stetgate's delegated-login tests: panva/oidc-provider with one
+// A demo OpenID Provider standing for a bank's own (stetgate.demo.openid_provider: the tests, the
+// delegated-login benchmark, `stetgate sandbox --delegated-login`): panva/oidc-provider with one
 // confidential client (client_secret_basic, PKCE S256 required), one signing key generated at
 // start (a restart is a key rotation), and a plain-HTML login form standing for the bank's own
 // strong authentication: the test chooses the `acr`/`amr` the OP asserts, or aborts
