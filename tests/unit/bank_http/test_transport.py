@@ -48,6 +48,7 @@ class Scripted:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.connections = 0
+        self.closed = threading.Semaphore(0)  # released once per connection the server closed
         self.requests: list[bytes] = []
         self._stop = False
         self._thread = threading.Thread(target=self._accept, daemon=True)
@@ -98,6 +99,7 @@ class Scripted:
             return
         finally:
             sock.close()
+            self.closed.release()
 
     def close(self) -> None:
         self._stop = True
@@ -171,6 +173,8 @@ def test_an_idle_connection_the_server_closed_is_not_used() -> None:
     with scripted(lambda n, r: Close(ok()) if n == 1 else ok()) as server:
         transport = PooledTransport(server.url, max_connections=1)
         assert transport.send(get(), 2.0).status == 200
+        assert server.closed.acquire(timeout=5)  # the server's FIN is on its way
+        time.sleep(0.05)  # and has arrived: the idle connection reads as closed
         assert transport.send(BankRequest("POST", "/f", {}, b"{}"), 2.0).status == 200
         transport.close()
     assert server.connections == 2 and len(server.requests) == 2
