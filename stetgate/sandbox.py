@@ -176,6 +176,8 @@ def sandbox_children(
             "log_format": (
                 settings.log_format if "log_format" in settings.model_fields_set else "text"
             ),
+            # Inside the supervisor's grace before SIGKILL (serving/supervisor.py).
+            "graceful_shutdown_seconds": min(settings.graceful_shutdown_seconds, 3),
             **oidc,
         }
     )

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8443, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
+    graceful_shutdown_seconds: int = Field(
+        10,
+        ge=1,
+        le=300,
+        description="On SIGTERM, how long requests in flight may take to finish before the "
+        "worker exits (idle keep-alive connections are closed at once; a peer that never "
+        "answers TLS close_notify is not waited for past this).",
+    )
     issuer: str | None = Field(
         None,
         description="Public base URL (RFC 8414 issuer, RFC 9207 iss). Default https://HOST:PORT "

@@ -106,4 +106,5 @@ def demo_bank_serve(
         log_level="warning",
         access_log=False,
         **tls,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=3,  # idle TLS peers never send close_notify
     )

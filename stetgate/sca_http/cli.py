@@ -52,4 +52,5 @@ def serve(ctx: click.Context, host: str | None, port: int | None, callback_ca: P
         host=host or url.hostname or "127.0.0.1",
         port=port or url.port or 80,
         log_level="warning",
+        timeout_graceful_shutdown=3,  # idle TLS peers never send close_notify
     )

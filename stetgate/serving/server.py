@@ -159,6 +159,9 @@ def serve(settings: Settings, *, plain_http: bool = False) -> None:
             log_config=log_config(settings.log_format),
             log_level="info",
             timeout_keep_alive=30,
+            # Without it a worker waits for every TLS peer's close_notify (asyncio: 30 s), and
+            # TPP clients idle in their pools never send one: a rolling restart would hang.
+            timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
             **options,
         )
     finally:

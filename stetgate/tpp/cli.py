@@ -252,6 +252,7 @@ def serve_demo(
         ssl_certfile=str(tls_cert),
         ssl_keyfile=str(tls_key),
         ssl_cert_reqs=ssl.CERT_NONE,
+        timeout_graceful_shutdown=3,  # idle TLS peers never send close_notify
     )
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -35,14 +36,7 @@ def served(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         STETGATE_REVOCATION_FETCH="false",
         STETGATE_METRICS_PORT=str(_free_port()),
     )
-    cli = [sys.executable, "-m", "stetgate.cli"]
-    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
-    proc = subprocess.Popen(
-        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    proc, log = _start(env, data_dir, port)
     base = f"https://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     ctx = ssl.create_default_context(cafile=str(pki.ca_pem))
@@ -53,9 +47,8 @@ def served(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         except httpx.HTTPError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            out = proc.stdout.read().decode() if proc.stdout else ""
             proc.kill()
-            pytest.fail(f"stetgate serve did not start:\n{out}")
+            pytest.fail(f"stetgate serve did not start:\n{log.read_text()[-4000:]}")
         time.sleep(0.2)
     yield base
     proc.terminate()
@@ -63,6 +56,22 @@ def served(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def _start(env: dict[str, str], data_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], Path]:
+    """`stetgate db upgrade`, then `stetgate serve` with 2 workers, its output in a file (a
+    pipe nobody reads fills up with access lines and stalls the workers)."""
+    cli = [sys.executable, "-m", "stetgate.cli"]
+    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    log = data_dir / "serve.log"
+    with log.open("wb") as output:
+        proc = subprocess.Popen(
+            [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    return proc, log
 
 
 def _check(base: str, pki: TestPki, cert: tuple[Path, Path] | None) -> dict[str, object]:
@@ -175,3 +184,57 @@ def test_serve_refuses_a_broken_theme_naming_the_file(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert f"{theme / 'theme.toml'}: colors.primary = 'red' is not a CSS colour" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sigterm_stops_serve_promptly_while_a_client_keeps_an_idle_tls_connection(
+    pki: TestPki, tmp_path: Path
+) -> None:
+    """A TPP's HTTP client keeps idle keep-alive connections open and reads nothing while idle;
+    on SIGTERM the server must not wait for that peer's TLS close_notify (30 s in asyncio):
+    service managers and the sandbox send SIGTERM and SIGKILL a few seconds later."""
+    port = _free_port()
+    env = dict(os.environ)
+    env.update(
+        STETGATE_DATA_DIR=str(tmp_path),
+        STETGATE_TLS_CERT_FILE=str(pki.server_pem),
+        STETGATE_TLS_KEY_FILE=str(pki.server_key),
+        STETGATE_TRUST_DIR=str(pki.trust_dir),
+        STETGATE_CRL_DIR=str(pki.crl_dir),
+        STETGATE_REVOCATION_FETCH="false",
+        STETGATE_METRICS_PORT="0",
+        STETGATE_GRACEFUL_SHUTDOWN_SECONDS="2",
+    )
+    proc, log = _start(env, tmp_path, port)
+    ctx = ssl.create_default_context(cafile=str(pki.ca_pem))
+    deadline = time.monotonic() + 30
+    idle: list[ssl.SSLSocket] = []
+    try:
+        while True:
+            try:
+                if (
+                    httpx.get(f"https://127.0.0.1:{port}/health/live", verify=ctx).status_code
+                    == 200
+                ):
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
+            time.sleep(0.2)
+        for _ in range(4):  # on both workers, most likely
+            sock = ctx.wrap_socket(
+                socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1"
+            )
+            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            idle.append(sock)  # kept open, never read again
+        started = time.monotonic()
+        proc.terminate()
+        proc.wait(timeout=15)
+        elapsed = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for sock in idle:
+            sock.close()
+    assert proc.returncode == 0, log.read_text()[-4000:]
+    assert elapsed < 5, (elapsed, log.read_text()[-4000:])
