@@ -7,62 +7,28 @@ page."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
 from tests.support.bank import RunningBank
 from tests.support.browser import chromium_launch_options, require_chromium
 from tests.support.pki import TestPki
-from tests.support.psu_flow import PASSWORD, add_psu, authorize_params, directory
+from tests.support.psu_flow import PASSWORD, add_psu, directory
 from tests.support.token_side import add_client
 
 pytestmark = pytest.mark.browser
 
-ORG = "PSDFR-ACPR-40020"
 SHOTS = os.environ.get("STETGATE_SCREENSHOT_DIR")
 
 require_chromium()
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, sync_playwright  # noqa: E402
 
-
-class TppCallback:
-    """The TPP's callback endpoint: a local HTTP server that records what the browser brings
-    back (the bank's 303 is followed by the browser itself, as in real life)."""
-
-    def __init__(self) -> None:
-        seen: list[str] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.startswith("/callback"):
-                    seen.append(self.path)
-                body = b"<!doctype html><title>TPP</title><h1 id='tpp'>TPP callback</h1>"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.seen = seen
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/callback"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+from tests.support.psu_tab import ORG, Tab, TppCallback  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -78,44 +44,6 @@ def chromium() -> Iterator[Browser]:
         browser = playwright.chromium.launch(**chromium_launch_options())
         yield browser
         browser.close()
-
-
-class Tab:
-    """One browser tab on the bank, with the TPP's callback answered locally."""
-
-    def __init__(self, browser: Browser, bank: RunningBank, callback: TppCallback) -> None:
-        self.bank = bank
-        self.callback = callback
-        self.context = browser.new_context(ignore_https_errors=True, locale="fr-FR")
-        self.page: Page = self.context.new_page()
-        self.problems: list[str] = []
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda error: self.problems.append(str(error)))
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error":
-            self.problems.append(message.text)
-
-    def open_authorize(self, **overrides: str) -> None:
-        params = authorize_params(ORG, redirect_uri=self.callback.url, **overrides)
-        self.page.goto(f"{self.bank.base_url}/stet/psd2/oauth/authorize?{urlencode(params)}")
-
-    def shot(self, name: str) -> None:
-        if SHOTS:
-            Path(SHOTS).mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
-
-    def callback_query(self, timeout_ms: int = 10_000) -> dict[str, str]:
-        self.page.wait_for_selector("#tpp", timeout=timeout_ms)
-        assert self.page.url.startswith(self.callback.url + "?"), self.page.url
-        assert (
-            self.callback.seen[-1]
-            == urlsplit(self.page.url).path + "?" + urlsplit(self.page.url).query
-        )
-        return dict(parse_qsl(urlsplit(self.page.url).query))
-
-    def close(self) -> None:
-        self.context.close()
 
 
 @pytest.fixture
@@ -171,7 +99,9 @@ def test_otp_journey_in_a_browser_ends_at_the_callback(tab: Tab) -> None:
     assert query["state"] == "st-123" and query["iss"] == tab.bank.services.issuer
 
 
-def test_the_page_timer_sends_the_psu_back_with_timeout(tab: Tab) -> None:
+def test_the_page_timer_shows_the_expired_page_then_the_psu_goes_back_with_timeout(
+    tab: Tab,
+) -> None:
     tab.open_authorize()
     tab.page.wait_for_selector("#psu_id")
     for _ in range(2):  # activity within the 30 s idle limit, up to 2 s before the 60 s limit
@@ -179,8 +109,12 @@ def test_the_page_timer_sends_the_psu_back_with_timeout(tab: Tab) -> None:
         tab.page.reload()
     assert tab.page.get_attribute("#session-timer", "data-seconds") == "2"
     started = time.monotonic()
-    query = tab.callback_query()
+    tab.page.wait_for_selector("#session-expired", timeout=10_000)  # the bank's page first
     assert time.monotonic() - started < 6
+    assert tab.callback.seen == [] or "timeout" not in tab.callback.seen[-1]
+    assert "Budget Facile" in tab.page.inner_text("#message")
+    tab.page.click("#return-to-tpp")
+    query = tab.callback_query()
     assert query == {
         "error": "access_denied",
         "error_description": "timeout",
