@@ -88,8 +88,8 @@ _FR: dict[str, str] = {
     "d'inactivité. Aucun accès n'a été donné à {client}. Revenez à {client} pour recommencer.",
     "session_ends_in": "Sans action de votre part, la session expire dans {minutes}\u00a0min.",
     "session_warning": "Votre session expire dans moins d'une minute. Pour garder cette page, "
-    "choisissez «\u00a0Continuer la session\u00a0».",
-    "session_continue": "Continuer la session",
+    "choisissez «\u00a0Prolonger la session\u00a0».",
+    "session_continue": "Prolonger la session",
     "ended_title": "Session terminée",
     "ended_body": "Cette session d'authentification est terminée. Vous pouvez fermer cette page "
     "ou revenir au service d'origine.",
@@ -225,8 +225,8 @@ _EN: dict[str, str] = {
     "activity. {client} was given no access. Return to {client} to start again.",
     "session_ends_in": "Without any action, your session ends in {minutes} min.",
     "session_warning": "Your session ends in less than a minute. To keep this page, choose "
-    "\u201cContinue the session\u201d.",
-    "session_continue": "Continue the session",
+    "\u201cExtend the session\u201d.",
+    "session_continue": "Extend the session",
     "ended_title": "Session ended",
     "ended_body": "This authentication session has ended. You can close this page or return to "
     "the service you came from.",

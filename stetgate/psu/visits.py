@@ -105,6 +105,8 @@ STAGE_PAGES = {
 }
 LIVE_STAGES = frozenset(STAGE_PAGES)
 MAX_FORM_FIELDS = 20
+WARN_SECONDS = 60
+"""The page warns this long before the idle limit (WCAG 2.2.1: at least 20 s to react)."""
 
 
 @dataclass
@@ -260,6 +262,8 @@ def _screen_page(
         form_origin=redirect_origin(journey.request.redirect_uri) if visit.authorize else None,
         csrf_token=journey.csrf_token,
         deadline_seconds=left,
+        # The idle warning: a minute before the end (half the limit if that is shorter).
+        warn_seconds=min(WARN_SECONDS, settings.psu_idle_timeout_seconds // 2),
         lang_toggle=STAGE_PAGES.get(journey.stage, visit.request.url.path),
         authorize=visit.authorize,
         client_name=visit.client_name,

@@ -17,7 +17,7 @@ import pytest
 from tests.support.bank import RunningBank
 from tests.support.browser import chromium_launch_options, require_chromium
 from tests.support.pki import TestPki
-from tests.support.psu_flow import PASSWORD, add_psu, directory
+from tests.support.psu_flow import PASSWORD, add_psu, directory, journey_rows
 from tests.support.token_side import add_client
 
 pytestmark = pytest.mark.browser
@@ -210,3 +210,137 @@ def test_a_theme_folder_changes_the_logo_a_colour_and_a_text(
     finally:
         opened.close()
     assert opened.problems == [], opened.problems  # no CSP violation
+
+
+# --- WCAG 2.2.1 timing adjustable: the idle warning and its "continue" -----------------------
+def _last_activity(tab: Tab) -> Any:
+    (row,) = [r for r in journey_rows(tab.bank) if r["outcome"] is None]
+    return row["last_activity_at"]
+
+
+def test_the_idle_warning_appears_a_minute_before_and_continue_restarts_the_server_timer(
+    tab: Tab,
+) -> None:
+    """The warning shows before the idle limit (60 s, or half a limit shorter than 2 minutes:
+    15 s here; the page's clock is driven); "continue"
+    is a PSU action on the server (the journey's idle deadline moves), the countdown starts
+    again, and what the PSU typed is still there."""
+    page = tab.page
+    page.clock.install()
+    tab.open_authorize()
+    page.wait_for_selector("#psu_id")
+    page.fill("#psu_id", "alice")
+    assert page.is_hidden("#session-warning")
+    page.clock.fast_forward(19_000)  # idle limit 30 s, warning 15 s before: 11 s left
+    page.wait_for_selector("#session-warning:not([hidden])")
+    before = _last_activity(tab)
+    tab.bank.clock.advance(19)
+    page.click("#session-continue button")
+    page.wait_for_selector("#session-warning", state="hidden")
+    assert page.input_value("#psu_id") == "alice"
+    assert _last_activity(tab) > before
+    assert page.inner_text("#session-timer-value") == "0:30"
+    tab.bank.clock.advance(25)  # 44 s after the page loaded, 25 s after "continue"
+    page.goto(f"{tab.bank.base_url}/psu/login")
+    assert page.is_visible("#login-form")  # not expired: the continue counted as activity
+
+
+def test_without_javascript_continue_is_a_form_and_the_page_says_the_minutes_left(
+    chromium: Browser, bank_factory: Any, pki: TestPki, tpp_callback: TppCallback
+) -> None:
+    bank: RunningBank = bank_factory(psu_idle_timeout_seconds=120)
+    add_client(
+        bank.services.engine,
+        pki.issue(ORG, ("AISP",)),
+        bank.clock.now(),
+        name="Budget Facile",
+        redirect_uris=(tpp_callback.url,),
+    )
+    opened = Tab(chromium, bank, tpp_callback, java_script=False)
+    try:
+        opened.open_authorize()
+        page = opened.page
+        page.wait_for_selector("#psu_id")
+        assert "2\u00a0min" in page.inner_text("#session-timer")
+        assert page.is_hidden("#session-timer-live")
+        before = _last_activity(opened)
+        bank.clock.advance(100)
+        page.click("#session-continue button")
+        page.wait_for_selector("#login-form")
+        assert page.url == f"{bank.base_url}/psu/login"  # 303 back to the screen
+        assert _last_activity(opened) > before
+        bank.clock.advance(121)  # past the idle limit: the next load is the bank's page
+        page.reload()
+        page.wait_for_selector("#session-expired")
+        assert "Budget Facile" in page.inner_text("#return-to-tpp")
+    finally:
+        opened.close()
+
+
+# --- keyboard only -----------------------------------------------------------------------------
+def _tab_to(page: Any, selector: str, most: int) -> int:
+    """Press Tab until `selector` has the focus (at most `most` presses); each stop shows a
+    focus indicator (WCAG 2.4.7)."""
+    for presses in range(1, most + 1):
+        page.keyboard.press("Tab")
+        outline = page.evaluate(
+            "() => { const el = document.activeElement;"
+            " return el === document.body ? 'body' : getComputedStyle(el).outlineStyle; }"
+        )
+        assert outline != "none", f"no focus indicator after {presses} Tab(s)"
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return presses
+    raise AssertionError(f"{selector} not reached in {most} Tab presses")
+
+
+def test_the_whole_journey_works_with_the_keyboard_only(tab: Tab) -> None:
+    """Identification → method → code → consent → back to the TPP without a pointer: the
+    first field and the code field have the focus on arrival, every control is reached with
+    Tab and shows where the focus is, Enter and the arrow keys do the rest."""
+    page = tab.page
+    tab.open_authorize()
+    page.wait_for_selector("#psu_id")
+    assert page.evaluate("() => document.activeElement.id") == "psu_id"
+    page.keyboard.type("alice")
+    page.keyboard.press("Tab")
+    page.keyboard.type("wrong")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#form-error")
+    assert page.input_value("#psu_id") == "alice"  # kept after the error
+    assert page.evaluate("() => document.activeElement.id") == "password"
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#method-form")
+    _tab_to(page, "#method-totp", 4)
+    page.keyboard.press("ArrowDown")
+    assert page.is_checked("#method-app")
+    page.keyboard.press("ArrowUp")
+    assert page.is_checked("#method-totp")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#otp")
+    assert page.evaluate("() => document.activeElement.id") == "otp"  # no Tab needed
+    code = directory(tab.bank).current_totp("alice", tab.bank.clock.now())
+    assert code is not None
+    page.keyboard.type(code)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#consent-form")
+    _tab_to(page, "#consent-form button[value=authorize]", 8)
+    page.keyboard.press("Enter")
+    query = tab.callback_query()
+    assert set(query) == {"code", "state", "iss"}
+
+
+def test_the_skip_link_is_the_first_stop_and_becomes_visible(tab: Tab) -> None:
+    page = tab.page
+    page.goto(f"{tab.bank.base_url}/psu/login")  # no journey: a page without autofocus
+    page.wait_for_selector("#message")
+    assert tab.problems == [
+        "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    ]  # the page's own status, expected here
+    tab.problems.clear()
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.className") == "skip"
+    box = page.eval_on_selector(".skip", "el => el.getBoundingClientRect().left")
+    assert box >= 0  # on screen while focused
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#main")

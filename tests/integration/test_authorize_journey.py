@@ -27,7 +27,6 @@ from stetgate.store.schema import authorization_codes, psus
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki
 from tests.support.psu_flow import (
-    expired_return,
     PASSWORD,
     PsuBrowser,
     add_psu,
@@ -35,6 +34,7 @@ from tests.support.psu_flow import (
     callback_params,
     callback_query,
     directory,
+    expired_return,
     journey_rows,
 )
 from tests.support.token_side import add_client, audit_trail, database_state

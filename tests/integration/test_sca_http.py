@@ -27,11 +27,11 @@ from stetgate.store.schema import authorization_codes
 from tests.support.bank import RunningBank, start_bank
 from tests.support.pki import TestPki
 from tests.support.psu_flow import (
-    expired_return,
     PsuBrowser,
     add_psu,
     callback_params,
     callback_query,
+    expired_return,
     journey_rows,
 )
 from tests.support.sca_service import SECRET, RunningScaService, start_sca_service
