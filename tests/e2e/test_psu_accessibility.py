@@ -8,11 +8,18 @@ axe-core (zero violations) and checked for sideways scrolling.
 axe is injected with Playwright's ``evaluate``; the scanning context sets ``bypass_csp`` so
 the injected script runs under the pages' ``script-src 'self'`` (the pages' own CSP is
 checked, with violations failing, by test_psu_browser.py).
+
+With ``STETGATE_WRITE_SCREENS=1`` the French run also writes a phone screenshot of the main
+states into docs/screens/ (committed, shown in the README and docs/psu-pages.md; CI leaves
+the tree alone). They are reduced to a 64-colour palette to stay small.
 """
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +34,7 @@ pytestmark = pytest.mark.browser
 
 require_chromium()
 
-from playwright.sync_api import Browser, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
 from tests.support.psu_tab import (  # noqa: E402
     DESKTOP,
@@ -42,6 +49,31 @@ from tests.support.psu_tab import (  # noqa: E402
 )
 
 LOCALES = {"fr": "fr-FR,fr;q=0.9", "en": "en-GB,en;q=0.9"}
+SCREENS = Path(__file__).parents[2] / "docs" / "screens"
+WRITE_SCREENS = os.environ.get("STETGATE_WRITE_SCREENS") == "1"
+SCREEN_STATES = (
+    "login",
+    "login-error",
+    "method",
+    "otp",
+    "app-wait",
+    "consent",
+    "blocked",
+    "idle-warning",
+    "expired",
+    "connected-apps",
+    "connected-apps-confirm",
+    "bad-request",
+)
+
+
+def _write_screen(page: Page, state: str) -> None:
+    """The phone view of `state`, as a small palette PNG in docs/screens/."""
+    from PIL import Image
+
+    shot = Image.open(io.BytesIO(page.screenshot(full_page=True)))
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    shot.convert("RGB").quantize(colors=64).save(SCREENS / f"{state}.png", optimize=True)
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +112,8 @@ class Scanner:
                 problems.append(f"scrolls sideways by {overflow}px")
             if name == "phone":
                 problems += [f"target under 44px: {t}" for t in small_targets(page)]
+                if WRITE_SCREENS and self.lang == "fr" and state in SCREEN_STATES:
+                    _write_screen(page, state)
             if problems:
                 self.found[f"{state}/{name}"] = problems
         page.set_viewport_size(REFLOW)
@@ -145,7 +179,9 @@ def test_every_psu_page_and_state_has_no_wcag_violation(
         _sign_in(tab, scan, password="wrong")
         page.wait_for_selector("#form-error")
         scan("login-error")
-        page.eval_on_selector("input[name=csrf_token]", "input => { input.value = 'forged'; }")
+        page.eval_on_selector(
+            "#login-form input[name=csrf_token]", "input => { input.value = 'forged'; }"
+        )
         _sign_in(tab, scan)
         page.wait_for_selector("#message")
         scan("bad-form")
@@ -205,7 +241,7 @@ def test_every_psu_page_and_state_has_no_wcag_violation(
         tab.open_authorize()
         for _ in range(5):
             _sign_in(tab, scan, password="wrong")
-            page.wait_for_selector("[role=alert]")
+            page.wait_for_selector(".error[role=alert]")
         page.wait_for_selector("#blocked-message")
         scan("blocked")
 

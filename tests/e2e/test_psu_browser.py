@@ -158,7 +158,7 @@ def test_blocked_page_and_english_pages(tab: Tab) -> None:
         page.get_by_label("Customer ID").fill("alice")
         page.get_by_label("Password").fill("wrong")
         page.get_by_role("button", name="Sign in").click()
-        page.wait_for_selector("[role=alert]")
+        page.wait_for_selector(".error[role=alert]")
     assert "Access blocked" in page.inner_text("h1")
     tab.shot("7-blocked")
     page.click("#return-to-tpp")
@@ -235,7 +235,7 @@ def test_the_idle_warning_appears_a_minute_before_and_continue_restarts_the_serv
     page.wait_for_selector("#session-warning:not([hidden])")
     before = _last_activity(tab)
     tab.bank.clock.advance(19)
-    page.click("#session-continue button")
+    page.click("#session-warning-continue")
     page.wait_for_selector("#session-warning", state="hidden")
     assert page.input_value("#psu_id") == "alice"
     assert _last_activity(tab) > before

@@ -1,7 +1,8 @@
 /* Session timer of the PSU pages (the only script besides the decoupled-SCA poll).
    The server computes the seconds left (idle and whole-journey limits, RTS (EU) 2018/389
    Art. 4(3)(d)). WCAG 2.2.1 "Timing adjustable": 60 s before the end a warning appears
-   (role=alert) beside the "continue" button; that button posts to the server — a PSU action,
+   (role=alert) at the top of the page, with a "continue" button; that button (and the one
+   under the timer) posts to the server — a PSU action,
    so it restarts the server's idle timer — and the countdown starts again from the seconds
    the server answers, without reloading the page (typed input is kept). When time runs out
    the page submits the hidden timeout form: the bank's "session expired" page follows.
@@ -11,7 +12,7 @@
   "use strict";
   var timer = document.getElementById("session-timer");
   var form = document.getElementById("timeout-form");
-  var keep = document.getElementById("session-continue");
+  var keeps = document.querySelectorAll("form.session-continue");
   if (!timer || !form) {
     return;
   }
@@ -47,7 +48,7 @@
     pending = window.setTimeout(tick, Math.min(1000, left));
   }
 
-  if (keep) {
+  Array.prototype.forEach.call(keeps, function (keep) {
     keep.addEventListener("submit", function (event) {
       event.preventDefault();
       var body = new FormData(keep);
@@ -70,7 +71,7 @@
           keep.submit();
         });
     });
-  }
+  });
 
   tick();
 })();

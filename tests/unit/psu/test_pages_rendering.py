@@ -167,3 +167,4 @@ def test_without_script_the_timer_says_the_minutes_and_the_page_refreshes_at_the
     assert 'id="session-timer-live" hidden' in html  # the live countdown is the script's
     assert 'action="/psu/session/continue"' in html
     assert 'id="session-warning" role="alert" hidden' in html
+    assert html.index('id="session-warning"') < html.index('id="login-form"')  # seen first
