@@ -401,7 +401,9 @@ def _check_sca(visit: Visit) -> Page:
         return failed_attempt(
             visit,
             template=method.template,
-            error_key="sca_failed",
+            # A one-time code: a reused one fails like a wrong one (the directory's answer
+            # is yes or no, RTS Art. 4(3)(a)); the message says what to do in both cases.
+            error_key="otp_failed" if method.name == "totp" else "sca_failed",
             psu=psu,
             reason=f"sca_{method.name}",
             reference=None,

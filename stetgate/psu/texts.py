@@ -46,6 +46,8 @@ _FR: dict[str, str] = {
     "otp_label": "Code à 6 chiffres",
     "otp_submit": "Valider le code",
     "sca_failed": "L'authentification a échoué. Réessayez.",
+    "otp_failed": "L'authentification a échoué. Un code ne sert qu'une fois\u00a0: si vous "
+    "venez de l'utiliser, attendez le code suivant dans votre application, puis réessayez.",
     "app_title": "Confirmez dans votre application bancaire",
     "app_intro": "Une demande de confirmation a été envoyée à votre application bancaire. "
     "Ouvrez-la et validez la demande portant la référence ci-dessous.",
@@ -185,6 +187,8 @@ _EN: dict[str, str] = {
     "otp_label": "6-digit code",
     "otp_submit": "Confirm code",
     "sca_failed": "Authentication failed. Try again.",
+    "otp_failed": "Authentication failed. A code works only once: if you have just used it, "
+    "wait for the next code in your app, then try again.",
     "app_title": "Confirm in your banking app",
     "app_intro": "A confirmation request was sent to your banking app. Open it and approve the "
     "request with the reference below.",

@@ -134,7 +134,7 @@ def test_the_page_language_is_one_the_pages_speak() -> None:
 
 def test_failure_messages_never_name_an_element() -> None:
     for lang in LANGUAGES:
-        for key in ("login_failed", "sca_failed", "blocked_body"):
+        for key in ("login_failed", "sca_failed", "otp_failed", "blocked_body"):
             text = TEXTS[lang][key].lower()
             for word in (
                 "mot de passe incorrect",
