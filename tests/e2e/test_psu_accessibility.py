@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.bank import RunningBank
-from tests.support.browser import chromium_launch_options, require_chromium
+from tests.support.browser import require_chromium
 from tests.support.pki import TestPki
 from tests.support.psu_flow import PASSWORD, add_psu, directory
 from tests.support.token_side import CALLBACK, add_client, obtain_pair
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.browser
 
 require_chromium()
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page  # noqa: E402
 
 from tests.support.psu_tab import (  # noqa: E402
     DESKTOP,
@@ -74,21 +74,6 @@ def _write_screen(page: Page, state: str) -> None:
     shot = Image.open(io.BytesIO(page.screenshot(full_page=True)))
     SCREENS.mkdir(parents=True, exist_ok=True)
     shot.convert("RGB").quantize(colors=64).save(SCREENS / f"{state}.png", optimize=True)
-
-
-@pytest.fixture(scope="module")
-def tpp_callback() -> Iterator[TppCallback]:
-    server = TppCallback()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**chromium_launch_options())
-        yield browser
-        browser.close()
 
 
 class Scanner:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.bank import RunningBank
-from tests.support.browser import chromium_launch_options, require_chromium
+from tests.support.browser import require_chromium
 from tests.support.pki import TestPki
 from tests.support.psu_flow import PASSWORD, add_psu, directory, journey_rows
 from tests.support.token_side import add_client
@@ -26,24 +26,9 @@ SHOTS = os.environ.get("STETGATE_SCREENSHOT_DIR")
 
 require_chromium()
 
-from playwright.sync_api import Browser, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser  # noqa: E402
 
 from tests.support.psu_tab import ORG, Tab, TppCallback  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def tpp_callback() -> Iterator[TppCallback]:
-    server = TppCallback()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**chromium_launch_options())
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 /* Session timer of the PSU pages (the only script besides the decoupled-SCA poll).
    The server computes the seconds left (idle and whole-journey limits, RTS (EU) 2018/389
    Art. 4(3)(d)). WCAG 2.2.1 "Timing adjustable": 60 s before the end a warning appears
-   (role=alert) at the top of the page, with a "continue" button; that button (and the one
-   under the timer) posts to the server — a PSU action,
+   (role=alert) at the top of the page, with a "continue" button (a plain button: the
+   warning exists only with script, and a page's first submit button stays its own form's);
+   that button, like the form under the timer, posts to the server — a PSU action,
    so it restarts the server's idle timer — and the countdown starts again from the seconds
    the server answers, without reloading the page (typed input is kept). When time runs out
    the page submits the hidden timeout form: the bank's "session expired" page follows.
@@ -12,7 +13,8 @@
   "use strict";
   var timer = document.getElementById("session-timer");
   var form = document.getElementById("timeout-form");
-  var keeps = document.querySelectorAll("form.session-continue");
+  var keep = document.getElementById("session-continue");
+  var warned = document.getElementById("session-warning-continue");
   if (!timer || !form) {
     return;
   }
@@ -48,30 +50,35 @@
     pending = window.setTimeout(tick, Math.min(1000, left));
   }
 
-  Array.prototype.forEach.call(keeps, function (keep) {
-    keep.addEventListener("submit", function (event) {
-      event.preventDefault();
-      var body = new FormData(keep);
-      body.append("js", "1");
-      fetch(keep.action, { method: "POST", body: body, credentials: "same-origin" })
-        .then(function (response) {
-          if (!response.ok) {
-            throw new Error(String(response.status));
-          }
-          return response.json();
-        })
-        .then(function (answer) {
-          deadline = Date.now() + Number(answer.seconds) * 1000;
-          if (pending !== null) {
-            window.clearTimeout(pending);
-          }
-          tick();
-        })
-        .catch(function () {
-          keep.submit();
-        });
-    });
-  });
+  function extend(event) {
+    event.preventDefault();
+    var body = new FormData(keep);
+    body.append("js", "1");
+    fetch(keep.action, { method: "POST", body: body, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error(String(response.status));
+        }
+        return response.json();
+      })
+      .then(function (answer) {
+        deadline = Date.now() + Number(answer.seconds) * 1000;
+        if (pending !== null) {
+          window.clearTimeout(pending);
+        }
+        tick();
+      })
+      .catch(function () {
+        keep.submit();
+      });
+  }
+
+  if (keep) {
+    keep.addEventListener("submit", extend);
+    if (warned) {
+      warned.addEventListener("click", extend);
+    }
+  }
 
   tick();
 })();

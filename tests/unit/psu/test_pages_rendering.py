@@ -168,3 +168,5 @@ def test_without_script_the_timer_says_the_minutes_and_the_page_refreshes_at_the
     assert 'action="/psu/session/continue"' in html
     assert 'id="session-warning" role="alert" hidden' in html
     assert html.index('id="session-warning"') < html.index('id="login-form"')  # seen first
+    # TPP scripts click a page's first submit button: it stays the page's own form's.
+    assert html.index('id="login-form"') < html.index('type="submit"') < html.index("</form>")
