@@ -13,7 +13,6 @@ journey, so the endpoint calls them inside its one hop off the event loop
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,21 +38,17 @@ from stetgate.store.audit_events import AUTHORIZATION_STARTED
 
 
 def _language(request: Request, ui_locales: str | None) -> str:
-    """The page language: the first of ``ui_locales`` (OpenID Connect Core §3.1.2.1) when the
-    bank's pages speak it (built-in or theme languages), else the browser's
-    ``Accept-Language``, else the bank's default."""
+    """The page language: ``lang`` or else the first of ``ui_locales`` (OpenID Connect Core
+    §3.1.2.1) when the bank's pages speak it (built-in or theme languages), else the browser's
+    ``Accept-Language``, else the bank's default. The refusal page has no language link: it
+    would repeat the refused request's parameters (an unregistered ``redirect_uri``) in the
+    page."""
     theme = theme_of(request)
     chosen = request.query_params.get("lang")
     if chosen is not None and chosen in theme.texts:
         return chosen
     first = (ui_locales or "").split(" ")[0][:2]
     return theme.language(first, browser_language(request, theme.texts))
-
-
-def _without_lang(request: Request) -> str:
-    """This URL without its ``lang`` parameter: the base of the page's language links."""
-    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "lang"])
-    return f"{request.url.path}?{query}" if query else request.url.path
 
 
 class PsuAuthorizationFrontend:
@@ -103,7 +98,6 @@ class PsuAuthorizationFrontend:
             title_key="bad_request_title",
             body_key="bad_request_body",
             detail=reason,
-            lang_toggle=_without_lang(request),
         )
 
     def send_back(self, location: str) -> Response:

@@ -122,15 +122,14 @@ def _apps_page(visit: Visit, *, withdrawn: str | None = None, status_code: int =
     notice = None
     with visit.services.engine.begin() as conn:
         if withdrawn and len(withdrawn) <= MAX_GRANT_ID:
-            grant = get_grant(conn, withdrawn)
-            if grant is not None and grant.psu_id == psu_id and grant.revoked_at is not None:
-                notice = _client_name(conn, grant.client_id)
+            ended = get_grant(conn, withdrawn)
+            if ended is not None and ended.psu_id == psu_id and ended.revoked_at is not None:
+                notice = _client_name(conn, ended.client_id)
         active = list_active_grants_for_psu(conn, psu_id, visit.now)
         names = {}
-        for grant in active:
-            if grant.client_id not in names:
-                client = get_client(conn, grant.client_id)
-                names[grant.client_id] = client.name if client else grant.client_id
+        for live in active:
+            if live.client_id not in names:
+                names[live.client_id] = _client_name(conn, live.client_id)
     apps = [
         dict(
             id=g.id,

@@ -179,8 +179,12 @@ def test_the_invalid_request_page_keeps_its_language_and_marks_the_english_detai
     assert page.status_code == 400 and '<html lang="fr">' in page.text
     assert "Détail :" not in page.text
     assert '<code class="detail" id="technical-detail" lang="en">' in page.text
-    assert 'class="lang"' in page.text and "lang=en" in page.text
     assert 'id="help"' in page.text
+    assert "elsewhere.example" not in page.text  # no language link repeating the request
+    params["lang"] = "en"
+    with bank.client(follow_redirects=False) as http:
+        english = http.get(AUTHORIZE, params=params)
+    assert english.status_code == 400 and '<html lang="en">' in english.text
 
 
 def test_a_failed_sign_in_keeps_the_identifier_and_warns_before_the_last_attempt(
