@@ -68,7 +68,7 @@ def _render(
     response = render_page(
         theme,
         "demo_phone.html",
-        lang=theme.language(request.query_params.get("lang")),
+        lang=theme.request_language(request),
         status_code=status_code,
         csrf_token=_csrf_for(services, cookie_value),
         lang_toggle=PHONE_PATH,
@@ -217,7 +217,7 @@ def _answer_challenge(services: Services, reference: str, *, approve: bool, psu_
 
 def _bad_form(request: Request) -> Response:
     theme = theme_of(request)
-    return bad_form_page(theme, theme.language(request.query_params.get("lang")))
+    return bad_form_page(theme, theme.request_language(request), PHONE_PATH)
 
 
 def routes(settings: Settings) -> list[BaseRoute]:

@@ -26,6 +26,7 @@ from stetgate.psu.journeys import (
     load_journey,
     start_journey,
 )
+from stetgate.psu.languages import browser_language
 from stetgate.psu.rendering import redirect, render_page
 from stetgate.psu.theme import theme_of
 from stetgate.psu.visits import LOGIN_PATH
@@ -37,10 +38,17 @@ from stetgate.store.audit_events import AUTHORIZATION_STARTED
 
 
 def _language(request: Request, ui_locales: str | None) -> str:
-    """The page language: the first of ``ui_locales`` (OpenID Connect Core §3.1.2.1) when the
-    bank's pages speak it (built-in or theme languages), else the bank's default."""
+    """The page language: ``lang`` or else the first of ``ui_locales`` (OpenID Connect Core
+    §3.1.2.1) when the bank's pages speak it (built-in or theme languages), else the browser's
+    ``Accept-Language``, else the bank's default. The refusal page has no language link: it
+    would repeat the refused request's parameters (an unregistered ``redirect_uri``) in the
+    page."""
+    theme = theme_of(request)
+    chosen = request.query_params.get("lang")
+    if chosen is not None and chosen in theme.texts:
+        return chosen
     first = (ui_locales or "").split(" ")[0][:2]
-    return theme_of(request).language(first)
+    return theme.language(first, browser_language(request, theme.texts))
 
 
 class PsuAuthorizationFrontend:

@@ -33,6 +33,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from stetgate.bank.backend import Account
+from stetgate.bank.failures import BankFailure
 from stetgate.bank.psus import Psu
 from stetgate.bank.sca import (
     CHALLENGE_PENDING,
@@ -79,6 +81,7 @@ from stetgate.psu.visits import (
     APPS_REVOKE_PATH,
     CANCEL_PATH,
     CONSENT_PATH,
+    CONTINUE_PATH,
     LIVE_STAGES,
     LOGIN_PATH,
     METHOD_PATH,
@@ -93,9 +96,11 @@ from stetgate.psu.visits import (
     end_authentication_failed,
     ended_page,
     failed_attempt,
+    keep_alive,
     message_page,
     open_visit,
     screen,
+    screen_then_redirect,
     sign_out,
     time_out,
     with_session,
@@ -140,7 +145,9 @@ async def login_submit(request: Request) -> Response:
 
 
 def _identified(visit: Visit, result: Identification) -> Page:
-    """What an identification leads to: the failure count, the block, or the SCA."""
+    """What an identification leads to: the failure count, the block, or the SCA. After a
+    failure the identifier the PSU typed stays in the form (WCAG 3.3.7: not asked to type it
+    again); it says nothing about whether it exists."""
     if result.verdict is Verdict.FAILED:
         return failed_attempt(
             visit,
@@ -148,7 +155,7 @@ def _identified(visit: Visit, result: Identification) -> Page:
             error_key="login_failed",
             psu=result.psu,
             reason="identification",
-            psu_id="",
+            psu_id=visit.form.get("psu_id", "").strip()[:64],
         )
     assert result.psu is not None
     psu = result.psu
@@ -394,7 +401,9 @@ def _check_sca(visit: Visit) -> Page:
         return failed_attempt(
             visit,
             template=method.template,
-            error_key="sca_failed",
+            # A one-time code: a reused one fails like a wrong one (the directory's answer
+            # is yes or no, RTS Art. 4(3)(a)); the message says what to do in both cases.
+            error_key="otp_failed" if method.name == "totp" else "sca_failed",
             psu=psu,
             reason=f"sca_{method.name}",
             reference=None,
@@ -457,26 +466,51 @@ def _refreshed(method: DecoupledScaMethod, journey: Journey, now: datetime) -> s
 
 # --- consent ------------------------------------------------------------------------------
 def _consent_context(visit: Visit) -> dict[str, Any]:
+    """What the consent page states (EBA Guidelines on ICT and security risk management; the
+    PSU must know who gets what): the TPP, its role, the access, its duration, the accounts
+    and cards concerned and who is signed in. The account list and the PSU's name come from
+    the bank's ports (blocking: in the step's hop); a backend failure leaves the generic
+    "all your online accounts" wording rather than blocking the consent."""
     scopes = set(visit.journey.request.scope.split())
     role = CBPII if CBPII in scopes else AISP
     if role == CBPII:
         access_key = "access_cbpii"
     else:
         access_key = "access_aisp_extended" if EXTENDED_HISTORY in scopes else "access_aisp"
+    psu_id = visit.journey.psu_id or ""
+    psu = visit.services.psus.find(psu_id)
+    try:
+        accounts = [_account_label(a) for a in visit.services.bank.accounts_of(psu_id)]
+    except BankFailure:
+        accounts = []
     return dict(
         role_key=f"role_{role}",
         access_key=access_key,
         days=visit.services.settings.sca_validity_days,
         organization=visit.certified_organization,
         organization_id=visit.client.org_id if visit.client is not None else None,
+        signed_in=psu.display_name if psu is not None else None,
+        accounts=accounts,
     )
+
+
+def _account_label(account: Account) -> str:
+    """An account as its holder knows it: its name and the end of its IBAN or card number
+    (never the whole number on a page)."""
+    number = account.iban or (account.other.identification if account.other else "")
+    tail = number.replace(" ", "")[-4:]
+    return f"{account.name} (…{tail})" if tail else account.name
+
+
+def _consent_screen(visit: Visit, status_code: int = 200) -> Page:
+    return screen(visit, "consent.html", status_code=status_code, **_consent_context(visit))
 
 
 async def consent_page(request: Request) -> Response:
     visit = await open_visit(request, frozenset({STAGE_CONSENT}), post=False)
     if isinstance(visit, Response):
         return visit
-    return await show(visit.services, screen, visit, "consent.html", **_consent_context(visit))
+    return await show(visit.services, _consent_screen, visit)
 
 
 async def consent_submit(request: Request) -> Response:
@@ -489,7 +523,7 @@ async def consent_submit(request: Request) -> Response:
         if decision == "refuse":
             return _refuse(visit, reason="consent_refused")
         if decision != "authorize":
-            return screen(visit, "consent.html", status_code=400, **_consent_context(visit))
+            return _consent_screen(visit, status_code=400)
         return _grant(visit)
 
     return await show(visit.services, step)
@@ -582,6 +616,19 @@ async def timeout_submit(request: Request) -> Response:
     return await show(visit.services, time_out, visit)
 
 
+async def continue_submit(request: Request) -> Response:
+    """ "Continue the session" (WCAG 2.2.1): a PSU action, so the idle timer restarts (RTS
+    (EU) 2018/389 Art. 4(3)(d) counts inactivity, not the journey's length). The page script
+    gets the seconds now left as JSON; without script, a 303 back to the current screen."""
+    visit = await open_visit(request, LIVE_STAGES, post=True)
+    if isinstance(visit, Response):
+        return visit
+    if visit.form.get("js") == "1":
+        return await show(visit.services, keep_alive, visit)
+    page = STAGE_PAGES[visit.journey.stage]
+    return await show(visit.services, screen_then_redirect, visit, page)
+
+
 async def sign_out_submit(request: Request) -> Response:
     visit = await open_visit(request, LIVE_STAGES, post=True)
     if isinstance(visit, Response):
@@ -607,6 +654,7 @@ def routes() -> list[BaseRoute]:
         Route(CANCEL_PATH, cancel_submit, methods=["POST"]),
         Route(TIMEOUT_PATH, timeout_submit, methods=["POST"]),
         Route(SIGN_OUT_PATH, sign_out_submit, methods=["POST"]),
+        Route(CONTINUE_PATH, continue_submit, methods=["POST"]),
         Route(APPS_PATH, connected_apps_page, methods=["GET"]),
         Route(APPS_REVOKE_PATH, connected_apps_revoke, methods=["POST"]),
         *theme_asset_routes(),  # under STATIC_PATH: before the mount

@@ -78,9 +78,10 @@ def redirect(url: str) -> Response:
     return RedirectResponse(url, status_code=303, headers=headers)
 
 
-def bad_form_page(theme: Theme, lang: str) -> Response:
+def bad_form_page(theme: Theme, lang: str, lang_toggle: str | None = None) -> Response:
     """400 for a form whose CSRF token is missing or wrong: the request changes nothing and
-    the page does not say which check failed."""
+    the page does not say which check failed. ``lang_toggle``: a page its language links
+    lead to (GET)."""
     return render_page(
         theme,
         "message.html",
@@ -89,6 +90,7 @@ def bad_form_page(theme: Theme, lang: str) -> Response:
         title_key="bad_form_title",
         body_key="bad_form_body",
         detail="",
+        lang_toggle=lang_toggle,
     )
 
 

@@ -31,9 +31,11 @@ _FR: dict[str, str] = {
     "login_submit": "Valider",
     "login_failed": "L'identification a échoué. Vérifiez vos informations et réessayez. Après "
     "plusieurs échecs, l'accès est bloqué pour un temps.",
+    "last_attempt": "Attention\u00a0: après un nouvel échec, l'accès sera bloqué pendant "
+    "{minutes}\u00a0minutes.",
     "never_share": "Votre banque ne vous demandera jamais vos codes par courriel ou téléphone.",
     # SCA
-    "method_title": "Authentification forte",
+    "method_title": "Confirmez votre identité",
     "method_intro": "Choisissez comment confirmer votre identité.",
     "method_legend": "Méthode d'authentification",
     "method_totp": "Code à usage unique (application d'authentification)",
@@ -44,10 +46,12 @@ _FR: dict[str, str] = {
     "otp_label": "Code à 6 chiffres",
     "otp_submit": "Valider le code",
     "sca_failed": "L'authentification a échoué. Réessayez.",
+    "otp_failed": "L'authentification a échoué. Un code ne sert qu'une fois\u00a0: si vous "
+    "venez de l'utiliser, attendez le code suivant dans votre application, puis réessayez.",
     "app_title": "Confirmez dans votre application bancaire",
     "app_intro": "Une demande de confirmation a été envoyée à votre application bancaire. "
     "Ouvrez-la et validez la demande portant la référence ci-dessous.",
-    "app_reference": "Référence de la demande",
+    "app_reference": "Référence de la demande\u00a0:",
     "app_waiting": "En attente de votre confirmation…",
     "app_confirmed_button": "J'ai confirmé dans l'application",
     "app_not_yet": "La demande n'a pas encore été confirmée dans l'application.",
@@ -63,6 +67,10 @@ _FR: dict[str, str] = {
     "consent_validity_value": "Jusqu'à {days} jours, sans nouvelle authentification forte.",
     "consent_revoke_hint": "Vous pourrez retirer cet accès à tout moment depuis la page "
     "« Applications connectées » de votre banque.",
+    "consent_signed_in": "Connecté en tant que {name}",
+    "consent_accounts": "Comptes et cartes",
+    "consent_accounts_all": "Tous vos comptes de paiement accessibles en ligne, et les cartes "
+    "qui leur sont rattachées.",
     "consent_authorize": "Autoriser",
     "consent_refuse": "Refuser",
     "role_aisp": "Prestataire de services d'information sur les comptes (AISP)",
@@ -78,6 +86,14 @@ _FR: dict[str, str] = {
     "blocked_body": "Trop de tentatives d'authentification ont échoué. Pour votre sécurité, "
     "l'accès est bloqué pendant {minutes} minutes.",
     "return_to": "Revenir à {client}",
+    "help": "Besoin d'aide\u00a0? Contactez votre conseiller ou le service client de votre "
+    "banque (numéro au dos de votre carte).",
+    "expired_tpp_body": "Pour protéger vos comptes, votre session a expiré après une période "
+    "d'inactivité. Aucun accès n'a été donné à {client}. Revenez à {client} pour recommencer.",
+    "session_ends_in": "Sans action de votre part, la session expire dans {minutes}\u00a0min.",
+    "session_warning": "Votre session expire dans moins d'une minute. Pour garder cette page, "
+    "choisissez «\u00a0Prolonger la session\u00a0».",
+    "session_continue": "Prolonger la session",
     "ended_title": "Session terminée",
     "ended_body": "Cette session d'authentification est terminée. Vous pouvez fermer cette page "
     "ou revenir au service d'origine.",
@@ -95,7 +111,9 @@ _FR: dict[str, str] = {
     "incorrect). Rechargez la page et recommencez.",
     "bad_request_title": "Demande d'autorisation invalide",
     "bad_request_body": "Le service qui vous a redirigé vers votre banque a envoyé une demande "
-    "invalide. Vous ne pouvez pas être renvoyé vers lui. Détail : {detail}",
+    "invalide. Vous ne pouvez pas être renvoyé vers lui : fermez cette page et contactez ce "
+    "service.{detail}",
+    "technical_detail": "Détail technique, pour ce service (en anglais)\u00a0:",
     "no_method_body": "Aucune méthode d'authentification forte n'est activée pour ce compte. "
     "Contactez votre conseiller.",
     # connected apps
@@ -114,6 +132,10 @@ _FR: dict[str, str] = {
     "apps_action": "Action",
     "apps_revoke": "Retirer l'accès",
     "apps_revoked": "L'accès de {client} a été retiré.",
+    "apps_confirm_title": "Retirer un accès",
+    "apps_confirm_body": "{client} n'aura plus accès à vos comptes. Pour y accéder à nouveau, il "
+    "devra vous redemander votre autorisation. Retirer l'accès de {client}\u00a0?",
+    "apps_keep": "Garder l'accès",
     "apps_sign_out": "Se déconnecter",
     "signed_out_title": "Déconnecté",
     "signed_out_body": "Vous êtes déconnecté.",
@@ -153,8 +175,10 @@ _EN: dict[str, str] = {
     "login_submit": "Sign in",
     "login_failed": "Sign-in failed. Check your details and try again. After several failed "
     "attempts, access is blocked for a while.",
+    "last_attempt": "Warning: after one more failed attempt, access will be blocked for "
+    "{minutes} minutes.",
     "never_share": "Your bank will never ask for your codes by email or phone.",
-    "method_title": "Strong customer authentication",
+    "method_title": "Confirm it's you",
     "method_intro": "Choose how to confirm it is you.",
     "method_legend": "Authentication method",
     "method_totp": "One-time code (authenticator app)",
@@ -165,10 +189,12 @@ _EN: dict[str, str] = {
     "otp_label": "6-digit code",
     "otp_submit": "Confirm code",
     "sca_failed": "Authentication failed. Try again.",
+    "otp_failed": "Authentication failed. A code works only once: if you have just used it, "
+    "wait for the next code in your app, then try again.",
     "app_title": "Confirm in your banking app",
     "app_intro": "A confirmation request was sent to your banking app. Open it and approve the "
     "request with the reference below.",
-    "app_reference": "Request reference",
+    "app_reference": "Request reference:",
     "app_waiting": "Waiting for your confirmation…",
     "app_confirmed_button": "I have confirmed in the app",
     "app_not_yet": "The request has not been confirmed in the app yet.",
@@ -183,6 +209,10 @@ _EN: dict[str, str] = {
     "consent_validity_value": "Up to {days} days without a new strong authentication.",
     "consent_revoke_hint": "You can withdraw this access at any time from your bank's "
     "\u201cConnected apps\u201d page.",
+    "consent_signed_in": "Signed in as {name}",
+    "consent_accounts": "Accounts and cards",
+    "consent_accounts_all": "All your payment accounts available online, and the cards linked "
+    "to them.",
     "consent_authorize": "Authorize",
     "consent_refuse": "Refuse",
     "role_aisp": "Account information service provider (AISP)",
@@ -197,6 +227,14 @@ _EN: dict[str, str] = {
     "blocked_body": "Too many authentication attempts failed. For your security, access is "
     "blocked for {minutes} minutes.",
     "return_to": "Return to {client}",
+    "help": "Need help? Contact your adviser or your bank's customer service (the number is on "
+    "the back of your card).",
+    "expired_tpp_body": "To protect your accounts, your session ended after a period without "
+    "activity. {client} was given no access. Return to {client} to start again.",
+    "session_ends_in": "Without any action, your session ends in {minutes} min.",
+    "session_warning": "Your session ends in less than a minute. To keep this page, choose "
+    "\u201cExtend the session\u201d.",
+    "session_continue": "Extend the session",
     "ended_title": "Session ended",
     "ended_body": "This authentication session has ended. You can close this page or return to "
     "the service you came from.",
@@ -214,7 +252,8 @@ _EN: dict[str, str] = {
     "Reload the page and try again.",
     "bad_request_title": "Invalid authorization request",
     "bad_request_body": "The service that sent you to your bank made an invalid request. You "
-    "cannot be sent back to it. Detail: {detail}",
+    "cannot be sent back to it: close this page and contact that service.{detail}",
+    "technical_detail": "Technical detail, for that service:",
     "no_method_body": "No strong authentication method is enabled for this account. Contact "
     "your adviser.",
     "apps_title": "Connected apps",
@@ -232,6 +271,10 @@ _EN: dict[str, str] = {
     "apps_action": "Action",
     "apps_revoke": "Withdraw access",
     "apps_revoked": "The access of {client} was withdrawn.",
+    "apps_confirm_title": "Withdraw an access",
+    "apps_confirm_body": "{client} will no longer have access to your accounts. To get it back, "
+    "it will have to ask for your authorization again. Withdraw the access of {client}?",
+    "apps_keep": "Keep the access",
     "apps_sign_out": "Sign out",
     "signed_out_title": "Signed out",
     "signed_out_body": "You are signed out.",

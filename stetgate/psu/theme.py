@@ -44,6 +44,7 @@ from jinja2 import (
 from starlette.requests import Request
 
 from stetgate.psu import theme_files as files
+from stetgate.psu.languages import browser_language
 from stetgate.psu.texts import TEXTS
 from stetgate.psu.theme_files import ThemeError
 
@@ -103,6 +104,15 @@ class Theme:
             if code is not None and code in self.texts:
                 return code
         return self.default_language
+
+    def request_language(self, request: Request, journey_language: str | None = None) -> str:
+        """A page's language: the PSU's choice (``?lang=``, then the one its journey keeps),
+        else the browser's ``Accept-Language``, else the bank's default."""
+        requested = request.query_params.get("lang")
+        browser = None
+        if requested not in self.texts and journey_language not in self.texts:
+            browser = browser_language(request, self.texts)
+        return self.language(requested, journey_language or browser)
 
 
 def theme_of(request: Request) -> Theme:

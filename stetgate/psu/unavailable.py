@@ -20,11 +20,12 @@ def unavailable_page(request: Request) -> Response:
     response = render_page(
         theme,
         "message.html",
-        lang=theme.language(request.query_params.get("lang")),
+        lang=theme.request_language(request),
         status_code=503,
         title_key="busy_title",
         body_key="busy_body",
         detail="",
+        lang_toggle=request.url.path if request.method == "GET" else None,
     )
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

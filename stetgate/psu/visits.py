@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from stetgate.bank.psus import Psu
 from stetgate.oauth.callback import (
@@ -65,7 +65,14 @@ from stetgate.psu.journeys import (
     load_journey,
     touch,
 )
-from stetgate.psu.rendering import Page, bad_form_page, redirect, render_page, show
+from stetgate.psu.rendering import (
+    PAGE_HEADERS,
+    Page,
+    bad_form_page,
+    redirect,
+    render_page,
+    show,
+)
 from stetgate.psu.theme import Theme, theme_of
 from stetgate.psu.wiring import session_cookie
 from stetgate.secrets import same_secret
@@ -91,6 +98,7 @@ CANCEL_PATH = "/psu/cancel"
 APPS_PATH = "/psu/connected-apps"
 APPS_REVOKE_PATH = "/psu/connected-apps/revoke"
 SIGN_OUT_PATH = "/psu/sign-out"
+CONTINUE_PATH = "/psu/session/continue"
 STATIC_PATH = "/psu/static"
 
 STAGE_PAGES = {
@@ -102,6 +110,8 @@ STAGE_PAGES = {
 }
 LIVE_STAGES = frozenset(STAGE_PAGES)
 MAX_FORM_FIELDS = 20
+WARN_SECONDS = 60
+"""The page warns this long before the idle limit (WCAG 2.2.1: at least 20 s to react)."""
 
 
 @dataclass
@@ -173,7 +183,7 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def request_lang(request: Request) -> str:
-    return theme_of(request).language(request.query_params.get("lang"))
+    return theme_of(request).request_language(request)
 
 
 def load_visit(engine: Engine, session_id: str) -> tuple[Journey | None, Client | None]:
@@ -218,14 +228,14 @@ async def enter_visit(
             title_key="no_session_title",
             body_key="no_session_body",
             detail="",
+            lang_toggle=LOGIN_PATH,
         )
-    requested = request.query_params.get("lang")
-    lang = theme.language(requested, journey.lang)
+    lang = theme.request_language(request, journey.lang)
     form: dict[str, str] = {}
     if post:
         form = await read_form(request)
         if not same_secret(form.get("csrf_token", ""), journey.csrf_token):
-            return bad_form_page(theme, lang)
+            return bad_form_page(theme, lang, LOGIN_PATH)
     visit = Visit(request, services, now, journey, form, lang, client)
     settings = services.settings
     if journey.finished:
@@ -263,11 +273,34 @@ def _screen_page(
         form_origin=redirect_origin(journey.request.redirect_uri) if visit.authorize else None,
         csrf_token=journey.csrf_token,
         deadline_seconds=left,
+        # The idle warning: a minute before the end (half the limit if that is shorter).
+        warn_seconds=min(WARN_SECONDS, settings.psu_idle_timeout_seconds // 2),
         lang_toggle=STAGE_PAGES.get(journey.stage, visit.request.url.path),
         authorize=visit.authorize,
         client_name=visit.client_name,
         **context,
     )
+
+
+def screen_then_redirect(visit: Visit, url: str) -> Page:
+    """A PSU action answered with a 303 (post/redirect/get): activity, like a screen (the
+    idle timer restarts). Blocking (in the step's hop)."""
+    with visit.services.engine.begin() as conn:
+        touch(conn, visit.journey, visit.now, visit.lang)
+    return partial(redirect, url)
+
+
+def keep_alive(visit: Visit) -> Page:
+    """The "continue the session" button from the page script: activity (the idle timer
+    restarts), answered with the seconds now left. Blocking (in the step's hop)."""
+    with visit.services.engine.begin() as conn:
+        touch(conn, visit.journey, visit.now, visit.lang)
+    settings = visit.services.settings
+    journey = replace(visit.journey, last_activity_at=visit.now)
+    left = journey.seconds_left(
+        visit.now, settings.psu_idle_timeout_seconds, settings.psu_journey_timeout_seconds
+    )
+    return partial(JSONResponse, {"seconds": left}, headers=dict(PAGE_HEADERS))
 
 
 def callback_error(visit: Visit, description: str, error: str = "access_denied") -> str:
@@ -289,6 +322,8 @@ def ended_page(visit: Visit) -> Response:
     if not visit.authorize:
         key = "expired" if journey.outcome == OUTCOME_TIMEOUT else "signed_out"
         return message_page(visit, f"{key}_title", f"{key}_body", sign_in=True)
+    if journey.outcome == OUTCOME_TIMEOUT:
+        return expired_page(visit)
     return message_page(visit, "ended_title", "ended_body")
 
 
@@ -312,6 +347,7 @@ def message_page(
         sign_in_url=APPS_PATH if sign_in else None,
         return_url=return_url,
         client_name=visit.client_name,
+        lang_toggle=LOGIN_PATH,
     )
 
 
@@ -325,6 +361,7 @@ def blocked_page(visit: Visit, seconds: float) -> Response:
         return_url=return_url,
         sign_in_url=None if visit.authorize else APPS_PATH,
         client_name=visit.client_name,
+        lang_toggle=LOGIN_PATH,
     )
 
 
@@ -341,11 +378,25 @@ def time_out(visit: Visit) -> Page:
 
 
 def _timed_out_page(visit: Visit) -> Response:
+    """The bank's own "session expired" page (WCAG 2.2.1: the PSU learns why, from the bank,
+    before anything else happens): for a TPP journey it links back to the TPP with
+    ``access_denied``/``timeout`` — the same callback as before, one click later."""
     if visit.authorize:
-        return redirect(callback_error(visit, TIMEOUT))
+        return expired_page(visit)
     response = message_page(visit, "expired_title", "expired_body", sign_in=True)
     session_cookie(visit.services).clear(response)
     return response
+
+
+def expired_page(visit: Visit) -> Response:
+    return render_page(
+        visit.theme,
+        "expired.html",
+        lang=visit.lang,
+        return_url=callback_error(visit, TIMEOUT),
+        client_name=visit.client_name,
+        lang_toggle=LOGIN_PATH,
+    )
 
 
 def end_authentication_failed(visit: Visit, *, reason: str, blocked_seconds: float) -> Page:
@@ -387,7 +438,10 @@ def failed_attempt(
         return end_authentication_failed(
             visit, reason="too_many_failures", blocked_seconds=settings.psu_block_seconds
         )
-    return screen(visit, template, error_key=error_key, **context)
+    # One attempt left: the page says so before it happens (the block is no surprise).
+    last = count == settings.max_failed_auth_attempts - 1
+    minutes = max(1, math.ceil(settings.psu_block_seconds / 60)) if last else None
+    return screen(visit, template, error_key=error_key, last_attempt_minutes=minutes, **context)
 
 
 def with_session(page: Page, visit: Visit, session_id: str | None) -> Page:

@@ -7,114 +7,29 @@ page."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
 from stetgate.eidas import parse_certificate
 from tests.support.bank import RunningBank
-from tests.support.browser import launched_chromium, require_chromium
+from tests.support.browser import require_chromium
 from tests.support.pki import TestPki
-from tests.support.psu_flow import PASSWORD, add_psu, authorize_params, directory
+from tests.support.psu_flow import PASSWORD, add_psu, directory, journey_rows
 from tests.support.token_side import add_client
 
 pytestmark = pytest.mark.browser
 
-ORG = "PSDFR-ACPR-40020"
 SHOTS = os.environ.get("STETGATE_SCREENSHOT_DIR")
 
 require_chromium()
 
 from playwright.sync_api import Browser, Page  # noqa: E402
 
-
-class TppCallback:
-    """The TPP's callback endpoint: a local HTTP server that records what the browser brings
-    back (the bank's 303 is followed by the browser itself, as in real life)."""
-
-    def __init__(self) -> None:
-        seen: list[str] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.startswith("/callback"):
-                    seen.append(self.path)
-                body = b"<!doctype html><title>TPP</title><h1 id='tpp'>TPP callback</h1>"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.seen = seen
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/callback"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture(scope="module")
-def tpp_callback() -> Iterator[TppCallback]:
-    server = TppCallback()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with launched_chromium() as browser:
-        yield browser
-
-
-class Tab:
-    """One browser tab on the bank, with the TPP's callback answered locally."""
-
-    def __init__(self, browser: Browser, bank: RunningBank, callback: TppCallback) -> None:
-        self.bank = bank
-        self.callback = callback
-        self.context = browser.new_context(ignore_https_errors=True, locale="fr-FR")
-        self.page: Page = self.context.new_page()
-        self.problems: list[str] = []
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda error: self.problems.append(str(error)))
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error":
-            self.problems.append(message.text)
-
-    def open_authorize(self, **overrides: str) -> None:
-        params = authorize_params(ORG, redirect_uri=self.callback.url, **overrides)
-        self.page.goto(f"{self.bank.base_url}/stet/psd2/oauth/authorize?{urlencode(params)}")
-
-    def shot(self, name: str) -> None:
-        if SHOTS:
-            Path(SHOTS).mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
-
-    def callback_query(self, timeout_ms: int = 10_000) -> dict[str, str]:
-        self.page.wait_for_selector("#tpp", timeout=timeout_ms)
-        assert self.page.url.startswith(self.callback.url + "?"), self.page.url
-        assert (
-            self.callback.seen[-1]
-            == urlsplit(self.page.url).path + "?" + urlsplit(self.page.url).query
-        )
-        return dict(parse_qsl(urlsplit(self.page.url).query))
-
-    def close(self) -> None:
-        self.context.close()
+from tests.support.psu_tab import ORG, Tab, TppCallback  # noqa: E402
 
 
 @pytest.fixture
@@ -199,7 +114,9 @@ def test_the_consent_page_shows_the_certified_legal_name_and_organization_id(
     assert tab.callback_query()["error"] == "access_denied"
 
 
-def test_the_page_timer_sends_the_psu_back_with_timeout(tab: Tab) -> None:
+def test_the_page_timer_shows_the_expired_page_then_the_psu_goes_back_with_timeout(
+    tab: Tab,
+) -> None:
     tab.open_authorize()
     tab.page.wait_for_selector("#psu_id")
     for _ in range(2):  # activity within the 30 s idle limit, up to 2 s before the 60 s limit
@@ -207,8 +124,12 @@ def test_the_page_timer_sends_the_psu_back_with_timeout(tab: Tab) -> None:
         tab.page.reload()
     assert tab.page.get_attribute("#session-timer", "data-seconds") == "2"
     started = time.monotonic()
-    query = tab.callback_query()
+    tab.page.wait_for_selector("#session-expired", timeout=10_000)  # the bank's page first
     assert time.monotonic() - started < 6
+    assert tab.callback.seen == [] or "timeout" not in tab.callback.seen[-1]
+    assert "Budget Facile" in tab.page.inner_text("#message")
+    tab.page.click("#return-to-tpp")
+    query = tab.callback_query()
     assert query == {
         "error": "access_denied",
         "error_description": "timeout",
@@ -252,7 +173,7 @@ def test_blocked_page_and_english_pages(tab: Tab) -> None:
         page.get_by_label("Customer ID").fill("alice")
         page.get_by_label("Password").fill("wrong")
         page.get_by_role("button", name="Sign in").click()
-        page.wait_for_selector("[role=alert]")
+        page.wait_for_selector(".error[role=alert]")
     assert "Access blocked" in page.inner_text("h1")
     tab.shot("7-blocked")
     page.click("#return-to-tpp")
@@ -304,3 +225,137 @@ def test_a_theme_folder_changes_the_logo_a_colour_and_a_text(
     finally:
         opened.close()
     assert opened.problems == [], opened.problems  # no CSP violation
+
+
+# --- WCAG 2.2.1 timing adjustable: the idle warning and its "continue" -----------------------
+def _last_activity(tab: Tab) -> Any:
+    (row,) = [r for r in journey_rows(tab.bank) if r["outcome"] is None]
+    return row["last_activity_at"]
+
+
+def test_the_idle_warning_appears_a_minute_before_and_continue_restarts_the_server_timer(
+    tab: Tab,
+) -> None:
+    """The warning shows before the idle limit (60 s, or half a limit shorter than 2 minutes:
+    15 s here; the page's clock is driven); "continue"
+    is a PSU action on the server (the journey's idle deadline moves), the countdown starts
+    again, and what the PSU typed is still there."""
+    page = tab.page
+    page.clock.install()
+    tab.open_authorize()
+    page.wait_for_selector("#psu_id")
+    page.fill("#psu_id", "alice")
+    assert page.is_hidden("#session-warning")
+    page.clock.fast_forward(19_000)  # idle limit 30 s, warning 15 s before: 11 s left
+    page.wait_for_selector("#session-warning:not([hidden])")
+    before = _last_activity(tab)
+    tab.bank.clock.advance(19)
+    page.click("#session-warning-continue")
+    page.wait_for_selector("#session-warning", state="hidden")
+    assert page.input_value("#psu_id") == "alice"
+    assert _last_activity(tab) > before
+    assert page.inner_text("#session-timer-value") == "0:30"
+    tab.bank.clock.advance(25)  # 44 s after the page loaded, 25 s after "continue"
+    page.goto(f"{tab.bank.base_url}/psu/login")
+    assert page.is_visible("#login-form")  # not expired: the continue counted as activity
+
+
+def test_without_javascript_continue_is_a_form_and_the_page_says_the_minutes_left(
+    chromium: Browser, bank_factory: Any, pki: TestPki, tpp_callback: TppCallback
+) -> None:
+    bank: RunningBank = bank_factory(psu_idle_timeout_seconds=120)
+    add_client(
+        bank.services.engine,
+        pki.issue(ORG, ("AISP",)),
+        bank.clock.now(),
+        name="Budget Facile",
+        redirect_uris=(tpp_callback.url,),
+    )
+    opened = Tab(chromium, bank, tpp_callback, java_script=False)
+    try:
+        opened.open_authorize()
+        page = opened.page
+        page.wait_for_selector("#psu_id")
+        assert "2\u00a0min" in page.inner_text("#session-timer")
+        assert page.is_hidden("#session-timer-live")
+        before = _last_activity(opened)
+        bank.clock.advance(100)
+        page.click("#session-continue button")
+        page.wait_for_selector("#login-form")
+        assert page.url == f"{bank.base_url}/psu/login"  # 303 back to the screen
+        assert _last_activity(opened) > before
+        bank.clock.advance(121)  # past the idle limit: the next load is the bank's page
+        page.reload()
+        page.wait_for_selector("#session-expired")
+        assert "Budget Facile" in page.inner_text("#return-to-tpp")
+    finally:
+        opened.close()
+
+
+# --- keyboard only -----------------------------------------------------------------------------
+def _tab_to(page: Any, selector: str, most: int) -> int:
+    """Press Tab until `selector` has the focus (at most `most` presses); each stop shows a
+    focus indicator (WCAG 2.4.7)."""
+    for presses in range(1, most + 1):
+        page.keyboard.press("Tab")
+        outline = page.evaluate(
+            "() => { const el = document.activeElement;"
+            " return el === document.body ? 'body' : getComputedStyle(el).outlineStyle; }"
+        )
+        assert outline != "none", f"no focus indicator after {presses} Tab(s)"
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return presses
+    raise AssertionError(f"{selector} not reached in {most} Tab presses")
+
+
+def test_the_whole_journey_works_with_the_keyboard_only(tab: Tab) -> None:
+    """Identification → method → code → consent → back to the TPP without a pointer: the
+    first field and the code field have the focus on arrival, every control is reached with
+    Tab and shows where the focus is, Enter and the arrow keys do the rest."""
+    page = tab.page
+    tab.open_authorize()
+    page.wait_for_selector("#psu_id")
+    assert page.evaluate("() => document.activeElement.id") == "psu_id"
+    page.keyboard.type("alice")
+    page.keyboard.press("Tab")
+    page.keyboard.type("wrong")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#form-error")
+    assert page.input_value("#psu_id") == "alice"  # kept after the error
+    assert page.evaluate("() => document.activeElement.id") == "password"
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#method-form")
+    _tab_to(page, "#method-totp", 4)
+    page.keyboard.press("ArrowDown")
+    assert page.is_checked("#method-app")
+    page.keyboard.press("ArrowUp")
+    assert page.is_checked("#method-totp")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#otp")
+    assert page.evaluate("() => document.activeElement.id") == "otp"  # no Tab needed
+    code = directory(tab.bank).current_totp("alice", tab.bank.clock.now())
+    assert code is not None
+    page.keyboard.type(code)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#consent-form")
+    _tab_to(page, "#consent-form button[value=authorize]", 8)
+    page.keyboard.press("Enter")
+    query = tab.callback_query()
+    assert set(query) == {"code", "state", "iss"}
+
+
+def test_the_skip_link_is_the_first_stop_and_becomes_visible(tab: Tab) -> None:
+    page = tab.page
+    page.goto(f"{tab.bank.base_url}/psu/login")  # no journey: a page without autofocus
+    page.wait_for_selector("#message")
+    assert tab.problems == [
+        "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    ]  # the page's own status, expected here
+    tab.problems.clear()
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.className") == "skip"
+    box = page.eval_on_selector(".skip", "el => el.getBoundingClientRect().left")
+    assert box >= 0  # on screen while focused
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#main")

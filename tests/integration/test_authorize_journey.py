@@ -34,6 +34,7 @@ from tests.support.psu_flow import (
     callback_params,
     callback_query,
     directory,
+    expired_return,
     journey_rows,
 )
 from tests.support.token_side import add_client, audit_trail, database_state
@@ -233,7 +234,7 @@ def test_idle_timeout_on_a_screen_returns_timeout(
     bank.clock.advance(IDLE - 1)
     assert browser.get("/psu/login").status_code == 200  # activity restarts the idle timer
     bank.clock.advance(IDLE)
-    _expect_denied(bank, browser.get("/psu/login").headers["location"], "timeout")
+    _expect_denied(bank, expired_return(browser.get("/psu/login")), "timeout")
     (row,) = journey_rows(bank)
     assert (row["stage"], row["outcome"]) == ("done", "timeout")
     assert audit_trail(bank.services.engine, AUTHORIZATION_TIMED_OUT)
@@ -247,7 +248,7 @@ def test_a_late_form_submission_returns_timeout_and_does_nothing_else(
     browser.follow(browser.choose("totp"))
     code = browser.current_code()
     bank.clock.advance(IDLE)
-    _expect_denied(bank, browser.otp(code).headers["location"], "timeout")
+    _expect_denied(bank, expired_return(browser.otp(code)), "timeout")
     assert _psu_row(bank)["totp_last_step"] is None  # the code was not consumed
     assert _codes(bank) == 0
 
@@ -257,7 +258,7 @@ def test_a_late_consent_returns_timeout_and_no_code(
 ) -> None:
     browser.follow(browser.sign_in_with_totp(client_id))
     bank.clock.advance(IDLE + 1)
-    _expect_denied(bank, browser.consent("authorize").headers["location"], "timeout")
+    _expect_denied(bank, expired_return(browser.consent("authorize")), "timeout")
     assert _codes(bank) == 0
 
 
@@ -269,7 +270,7 @@ def test_whole_journey_timeout_applies_even_with_activity(
         bank.clock.advance(IDLE - 60)
         assert browser.get("/psu/login").status_code == 200
     bank.clock.advance(JOURNEY - (JOURNEY // (IDLE - 60)) * (IDLE - 60))
-    _expect_denied(bank, browser.get("/psu/login").headers["location"], "timeout")
+    _expect_denied(bank, expired_return(browser.get("/psu/login")), "timeout")
 
 
 def test_the_page_timer_gets_the_server_computed_seconds_left(
@@ -289,9 +290,10 @@ def test_the_timer_form_ends_the_journey_with_timeout(
     bank: RunningBank, client_id: str, browser: PsuBrowser
 ) -> None:
     browser.start(client_id)
-    _expect_denied(bank, browser.submit("/psu/timeout", {}).headers["location"], "timeout")
-    assert browser.get("/psu/login").status_code == 200
-    assert "Session terminée" in browser.page.text  # type: ignore[union-attr]
+    _expect_denied(bank, expired_return(browser.submit("/psu/timeout", {})), "timeout")
+    again = browser.get("/psu/login")  # the same bank page, still with the way back
+    assert again.status_code == 200 and "Session expirée" in again.text
+    _expect_denied(bank, expired_return(again), "timeout")
 
 
 def test_static_files_are_served(bank: RunningBank) -> None:
@@ -639,7 +641,7 @@ def test_the_status_poll_reports_expiry_without_ending_the_journey(demo_bank: Ru
         demo_bank.clock.advance(IDLE)
         assert _status(browser) == "expired"
         assert journey_rows(demo_bank)[0]["stage"] == "sca"
-        _expect_denied(demo_bank, browser.submit("/psu/sca", {}).headers["location"], "timeout")
+        _expect_denied(demo_bank, expired_return(browser.submit("/psu/sca", {})), "timeout")
 
 
 def test_a_psu_without_any_sca_method_cannot_complete_authentication(

@@ -212,9 +212,18 @@ def test_psu_sees_and_withdraws_an_access_from_connected_apps(
         (grant,) = _active_grants(bank)
         assert f'name="grant_id" value="{grant.id}"' in page.text
         before_other = browser.csrf
-        done = browser.submit("/psu/connected-apps/revoke", {"grant_id": grant.id})
-        assert done.status_code == 200 and 'id="apps-notice"' in done.text
-        assert 'id="apps-none"' in done.text
+        asked = browser.submit("/psu/connected-apps/revoke", {"grant_id": grant.id})
+        assert asked.status_code == 200 and 'id="apps-confirm"' in asked.text
+        assert "Budget Facile" in asked.text
+        assert len(_active_grants(bank)) == 1  # nothing withdrawn before the confirmation
+        done = browser.submit(
+            "/psu/connected-apps/revoke", {"grant_id": grant.id, "confirm": "yes"}
+        )
+        assert done.status_code == 303  # post/redirect/get: not left on the form's URL
+        assert done.headers["location"] == f"/psu/connected-apps?withdrawn={grant.id}"
+        listed = browser.follow(done)
+        assert 'id="apps-notice"' in listed.text and "Budget Facile" in listed.text
+        assert 'id="apps-none"' in listed.text
         again = browser.submit(
             "/psu/connected-apps/revoke", {"grant_id": grant.id}, csrf=before_other
         )
@@ -238,6 +247,12 @@ def test_psu_cannot_withdraw_another_psus_access(bank: RunningBank, tpp: TppCert
         assert 'id="apps-none"' in page.text
         refused = browser.submit("/psu/connected-apps/revoke", {"grant_id": alice_grant.id})
         assert refused.status_code == 400
+        refused = browser.submit(
+            "/psu/connected-apps/revoke", {"grant_id": alice_grant.id, "confirm": "yes"}
+        )
+        assert refused.status_code == 400
+        shown = browser.get("/psu/connected-apps", withdrawn=alice_grant.id)
+        assert 'id="apps-notice"' not in shown.text  # another PSU's grant: no notice
     assert len(_active_grants(bank)) == 1
 
 

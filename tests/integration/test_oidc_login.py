@@ -46,7 +46,14 @@ from tests.support.openid_provider import (
     ensure_installed,
 )
 from tests.support.pki import TestPki, TppCerts
-from tests.support.psu_flow import PsuBrowser, authorize_params, callback_query, journey_rows
+from tests.support.psu_flow import (
+    PsuBrowser,
+    authorize_params,
+    callback_params,
+    callback_query,
+    expired_return,
+    journey_rows,
+)
 from tests.support.servers import free_port
 from tests.support.token_side import CALLBACK, add_client, audit_trail
 
@@ -470,7 +477,8 @@ def test_psu_idle_at_the_op_times_out(delegated: Delegated) -> None:
     with PsuBrowser(delegated.bank) as browser:
         url = delegated.op.sign_in(browser.http, delegated.to_op(browser))
         delegated.bank.clock.advance(delegated.bank.settings.psu_idle_timeout_seconds + 1)
-        query = callback_query(delegated.back(browser, url), "https://tpp.example/callback")
+        expired = delegated.back(browser, url)  # the bank's "session expired" page first
+        query = callback_params(expired_return(expired), "https://tpp.example/callback")
     assert query["error"] == "access_denied"
     assert query["error_description"] == "timeout"
     with delegated.bank.services.engine.connect() as conn:

@@ -31,6 +31,7 @@ from tests.support.psu_flow import (
     add_psu,
     callback_params,
     callback_query,
+    expired_return,
     journey_rows,
 )
 from tests.support.sca_service import SECRET, RunningScaService, start_sca_service
@@ -220,7 +221,7 @@ def test_expired_by_the_service_returns_timeout(
         reference = _to_app_page(browser)
         _answer(service, reference, "expire", mode)
         assert _status(browser) == "expired"
-        _expect_denied(bank, browser.submit("/psu/sca", {}).headers["location"], "timeout")
+        _expect_denied(bank, expired_return(browser.submit("/psu/sca", {})), "timeout")
     assert _journey(bank)["outcome"] == "timeout"
     assert DECOUPLED_SCA_EXPIRED in _events(bank)
     assert _codes(bank) == 0
@@ -236,7 +237,7 @@ def test_poll_mode_reads_expiry_of_an_unanswered_challenge(
         stored.expires_at = clock.now() + timedelta(seconds=60)  # the service's own, shorter
         clock.advance(61)
         assert _status(browser) == "expired"
-        _expect_denied(bank, browser.submit("/psu/sca", {}).headers["location"], "timeout")
+        _expect_denied(bank, expired_return(browser.submit("/psu/sca", {})), "timeout")
 
 
 def test_connected_apps_sign_in_sends_no_tpp_and_reaches_the_apps_page(
@@ -419,7 +420,7 @@ def test_a_callback_after_the_journey_timed_out_is_refused(
         response = _callback(bank, {"challenge_id": challenge_id, "status": "approved"})
         assert response.status_code == 409
         assert _journey(bank)["app_challenge_status"] == "pending"
-        _expect_denied(bank, browser.submit("/psu/sca", {}).headers["location"], "timeout")
+        _expect_denied(bank, expired_return(browser.submit("/psu/sca", {})), "timeout")
     assert _codes(bank) == 0
 
 

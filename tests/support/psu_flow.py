@@ -80,6 +80,16 @@ def callback_params(location: str, redirect_uri: str = CALLBACK) -> dict[str, st
     return dict(pairs)
 
 
+def expired_return(response: httpx.Response) -> str:
+    """The link back to the TPP on the bank's "session expired" page (a timed-out journey
+    shows it instead of redirecting at once)."""
+    assert response.status_code == 200, response.status_code
+    assert 'id="session-expired"' in response.text, response.text[:800]
+    found = _RETURN_LINK.search(response.text)
+    assert found, response.text[:800]
+    return found.group(1).replace("&amp;", "&")
+
+
 def callback_keys(location: str) -> list[str]:
     return [name for name, _ in parse_qsl(urlsplit(location).query, keep_blank_values=True)]
 

@@ -20,9 +20,9 @@ EVIL = '<script>alert("x")</script>'
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)
 
 CONTEXTS: dict[str, dict[str, Any]] = {
-    "login.html": dict(error_key="login_failed", psu_id=EVIL),
+    "login.html": dict(error_key="login_failed", psu_id=EVIL, last_attempt_minutes=15),
     "method.html": dict(methods=["totp", "app"], error_key=None),
-    "otp.html": dict(error_key="sca_failed"),
+    "otp.html": dict(error_key="sca_failed", last_attempt_minutes=15),
     "app_wait.html": dict(error_key=None, reference="ABCDE-FGHJK"),
     "consent.html": dict(
         role_key="role_aisp",
@@ -30,7 +30,11 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         days=90,
         organization=CertifiedOrganization(EVIL, "PSDFR-ACPR-12345"),
         organization_id="PSDFR-ACPR-12345",
+        signed_in=EVIL,
+        accounts=[EVIL, "Compte courant (…1234)"],
     ),
+    "expired.html": dict(return_url="https://tpp.example/cb?error=x&a=b"),
+    "apps_confirm.html": dict(grant_id="g1", app_name=EVIL),
     "blocked.html": dict(
         minutes=15, return_url="https://tpp.example/cb?error=x&a=b", sign_in_url=None
     ),
@@ -133,7 +137,7 @@ def test_the_page_language_is_one_the_pages_speak() -> None:
 
 def test_failure_messages_never_name_an_element() -> None:
     for lang in LANGUAGES:
-        for key in ("login_failed", "sca_failed", "blocked_body"):
+        for key in ("login_failed", "sca_failed", "otp_failed", "blocked_body"):
             text = TEXTS[lang][key].lower()
             for word in (
                 "mot de passe incorrect",
@@ -144,3 +148,28 @@ def test_failure_messages_never_name_an_element() -> None:
                 "code incorrect",
             ):
                 assert word not in text
+
+
+def test_without_script_the_timer_says_the_minutes_and_the_page_refreshes_at_the_end() -> None:
+    """WCAG 2.2.1 without JavaScript: no frozen "5:00", a button to continue, and a meta
+    refresh that brings the bank's expired page when the time is up."""
+    response = render_page(
+        THEME,
+        "login.html",
+        lang="en",
+        csrf_token="tok",
+        deadline_seconds=290,
+        lang_toggle="/psu/login",
+        authorize=True,
+        client_name="Budget Facile",
+        **CONTEXTS["login.html"],
+    )
+    html = bytes(response.body).decode()
+    assert "your session ends in 5 min." in html
+    assert '<noscript><meta http-equiv="refresh" content="291"></noscript>' in html
+    assert 'id="session-timer-live" hidden' in html  # the live countdown is the script's
+    assert 'action="/psu/session/continue"' in html
+    assert 'id="session-warning" role="alert" hidden' in html
+    assert html.index('id="session-warning"') < html.index('id="login-form"')  # seen first
+    # TPP scripts click a page's first submit button: it stays the page's own form's.
+    assert html.index('id="login-form"') < html.index('type="submit"') < html.index("</form>")
