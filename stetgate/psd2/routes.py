@@ -61,11 +61,12 @@ from stetgate.psd2.request_headers import (
     require_request_id,
 )
 from stetgate.services import Services
+from stetgate.serving.database_outage import log_unavailable
 from stetgate.serving.middleware import BodyTooLarge
 from stetgate.serving.request_id import REQUEST_ID_HEADER, request_id_of
 from stetgate.store.audit import record_event
 from stetgate.store.audit_events import PSD2_BANK_UNAVAILABLE, PSD2_CONSENT_REPLACED
-from stetgate.store.db import RETRY_AFTER_SECONDS, DatabaseTimeout
+from stetgate.store.db import RETRY_AFTER_SECONDS, DatabaseTimeout, DatabaseUnavailable
 
 logger = logging.getLogger("stetgate.psd2")
 
@@ -218,12 +219,15 @@ class StetApi:
                 return self._render(request.scope, exc)
             except BankFailure as failure:
                 return self._render(request.scope, self._bank_failure(request, failure))
-            except DatabaseTimeout:
+            except DatabaseUnavailable as exc:
+                log_unavailable(request.scope, exc)
                 return self._render(
                     request.scope,
                     ServiceUnavailable(
                         "the bank's systems did not answer in time; nothing was changed, retry "
-                        "later",
+                        "later"
+                        if isinstance(exc, DatabaseTimeout)
+                        else "the bank's systems are unavailable; retry later",
                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
                     ),
                 )
