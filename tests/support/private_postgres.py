@@ -77,7 +77,9 @@ class PrivatePostgres:
     """One throwaway cluster: `start`, `stop` (``fast`` by default, as a restart or a failover
     does), `url`, `terminate_backends`, `destroy`."""
 
-    def __init__(self, *, max_connections: int = 100) -> None:
+    def __init__(self, *, max_connections: int = 100, durable: bool = False) -> None:
+        """``durable``: ``fsync`` on, as a bank runs it (tests leave it off: they never crash
+        the machine, and it is faster)."""
         bindir = postgres_bindir()
         if bindir is None:
             raise RuntimeError("initdb not found")
@@ -106,7 +108,7 @@ class PrivatePostgres:
         settings = (
             f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
             f"unix_socket_directories = '{self.folder}'\nmax_connections = {max_connections}\n"
-            "fsync = off\nshared_buffers = 32MB\n"
+            f"fsync = {'on' if durable else 'off'}\nshared_buffers = 32MB\n"
         )
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(settings)
