@@ -26,6 +26,7 @@ from refresh_load import (
     create_pg_database,
     drop_pg_database,
     outage_seconds,
+    recovery,
     run_refresh_load,
     running_bank,
     server_log_lines,
@@ -73,21 +74,14 @@ def main() -> int:
     print("\n".join(timeline_lines(load, {kill_second: "kill -9 worker"})))
     failures, last_failure = outage_seconds(load, fault["at"])
     replaced = fault.get("replaced", float("nan")) - fault["at"]
-    before_rate = load.ok_rate(1, kill_second)
-    end = int(args.seconds)
-    after_rate = load.ok_rate(end - 5, end)
-    tail_failures = sum(
-        n for s in range(end - 3, end) for st, n in load.timeline[s].items() if st != "200"
-    )
-    resumed = after_rate >= 0.5 * before_rate and tail_failures == 0
+    resumed = recovery(load, kill_second, args.seconds)
     print(f"statuses: {dict(load.statuses())}")
     print(f"worker killed at {kill_second} s; replaced after {replaced:.2f} s")
     print(f"failed exchanges after the kill: {failures}; last one {last_failure:.2f} s after it")
-    print(f"200/s before the kill: {before_rate:.0f}; in the last 5 s: {after_rate:.0f}")
-    print(f"service resumed by itself: {'yes' if resumed else 'NO'}")
+    print("\n".join(resumed.lines()))
     print(f"server log: {logs}")
     print("\n".join(check.lines()))
-    return 0 if check.ok and resumed and not any(logs.values()) else 1
+    return 0 if check.ok and resumed.resumed and not any(logs.values()) else 1
 
 
 if __name__ == "__main__":

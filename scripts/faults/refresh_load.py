@@ -432,6 +432,33 @@ def timeline_lines(load: LoadResult, marks: dict[int, str] | None = None) -> lis
     return lines
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """Whether service resumed by itself: the last 5 s at half the 200/s of before the fault
+    or more, and no failure in the last 3 s."""
+
+    before_rate: float
+    after_rate: float
+    tail_failures: int
+
+    @property
+    def resumed(self) -> bool:
+        return self.after_rate >= 0.5 * self.before_rate and self.tail_failures == 0
+
+    def lines(self) -> list[str]:
+        return [
+            f"200/s before the fault: {self.before_rate:.0f}; in the last 5 s: "
+            f"{self.after_rate:.0f}",
+            f"service resumed by itself: {'yes' if self.resumed else 'NO'}",
+        ]
+
+
+def recovery(load: LoadResult, fault_second: int, seconds: float) -> Recovery:
+    end = int(seconds)
+    tail = sum(n for s in range(end - 3, end) for st, n in load.timeline[s].items() if st != "200")
+    return Recovery(load.ok_rate(1, fault_second), load.ok_rate(end - 5, end), tail)
+
+
 def outage_seconds(load: LoadResult, fault_at: float) -> tuple[int, float]:
     """Failed exchanges after ``fault_at`` and the time from the fault to the last one."""
     after = [t for t in load.failure_times if t >= fault_at - 0.05]
@@ -453,11 +480,13 @@ __all__ = [
     "Bank",
     "LoadResult",
     "PairCheck",
+    "Recovery",
     "audited_refreshes",
     "check_pairs",
     "create_pg_database",
     "drop_pg_database",
     "outage_seconds",
+    "recovery",
     "rss_of",
     "run_refresh_load",
     "running_bank",

@@ -26,6 +26,7 @@ from refresh_load import (
     ROOT,
     check_pairs,
     outage_seconds,
+    recovery,
     run_refresh_load,
     running_bank,
     server_log_lines,
@@ -81,13 +82,7 @@ def main() -> int:
     failures, last_failure = outage_seconds(load, fault["at"])
     down = fault["started"] - fault["at"]
     after_up = max(0.0, load.failure_times[-1] - fault["started"]) if load.failure_times else 0.0
-    before_rate = load.ok_rate(1, fault_second)
-    end = int(args.seconds)
-    after_rate = load.ok_rate(end - 5, end)
-    tail_failures = sum(
-        n for s in range(end - 3, end) for st, n in load.timeline[s].items() if st != "200"
-    )
-    resumed = after_rate >= 0.5 * before_rate and tail_failures == 0
+    resumed = recovery(load, fault_second, args.seconds)
     protocol = "503" not in load.samples or (
         "temporarily_unavailable" in load.samples["503"]
         and "retry-after: 1" in load.samples["503"].lower()
@@ -98,8 +93,7 @@ def main() -> int:
         f"failed exchanges: {failures}; the last {last_failure:.2f} s after the stop, "
         f"{after_up:.2f} s after PostgreSQL was up again"
     )
-    print(f"200/s before: {before_rate:.0f}; in the last 5 s: {after_rate:.0f}")
-    print(f"service resumed by itself: {'yes' if resumed else 'NO'}")
+    print("\n".join(resumed.lines()))
     for status, sample in sorted(load.samples.items()):
         print(f"first {status} answer:\n  " + sample.replace("\r\n", "\n  "))
     print(f"server log: {logs} (503 answers: {statuses['503']})")
@@ -108,7 +102,7 @@ def main() -> int:
     one_line_each = logs["database unavailable on"] == statuses["503"]
     ok = (
         check.ok
-        and resumed
+        and resumed.resumed
         and protocol
         and no_500
         and one_line_each

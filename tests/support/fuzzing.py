@@ -200,6 +200,13 @@ class FuzzReport:
             request = response.request
             self.examples.append(f"{target} {request.method} {request.url}: {'; '.join(problems)}")
 
+    def no_answer(self, target: str, problem: str) -> None:
+        """The bank dropped or broke the connection instead of answering."""
+        self.requests[target] += 1
+        self.server_errors[target] += 1
+        if len(self.examples) < 20:
+            self.examples.append(f"{target}: no answer: {problem}")
+
     def lines(self) -> list[str]:
         out = [f"{'target':<34}{'requests':>9}{'5xx':>6}{'violations':>11}"]
         for target in sorted(self.requests):
@@ -460,8 +467,24 @@ class Fuzzer:
         return self.report
 
     def _hypothesis(
-        self, strategy: st.SearchStrategy[Any], examples: int, test: Callable[[Any], None]
+        self,
+        target: str,
+        strategy: st.SearchStrategy[Any],
+        examples: int,
+        test: Callable[[Any], None],
     ) -> None:
+        """Run ``test`` on ``examples`` generated values. A value httpx refuses to put on the
+        wire (an illegal header or URL) reached nobody and is skipped; a request the bank
+        answered with a dropped or broken connection counts as a server error of ``target``."""
+
+        def guarded(value: Any) -> None:
+            try:
+                test(value)
+            except (httpx.LocalProtocolError, httpx.InvalidURL, UnicodeEncodeError):
+                return
+            except httpx.TransportError as exc:
+                self.report.no_answer(target, f"{type(exc).__name__}: {exc}")
+
         @settings(
             max_examples=examples,
             deadline=None,
@@ -472,7 +495,7 @@ class Fuzzer:
         @seed(self.seed)
         @given(strategy)
         def drive(value: Any) -> None:
-            test(value)
+            guarded(value)
 
         drive()
 
@@ -484,7 +507,9 @@ class Fuzzer:
         per = max(1, budget // (len(operations) * len(modes)))
         for operation in operations:
             for mode in modes:
-                self._hypothesis(operation.as_strategy(generation_mode=mode), per, self._stet_case)
+                self._hypothesis(
+                    "stet", operation.as_strategy(generation_mode=mode), per, self._stet_case
+                )
 
     def _stet_case(self, case: schemathesis.Case) -> None:
         response = self.caller.send_case(case)
@@ -528,6 +553,7 @@ class Fuzzer:
         self._pairs_to_refresh()
         strategy = _encoded(_form(self._token_fields()))
         self._hypothesis(
+            "oauth token",
             strategy,
             budget,
             lambda body: self._post("oauth token", "/stet/psd2/oauth/token", body, token_problems),
@@ -540,6 +566,7 @@ class Fuzzer:
             "client_id": _field([self.secrets.client_id]),
         }
         self._hypothesis(
+            "oauth revoke",
             _encoded(_form(fields)),
             budget,
             lambda body: self._post(
@@ -553,6 +580,7 @@ class Fuzzer:
             "token_type_hint": _field(["access_token", "refresh_token"]),
         }
         self._hypothesis(
+            "oauth introspect",
             _encoded(_form(fields)),
             budget,
             lambda body: self._post(
@@ -602,7 +630,7 @@ class Fuzzer:
             response = self.anonymous.get("/stet/psd2/oauth/authorize", params=query)
             self.report.record("psu authorize", response, page_problems(response))
 
-        self._hypothesis(_form(fields), budget, send)
+        self._hypothesis("psu authorize", _form(fields), budget, send)
 
     def psu_pages(self, budget: int) -> None:
         paths = [
@@ -657,7 +685,7 @@ class Fuzzer:
                 response = browser.post(path, content=content, headers=headers)
                 self.report.record(f"psu POST {path}", response, page_problems(response))
 
-        self._hypothesis(strategy, max(1, budget // 2), send)
+        self._hypothesis("psu POST", strategy, max(1, budget // 2), send)
 
     # --- register API ---------------------------------------------------------------------------
     def register(self, budget: int) -> None:
@@ -703,21 +731,18 @@ class Fuzzer:
                 "garbage": "x" * 20,
             }[bearer_kind]
             target = REGISTER_PATH if method == "POST" else f"{REGISTER_PATH}/{client_id or 'x'}"
-            try:
-                response = self.registering.send(
-                    method,
-                    httpx.URL(target).raw_path.decode("ascii"),
-                    bearer=bearer,
-                    body=body,
-                    request_id=request_id,
-                )
-            except (httpx.InvalidURL, UnicodeEncodeError, ValueError):
-                return  # httpx refuses to send it: nothing reached the bank
+            response = self.registering.send(
+                method,
+                httpx.URL(target).raw_path.decode("ascii"),
+                bearer=bearer,
+                body=body,
+                request_id=request_id,
+            )
             self.report.record(
                 f"register {method}", response, register_problems(response, request_id)
             )
 
-        self._hypothesis(strategy, budget, send)
+        self._hypothesis("register", strategy, budget, send)
 
     def _registration_bearer(self) -> str | None:
         if self._bearer is None:
