@@ -25,12 +25,14 @@ from refresh_load import (
     check_pairs,
     create_pg_database,
     drop_pg_database,
+    every_worker_accepts,
     outage_seconds,
     recovery,
     run_refresh_load,
     running_bank,
     server_log_lines,
     timeline_lines,
+    tls_context,
 )
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -67,6 +69,9 @@ def main() -> int:
 
             load = run_refresh_load(bank, args.seconds, processes=args.processes, during=kill)
             check = check_pairs(bank, load)
+            both_serve = every_worker_accepts(
+                bank.process.pid, bank.port, len(before), tls_context(bank.data_dir)
+            )
             logs = server_log_lines(bank, "Exception in ASGI application", "Traceback")
     finally:
         drop_pg_database(args.pg_admin_url, name)
@@ -79,9 +84,12 @@ def main() -> int:
     print(f"worker killed at {kill_second} s; replaced after {replaced:.2f} s")
     print(f"failed exchanges after the kill: {failures}; last one {last_failure:.2f} s after it")
     print("\n".join(resumed.lines()))
+    print(f"new connections reach every worker, the new one included: {both_serve}")
     print(f"server log: {logs}")
     print("\n".join(check.lines()))
-    return 0 if check.ok and resumed.resumed and not any(logs.values()) else 1
+    ok = check.ok and resumed.resumed and both_serve and not any(logs.values())
+    print("kill_worker: " + ("OK" if ok else "FAILED"))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
