@@ -17,7 +17,8 @@ transaction and returns the RFC 6749 §5.1 JSON body; it refuses with an
 the error and its description — never a token or code); successes by the handler, inside its
 own transaction. A database statement or lock timeout, or a database that is unreachable
 (`stetgate.store.db.DatabaseUnavailable`), is answered ``temporarily_unavailable`` (503,
-``Retry-After``, X-Request-ID echoed): its transaction did not commit, nothing is audited.
+``Retry-After``, X-Request-ID echoed): nothing is half-written (each handler's work is one
+transaction) and nothing is audited.
 
 Nothing here waits on the event loop (`stetgate.serving.blocking`): a returning TPP's QWAC is
 answered from the validator's cache, a new one is path-validated on the blocking pool; each
