@@ -15,9 +15,11 @@ holds after ``pg_terminate_backend`` of every pooled session.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -340,6 +342,37 @@ def test_readiness_says_unavailable_while_the_database_is_down(
         assert http.get("/health/live").status_code == 200
         up.start()
         assert http.get("/health/ready").status_code == 200
+
+
+def test_a_restart_in_the_middle_of_refreshes_answers_only_200_or_503(
+    world: ApiWorld, up: PrivatePostgres
+) -> None:
+    """Refreshes keep coming while the cluster stops and starts: each one is answered 200 or
+    the protocol's 503, never a 500 or a dropped connection, and the last ones are 200s."""
+    pairs = [new_pair(world) for _ in range(4)]
+    stop = threading.Event()
+
+    def keep_refreshing(pair: Any) -> list[int]:
+        statuses: list[int] = []
+        with world.bank.client(world.tpp_certs) as http:
+            while not stop.is_set():
+                statuses.append(http.post(TOKEN, data=refresh_form(world, pair)).status_code)
+            for _ in range(3):
+                statuses.append(http.post(TOKEN, data=refresh_form(world, pair)).status_code)
+        return statuses
+
+    with ThreadPoolExecutor(len(pairs)) as pool:
+        running = [pool.submit(keep_refreshing, pair) for pair in pairs]
+        time.sleep(0.3)
+        up.stop()
+        up.start()
+        time.sleep(0.3)
+        stop.set()
+        seen = [future.result() for future in running]
+    everything = [status for statuses in seen for status in statuses]
+    assert set(everything) <= {200, 503}, sorted(set(everything))
+    assert 503 in everything  # the stop really happened under the load
+    assert all(statuses[-3:] == [200, 200, 200] for statuses in seen)
 
 
 # --- sessions ended under the bank's feet -----------------------------------------------------
