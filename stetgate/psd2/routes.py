@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import traceback
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -30,7 +31,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stetgate.bank.failures import BankFailure, BankTimeout
 from stetgate.bank.request_context import serving_request
@@ -383,9 +384,20 @@ def too_large_answer(services: Services) -> Callable[[Scope], Response]:
     return answer
 
 
+class _WholePrefix(Mount):
+    """A mount that takes every path under its prefix. Starlette's pattern for the rest of the
+    path is ``.*``, which stops at a newline: a resource id with an encoded ``%0A`` fell out of
+    the API to the app's plain-text 404 instead of the STET error body (found by
+    scripts/fuzz.py)."""
+
+    def __init__(self, path: str, app: ASGIApp) -> None:
+        super().__init__(path, app=app)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
+
+
 def routes(services: Services) -> list[BaseRoute]:
     """The resource API, served by the bank backend of ``services``."""
-    return [Mount(BASE_PATH, app=StetApi(services))]
+    return [_WholePrefix(BASE_PATH, StetApi(services))]
 
 
 __all__ = ["BASE_PATH", "HAL_JSON", "StetApi", "routes", "too_large_answer"]
