@@ -57,6 +57,7 @@ from stetgate.services import Services, services_of
 from stetgate.serving.access import AccessObserver
 from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.client_cert import ClientCertificateSource
+from stetgate.serving.database_outage import log_unavailable
 from stetgate.serving.heap import settle_after_start
 from stetgate.serving.metrics_listener import forget_process_at_exit
 from stetgate.serving.middleware import BodySizeLimit, SecurityHeaders
@@ -65,7 +66,7 @@ from stetgate.settings import Settings, load_settings
 from stetgate.statistics import families
 from stetgate.statistics.families import EndpointFamilies, PathRule
 from stetgate.statistics.recorder import NO_BACKEND_CHECK, RequestStatistics, StatisticsRecorder
-from stetgate.store.db import DatabaseTimeout, Timeouts, make_engine, require_migrated
+from stetgate.store.db import DatabaseUnavailable, Timeouts, make_engine, require_migrated
 from stetgate.store.reading import read_only_engine
 
 log = logging.getLogger(__name__)
@@ -235,9 +236,12 @@ async def _sca_service_unavailable(request: Request, exc: Exception) -> Response
     return unavailable_page(request)
 
 
-async def _database_timeout(request: Request, exc: Exception) -> Response:
-    """A statement or lock timeout that no endpoint answered itself (the OAuth, register and
-    STET endpoints render theirs in their own error format): the PSU pages' 503 page."""
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    """A database timeout or outage that no endpoint answered itself (the OAuth, register and
+    STET endpoints render theirs in their own error format): the PSU pages' 503 page, and the
+    request's one log line."""
+    assert isinstance(exc, DatabaseUnavailable)
+    log_unavailable(request.scope, exc)
     return unavailable_page(request)
 
 
@@ -303,7 +307,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
-            DatabaseTimeout: _database_timeout,
+            DatabaseUnavailable: _database_unavailable,
             ScaServiceUnavailable: _sca_service_unavailable,
         },
         middleware=[

@@ -288,7 +288,7 @@ def authorize_endpoint(frontend: AuthorizationFrontend) -> Callable[[Request], A
     hand a valid request to ``frontend`` — all of it in one hop to the blocking pool (the
     client lookup, the validation of its stored certificates, the audit row or the journey
     are database and path-validation work). A database timeout propagates as
-    `stetgate.store.db.DatabaseTimeout` (the app answers it)."""
+    `stetgate.store.db.DatabaseUnavailable` (the app answers it)."""
 
     async def authorize(request: Request) -> Response:
         services = services_of(request)

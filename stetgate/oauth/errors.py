@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 from starlette.responses import JSONResponse
+from starlette.types import Scope
 
 from stetgate.oauth.error_text import error_description
-from stetgate.store.db import RETRY_AFTER_SECONDS
+from stetgate.serving.database_outage import log_unavailable
+from stetgate.serving.request_id import REQUEST_ID_HEADER
+from stetgate.store.db import RETRY_AFTER_SECONDS, DatabaseUnavailable
 
 
 class OAuthError(Exception):
@@ -109,7 +112,8 @@ class ServerError(OAuthError):
 class TemporarilyUnavailable(OAuthError):
     """RFC 6749 §4.1.2.1's ``temporarily_unavailable``, also used at the token, revocation and
     introspection endpoints (no code of their own exists for it): the database did not answer
-    within its statement or lock timeout. 503 with ``Retry-After``; nothing was changed."""
+    within its statement or lock timeout, or is unreachable (`DatabaseUnavailable`). 503 with
+    ``Retry-After``; nothing was half-written."""
 
     error = "temporarily_unavailable"
     status_code = 503
@@ -129,3 +133,16 @@ def oauth_error_response(exc: OAuthError) -> JSONResponse:
     elif exc.status_code == 503:
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+
+
+def database_unavailable_response(
+    scope: Scope, exc: DatabaseUnavailable, request_id: str | None
+) -> JSONResponse:
+    """The token, revocation and introspection endpoints' answer to `DatabaseUnavailable`:
+    ``temporarily_unavailable`` (503, ``Retry-After``, no-store), the request's X-Request-ID
+    echoed when it sent a well-formed one, and the request's one log line."""
+    log_unavailable(scope, exc)
+    response = oauth_error_response(TemporarilyUnavailable(exc.public_description))
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response

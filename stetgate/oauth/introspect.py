@@ -47,7 +47,7 @@ from stetgate.oauth.clients import CLIENT_ACTIVE, get_client
 from stetgate.oauth.errors import (
     NO_STORE,
     OAuthError,
-    TemporarilyUnavailable,
+    database_unavailable_response,
     oauth_error_response,
 )
 from stetgate.oauth.form import read_form, required_parameter
@@ -55,7 +55,8 @@ from stetgate.oauth.refreshable import RefreshLimits, refreshable
 from stetgate.oauth.token_pairs import TokenPair, find_active_access, find_by_refresh_hash
 from stetgate.secrets import secret_hash
 from stetgate.services import Services, services_of
-from stetgate.store.db import DatabaseTimeout
+from stetgate.serving.request_id import request_id_of
+from stetgate.store.db import DatabaseUnavailable
 from stetgate.store.schema import clients
 
 INTROSPECT_PATH = "/stet/psd2/oauth/introspect"
@@ -179,10 +180,8 @@ async def introspect(request: Request) -> JSONResponse:
         )
     except OAuthError as exc:
         return oauth_error_response(exc)
-    except DatabaseTimeout:
-        return oauth_error_response(
-            TemporarilyUnavailable("the database did not answer in time; retry later")
-        )
+    except DatabaseUnavailable as exc:
+        return database_unavailable_response(request.scope, exc, request_id_of(request.headers))
     return JSONResponse(body, headers=NO_STORE)
 
 

@@ -64,7 +64,8 @@ from stetgate.oauth.refreshable import (
 )
 from stetgate.store.audit_events import TOKEN_REFRESHED
 from stetgate.store.compiled import CompiledStatement
-from stetgate.store.db import DatabaseTimeout, is_timeout, restart_statement_clock
+from stetgate.store.db import restart_statement_clock, unavailable
+from stetgate.store.liveness import connection_is_stale
 from stetgate.store.schema import UtcDateTime, audit_events, grants
 from stetgate.store.sqlite_writes import FIRST_PAUSE_SECONDS, begin_immediate, write_gate
 
@@ -167,7 +168,10 @@ class RefreshStore:
     rather than SQLite's busy handler, whose first back-off is 1 ms: with several workers,
     write transactions of ~50 µs collide often; all within ``lock_wait_seconds``.
     A batch that times out (statement or lock timeout, `stetgate.store.db.Timeouts`) fails
-    each of its callers with `DatabaseTimeout`.
+    each of its callers with `DatabaseTimeout`, one that finds the database unreachable with
+    `DatabaseUnavailable`. On PostgreSQL the kept connection is checked before each batch
+    (`stetgate.store.liveness.connection_is_stale`, one non-blocking poll, no round trip):
+    one the server ended (restart, ``pg_terminate_backend``) is replaced before it fails.
     """
 
     def __init__(
@@ -265,8 +269,7 @@ class RefreshStore:
                 try:
                     results = await loop.run_in_executor(self._thread(), self._run_batch, jobs)
                 except Exception as exc:  # the batch was rolled back: each caller sees why
-                    if is_timeout(exc):
-                        exc = DatabaseTimeout("the refresh did not complete in time")
+                    exc = unavailable(exc) or exc
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
@@ -285,6 +288,9 @@ class RefreshStore:
 
     def _run_batch(self, jobs: list[RefreshJob]) -> list[RefreshedAccess | None]:
         with self._lock:
+            raw = self._raw
+            if raw is not None and not self._sqlite and connection_is_stale(raw.driver_connection):
+                self._drop()  # ended by a restart: replaced before it fails a batch
             cursor = self._cursor if self._raw is not None else self._connect()
             assert self._raw is not None
             restart_statement_clock(self._raw.info)

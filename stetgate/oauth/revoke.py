@@ -36,7 +36,7 @@ from stetgate.oauth.client_auth import (
 from stetgate.oauth.errors import (
     NO_STORE,
     OAuthError,
-    TemporarilyUnavailable,
+    database_unavailable_response,
     oauth_error_response,
 )
 from stetgate.oauth.form import read_form, required_parameter
@@ -46,7 +46,7 @@ from stetgate.services import Services, services_of
 from stetgate.serving.request_id import request_id_of
 from stetgate.store.audit import record_event
 from stetgate.store.audit_events import REVOCATION_REFUSED, TOKEN_REVOKED
-from stetgate.store.db import DatabaseTimeout
+from stetgate.store.db import DatabaseUnavailable
 
 REVOKE_PATH = "/stet/psd2/oauth/revoke"
 
@@ -70,12 +70,8 @@ async def revoke(request: Request) -> Response:
         except OAuthError as exc:
             await services.blocking.run(_audit_refusal, services, now, client_id, request_id, exc)
             return oauth_error_response(exc)
-    except DatabaseTimeout:
-        return oauth_error_response(
-            TemporarilyUnavailable(
-                "the database did not answer in time; nothing was changed, retry later"
-            )
-        )
+    except DatabaseUnavailable as exc:
+        return database_unavailable_response(request.scope, exc, request_id)
     return Response(status_code=200, headers=NO_STORE)
 
 

@@ -15,9 +15,10 @@ transaction and returns the RFC 6749 §5.1 JSON body; it refuses with an
 `stetgate.oauth.errors.OAuthError`. Success and error responses carry
 ``Cache-Control: no-store`` (§5.1, §5.2). Refusals are audited here (``token_refused`` with
 the error and its description — never a token or code); successes by the handler, inside its
-own transaction. A database statement or lock timeout (`stetgate.store.db.DatabaseTimeout`)
-is answered ``temporarily_unavailable`` (503, ``Retry-After``): its transaction was rolled
-back, nothing was changed, and nothing is audited.
+own transaction. A database statement or lock timeout, or a database that is unreachable
+(`stetgate.store.db.DatabaseUnavailable`), is answered ``temporarily_unavailable`` (503,
+``Retry-After``, X-Request-ID echoed): nothing is half-written (each handler's work is one
+transaction) and nothing is audited.
 
 Nothing here waits on the event loop (`stetgate.serving.blocking`): a returning TPP's QWAC is
 answered from the validator's cache, a new one is path-validated on the blocking pool; each
@@ -54,6 +55,7 @@ from stetgate.oauth.errors import (
     OAuthError,
     TemporarilyUnavailable,
     UnsupportedGrantType,
+    database_unavailable_response,
     oauth_error_response,
 )
 from stetgate.oauth.form import read_form
@@ -63,7 +65,7 @@ from stetgate.serving.access import note_caller
 from stetgate.serving.request_id import request_id_of
 from stetgate.store.audit import record_event
 from stetgate.store.audit_events import TOKEN_REFUSED
-from stetgate.store.db import DatabaseTimeout
+from stetgate.store.db import DatabaseUnavailable
 
 TOKEN_PATH = "/stet/psd2/oauth/token"  # noqa: S105 - a URL path
 
@@ -143,13 +145,9 @@ class TokenEndpoint:
                     _audit_refusal, services, request.scope, form, exc, now, request_id
                 )
                 return oauth_error_response(exc)
-        except DatabaseTimeout:
+        except DatabaseUnavailable as exc:
             count_grant_refused(grant_type_label(form, self.handlers), TemporarilyUnavailable.error)
-            return oauth_error_response(
-                TemporarilyUnavailable(
-                    "the database did not answer in time; nothing was changed, retry later"
-                )
-            )
+            return database_unavailable_response(request.scope, exc, request_id)
         count_grant_issued(form["grant_type"])
         # The handler bound the QWAC to this client_id (RFC 8705 §2): now it is known.
         note_caller(request.scope, client_id=form.get("client_id"))

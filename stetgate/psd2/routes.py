@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import traceback
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -30,7 +31,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stetgate.bank.failures import BankFailure, BankTimeout
 from stetgate.bank.request_context import serving_request
@@ -61,11 +62,12 @@ from stetgate.psd2.request_headers import (
     require_request_id,
 )
 from stetgate.services import Services
+from stetgate.serving.database_outage import log_unavailable
 from stetgate.serving.middleware import BodyTooLarge
 from stetgate.serving.request_id import REQUEST_ID_HEADER, request_id_of
 from stetgate.store.audit import record_event
 from stetgate.store.audit_events import PSD2_BANK_UNAVAILABLE, PSD2_CONSENT_REPLACED
-from stetgate.store.db import RETRY_AFTER_SECONDS, DatabaseTimeout
+from stetgate.store.db import RETRY_AFTER_SECONDS, DatabaseTimeout, DatabaseUnavailable
 
 logger = logging.getLogger("stetgate.psd2")
 
@@ -218,12 +220,15 @@ class StetApi:
                 return self._render(request.scope, exc)
             except BankFailure as failure:
                 return self._render(request.scope, self._bank_failure(request, failure))
-            except DatabaseTimeout:
+            except DatabaseUnavailable as exc:
+                log_unavailable(request.scope, exc)
                 return self._render(
                     request.scope,
                     ServiceUnavailable(
                         "the bank's systems did not answer in time; nothing was changed, retry "
-                        "later",
+                        "later"
+                        if isinstance(exc, DatabaseTimeout)
+                        else "the bank's systems are unavailable; retry later",
                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
                     ),
                 )
@@ -379,9 +384,20 @@ def too_large_answer(services: Services) -> Callable[[Scope], Response]:
     return answer
 
 
+class _WholePrefix(Mount):
+    """A mount that takes every path under its prefix. Starlette's pattern for the rest of the
+    path is ``.*``, which stops at a newline: a resource id with an encoded ``%0A`` fell out of
+    the API to the app's plain-text 404 instead of the STET error body (found by
+    scripts/fuzz.py)."""
+
+    def __init__(self, path: str, app: ASGIApp) -> None:
+        super().__init__(path, app=app)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
+
+
 def routes(services: Services) -> list[BaseRoute]:
     """The resource API, served by the bank backend of ``services``."""
-    return [Mount(BASE_PATH, app=StetApi(services))]
+    return [_WholePrefix(BASE_PATH, StetApi(services))]
 
 
 __all__ = ["BASE_PATH", "HAL_JSON", "StetApi", "routes", "too_large_answer"]

@@ -1,8 +1,9 @@
-"""The page a PSU sees when the bank's database did not answer in time.
+"""The page a PSU sees when the bank's database did not answer in time or is unreachable.
 
-A statement or lock timeout (`stetgate.store.db.DatabaseTimeout`) rolled the request's
-transaction back, so nothing changed: the page says so, in the PSU's language, with status 503
-and ``Retry-After`` (RFC 9110 §15.6.4, §10.2.3) — never a stack trace or a 500.
+A statement or lock timeout, or a database outage (`stetgate.store.db.DatabaseUnavailable`),
+left the request's transaction uncommitted, so nothing changed: the page says so, in the
+PSU's language, with status 503 and ``Retry-After`` (RFC 9110 §15.6.4, §10.2.3)
+— never a stack trace or a 500.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -233,7 +234,10 @@ async def enter_visit(
     lang = theme.request_language(request, journey.lang)
     form: dict[str, str] = {}
     if post:
-        form = await read_form(request)
+        try:
+            form = await read_form(request)
+        except HTTPException:  # over the field limit, or a malformed multipart body
+            return bad_form_page(theme, lang)
         if not same_secret(form.get("csrf_token", ""), journey.csrf_token):
             return bad_form_page(theme, lang, LOGIN_PATH)
     visit = Visit(request, services, now, journey, form, lang, client)

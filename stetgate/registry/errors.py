@@ -108,7 +108,8 @@ class UnsupportedMediaType(RegistrationError):
 
 class TemporarilyUnavailable(RegistrationError):
     """The database did not answer within its statement or lock timeout
-    (`stetgate.store.db.DatabaseTimeout`): nothing was changed, not even the audit trail.
+    (`stetgate.store.db.DatabaseTimeout`), or is unreachable (`DatabaseUnavailable`): nothing
+    was changed, not even the audit trail.
     RFC 6749 §4.1.2.1's ``temporarily_unavailable``, 503 with ``Retry-After``
     (RFC 9110 §10.2.3)."""
 

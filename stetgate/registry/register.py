@@ -66,6 +66,7 @@ from stetgate.registry.signed_requests import (
     verify_registration_signature,
 )
 from stetgate.services import Services, services_of
+from stetgate.serving.database_outage import log_unavailable
 from stetgate.serving.request_id import (
     REQUEST_ID_HEADER,
     REQUEST_ID_MAX_LENGTH,
@@ -79,7 +80,7 @@ from stetgate.store.audit_events import (
     CLIENT_REGISTRATION_REFUSED,
     CLIENT_REGISTRATION_UPDATED,
 )
-from stetgate.store.db import DatabaseTimeout, read_connection
+from stetgate.store.db import DatabaseTimeout, DatabaseUnavailable, read_connection
 
 MAX_REGISTER_BODY_BYTES = 32 * 1024
 """A QSealC with its chain is a few kB; 32 KiB leaves room and bounds JSON parsing work."""
@@ -127,8 +128,8 @@ async def register_client(request: Request) -> Response:
         )
     except RegistrationError as exc:
         return await _refused(request, services, now, exc, request_id, caller)
-    except DatabaseTimeout:
-        return _unavailable(request_id)
+    except DatabaseUnavailable as exc:
+        return _unavailable(request, exc, request_id)
     body = client_information(created.client, created.registration_access_token, services.issuer)
     return _json(
         body,
@@ -171,8 +172,8 @@ async def manage_registration(request: Request) -> Response:
         )
     except RegistrationError as exc:
         return await _refused(request, services, now, exc, request_id, caller)
-    except DatabaseTimeout:
-        return _unavailable(request_id)
+    except DatabaseUnavailable as exc:
+        return _unavailable(request, exc, request_id)
     return _json(
         client_information(updated, authenticated.bearer, services.issuer), 200, request_id
     )
@@ -494,8 +495,8 @@ async def _refused(
             request_id=request_id,
             method=request.method,
         )
-    except DatabaseTimeout:
-        return _unavailable(request_id)
+    except DatabaseUnavailable as outage:
+        return _unavailable(request, outage, request_id)
     return registration_error_response(exc, request_id)
 
 
@@ -522,12 +523,16 @@ def _audit_refusal(
         )
 
 
-def _unavailable(request_id: str | None) -> JSONResponse:
-    """A database statement or lock timeout: 503, nothing changed, nothing audited."""
+def _unavailable(
+    request: Request, exc: DatabaseUnavailable, request_id: str | None
+) -> JSONResponse:
+    """A database statement or lock timeout, or an unreachable database: 503, nothing
+    half-written, nothing audited; the request's one log line."""
+    log_unavailable(request.scope, exc)
     return registration_error_response(
         TemporarilyUnavailable(
-            "the database did not answer in time; nothing was changed, retry later",
-            reason="database_timeout",
+            exc.public_description,
+            reason="database_timeout" if isinstance(exc, DatabaseTimeout) else "database_down",
         ),
         request_id,
     )

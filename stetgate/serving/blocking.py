@@ -29,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-from stetgate.store.db import DatabaseTimeout, is_timeout
+from stetgate.store.db import unavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -50,18 +50,19 @@ class BlockingCalls:
         If the awaiting request is cancelled (client gone), the call still runs to its end on
         its thread — a database transaction is never abandoned half way — and its result is
         dropped; statement and lock timeouts (`stetgate.store.db`) bound how long that is.
-        A timeout comes back as `DatabaseTimeout` (503 at every boundary)."""
+        A database that timed out or is unreachable comes back as `DatabaseUnavailable`
+        (`DatabaseTimeout` for a timeout): 503 with ``Retry-After`` at every boundary, never a
+        500 with a traceback."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
                 self._executor, functools.partial(function, *args, **kwargs)
             )
         except Exception as exc:
-            if is_timeout(exc):
-                raise DatabaseTimeout(
-                    "the database did not answer in time (statement or lock timeout)"
-                ) from exc
-            raise
+            translated = unavailable(exc)
+            if translated is None:
+                raise
+            raise translated from exc
 
     def close(self) -> None:
         """Let running calls finish, start no new ones (at shutdown)."""

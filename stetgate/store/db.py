@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
+from stetgate.store.liveness import KEEPALIVE_OPTIONS, replace_stale_connections
 from stetgate.store.sqlite_writes import (
     WriteGate,
     begin_write,
@@ -54,23 +57,70 @@ class Timeouts:
 
 
 RETRY_AFTER_SECONDS = 1
-"""``Retry-After`` of every 503 a `DatabaseTimeout` becomes (RFC 9110 §10.2.3): a timed-out
-lock is usually free again soon. One value for the OAuth, register, STET and PSU answers."""
+"""``Retry-After`` of every 503 a `DatabaseUnavailable` becomes (RFC 9110 §10.2.3): a timed-out
+lock is usually free again soon, and a restarted or failed-over database answers again within
+seconds (measured: a PostgreSQL restart under load is healed in under a second,
+docs/security.md#faults-and-fuzzing). One value for the OAuth, register, STET and PSU answers."""
 
 
-class DatabaseTimeout(RuntimeError):
+class DatabaseUnavailable(RuntimeError):
+    """The database could not serve this request: it is down, restarting, refused or dropped
+    the connection, has no connection slot left, or (`DatabaseTimeout`) did not answer in
+    time. Its transaction did not commit — or, when the connection broke during COMMIT, the
+    database decided alone, atomically — so nothing is half-written. Answered 503 with
+    ``Retry-After`` at every boundary, in that API's own format, with one log line.
+
+    ``reason`` is short and safe to log: the driver error's class, SQLSTATE and first line,
+    never SQLAlchemy's wrapper text (it quotes statement parameters: token digests)."""
+
+    public_description = "the database is unavailable; retry later"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DatabaseTimeout(DatabaseUnavailable):
     """A statement ran past ``statement_ms`` or waited past ``lock_ms`` for a lock; its
     transaction was rolled back. Answered 503 with ``Retry-After`` at every boundary."""
+
+    public_description = "the database did not answer in time; nothing was changed, retry later"
 
 
 _PG_TIMEOUT_STATES = frozenset({"57014", "55P03"})
 """SQLSTATE query_canceled (statement_timeout) and lock_not_available (lock_timeout)."""
 
+_PG_OUTAGE_CLASSES = ("08", "53", "58")
+"""SQLSTATE classes of an unavailable server (PostgreSQL Appendix A): connection exception,
+insufficient resources (too many connections, disk full, out of memory), system error (I/O)."""
+_PG_OUTAGE_STATES = frozenset({"57P01", "57P02", "57P03", "57P04", "57P05"})
+"""admin_shutdown, crash_shutdown, cannot_connect_now (starting up, shutting down, in
+recovery), database_dropped, idle_session_timeout."""
+
+_SQLITE_OUTAGE_CODES = frozenset(
+    code
+    for code in (
+        getattr(sqlite3, "SQLITE_CANTOPEN", None),
+        getattr(sqlite3, "SQLITE_IOERR", None),
+        getattr(sqlite3, "SQLITE_FULL", None),
+        getattr(sqlite3, "SQLITE_NOMEM", None),
+        getattr(sqlite3, "SQLITE_READONLY", None),
+    )
+    if code is not None
+)
+"""SQLite's "unable to open database file", "disk I/O error", "database or disk is full",
+out of memory, "attempt to write a readonly database" (primary codes: extended I/O codes are
+``SQLITE_IOERR | n << 8``)."""
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    return getattr(exc, "orig", None) or exc
+
 
 def is_timeout(exc: BaseException) -> bool:
     """Whether ``exc`` (a DBAPI error, or SQLAlchemy's wrapper of one) is a statement or lock
     timeout of `Timeouts`: PostgreSQL's SQLSTATE, SQLite's busy or interrupted error."""
-    orig = getattr(exc, "orig", None) or exc
+    orig = _driver_error(exc)
     if getattr(orig, "sqlstate", None) in _PG_TIMEOUT_STATES:
         return True
     if isinstance(orig, sqlite3.OperationalError):
@@ -80,6 +130,45 @@ def is_timeout(exc: BaseException) -> bool:
             "database is locked",
         )
     return False
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is unreachable or cannot serve, rather than that a
+    statement is wrong: connection refused or reset, server closed the connection,
+    administrator shutdown or restart, too many connections (PostgreSQL via psycopg 3);
+    cannot open the file, I/O error, disk full (SQLite); SQLAlchemy's own disconnect
+    detection and its pool's checkout timeout. A programming error (``no such table``, a
+    syntax error, a constraint violation) is not one: that stays a 500 with its traceback."""
+    if isinstance(exc, sa_exc.DisconnectionError | sa_exc.TimeoutError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = _driver_error(exc)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _PG_OUTAGE_STATES or sqlstate.startswith(_PG_OUTAGE_CLASSES)
+    if isinstance(orig, sqlite3.Error):
+        code = getattr(orig, "sqlite_errorcode", None)
+        return code is not None and (code & 0xFF) in _SQLITE_OUTAGE_CODES
+    # psycopg 3 without SQLSTATE: the server never answered (refused, reset, closed, EOF).
+    return isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError)
+
+
+def unavailable(exc: BaseException) -> DatabaseUnavailable | None:
+    """``exc`` as the `DatabaseUnavailable` (or `DatabaseTimeout`) it means, or None when it
+    is some other error. The result's ``__cause__`` is ``exc``."""
+    if isinstance(exc, DatabaseUnavailable):
+        return exc
+    timeout = is_timeout(exc)
+    if not timeout and not is_outage(exc):
+        return None
+    orig = _driver_error(exc)
+    sqlstate = getattr(orig, "sqlstate", None)
+    first_line = (str(orig).strip().splitlines() or [""])[0][:160]
+    reason = f"{type(orig).__name__}{f' {sqlstate}' if sqlstate else ''}: {first_line}"
+    translated = DatabaseTimeout(reason) if timeout else DatabaseUnavailable(reason)
+    translated.__cause__ = exc
+    return translated
 
 
 def make_engine(url: str, pool_size: int = 8, timeouts: Timeouts | None = None) -> Engine:
@@ -105,15 +194,19 @@ def make_engine(url: str, pool_size: int = 8, timeouts: Timeouts | None = None) 
         if timeouts is not None:
             sqlite_statement_timeout(engine, timeouts)
         return engine
-    options = {} if timeouts is None else {"options": timeouts.postgresql_options()}
-    return create_engine(
+    options: dict[str, Any] = dict(KEEPALIVE_OPTIONS)
+    if timeouts is not None:
+        options["options"] = timeouts.postgresql_options()
+    # No pre-ping (a round trip per checkout): `replace_stale_connections` asks the kernel.
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args=options,
     )
+    replace_stale_connections(engine)
+    return engine
 
 
 def _sqlite_pragmas(lock_seconds: float) -> Any:

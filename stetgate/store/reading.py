@@ -29,6 +29,7 @@ from sqlalchemy.pool import QueuePool
 
 from stetgate.store.compiled import CompiledStatement
 from stetgate.store.db import Timeouts, sqlite_statement_timeout
+from stetgate.store.liveness import KEEPALIVE_OPTIONS, replace_stale_connections
 
 
 def read_only_engine(engine: Engine, pool_size: int, timeouts: Timeouts | None = None) -> Engine:
@@ -49,7 +50,8 @@ def read_only_engine(engine: Engine, pool_size: int, timeouts: Timeouts | None =
             sqlite_statement_timeout(reader, timeouts)
     else:
         # Autocommit: no BEGIN/ROLLBACK round trips around one SELECT; read-only sessions
-        # refuse writes. No pre-ping (a round trip per checkout): a dropped connection is
+        # refuse writes. No pre-ping (a round trip per checkout): a connection the server
+        # ended is replaced at checkout (`replace_stale_connections`), one dropped silently is
         # detected when used and the read retried once on a fresh one (`CompiledRead`).
         reader = create_engine(
             engine.url,
@@ -59,10 +61,12 @@ def read_only_engine(engine: Engine, pool_size: int, timeouts: Timeouts | None =
             isolation_level="AUTOCOMMIT",
             pool_reset_on_return=None,
             connect_args={
+                **KEEPALIVE_OPTIONS,
                 "options": "-c default_transaction_read_only=on"
-                + ("" if timeouts is None else " " + timeouts.postgresql_options())
+                + ("" if timeouts is None else " " + timeouts.postgresql_options()),
             },
         )
+        replace_stale_connections(reader)
     event.listen(engine, "engine_disposed", lambda _engine: reader.dispose())
     return reader
 
@@ -100,7 +104,10 @@ class CompiledRead:
         try:
             fetched = self._fetch(bound)
         except _Disconnected:
-            fetched = self._fetch(bound)  # the pool dropped that connection; one retry
+            try:
+                fetched = self._fetch(bound)  # the pool dropped that connection; one retry
+            except _Disconnected as again:  # the database itself is gone: the driver's error
+                raise again.__cause__ or again from None
         row, make = self._statement.row, self._make
         return [make(row(raw)) for raw in fetched]
 

@@ -326,6 +326,32 @@ def test_a_form_without_the_right_csrf_token_is_refused_and_changes_nothing(
     assert _psu_row(bank)["failed_attempts"] == 0
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("&".join(f"f{i}=x" for i in range(40)), "application/x-www-form-urlencoded"),
+        ("--x\r\nbroken", "multipart/form-data; boundary=x"),
+    ],
+)
+def test_a_form_the_parser_refuses_is_the_bad_form_page_and_changes_nothing(
+    bank: RunningBank, client_id: str, browser: PsuBrowser, body: str, content_type: str
+) -> None:
+    """Over the field limit or malformed multipart: the themed 400 page, not the parser's
+    plain-text answer (found by scripts/fuzz.py)."""
+    browser.start(client_id)
+    before = database_state(bank.services.engine)
+    response = browser.http.post(
+        "/psu/login",
+        content=body + f"&csrf_token={browser.csrf}",
+        headers={"Content-Type": content_type},
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert "location" not in response.headers
+    assert database_state(bank.services.engine) == before
+    assert _psu_row(bank)["failed_attempts"] == 0
+
+
 def test_csrf_token_of_another_journey_is_refused(
     bank: RunningBank, client_id: str, browser: PsuBrowser
 ) -> None:

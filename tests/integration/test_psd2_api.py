@@ -931,6 +931,19 @@ def test_content_negotiation_unknown_paths_and_methods(api: ApiWorld, tpp: Tpp) 
     assert state(api) == ([], [])
 
 
+@pytest.mark.parametrize("resource_id", ["a%0Ab", "%0A", "a%0D%0Ab", "%0A%C2%91%26a%F1%AB%B4%81"])
+def test_a_resource_id_with_a_newline_is_answered_in_the_stet_format(
+    api: ApiWorld, tpp: Tpp, resource_id: str
+) -> None:
+    """An encoded line break used to take the request out of the API (Starlette's mount
+    pattern stops at a newline): a plain-text 404 without X-Request-ID (found by fuzzing)."""
+    token = api.token("jdupont")
+    for path in (f"accounts/{resource_id}/balances", f"accounts/{resource_id}/transactions"):
+        response = tpp.get(path, token=token)
+        assert response.status_code in (400, 404), response.text
+        assert_error(response, response.status_code)
+
+
 def test_the_openapi_document_is_served(api: ApiWorld) -> None:
     http = api.bank.client(None)
     try:
