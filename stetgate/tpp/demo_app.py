@@ -94,10 +94,18 @@ def create_demo_tpp_app(config: DemoTppConfig) -> Starlette:
 
     async def callback(request: Request) -> Response:
         _sid, session = demo.session(request)
-        pending, session.pending = session.pending, None
-        if pending is None:
-            session.last_error = "callback without a pending authorization"
+        pending = session.pending
+        if pending is None or request.query_params.get("state") != pending.state:
+            # Not this browser session's authorization: most likely one started from a
+            # terminal with `stetgate tpp authorize-url` and this app's redirect URI. Say how
+            # to finish it there instead of dropping it (the code lives 60 s).
+            session.last_error = (
+                "this callback is not for an authorization started on this page. If you "
+                "started it with `stetgate tpp authorize-url`, finish it within 60 s with: "
+                f"stetgate tpp exchange '{request.url}'"
+            )
             return RedirectResponse("/", status_code=303)
+        session.pending = None
 
         def exchange() -> TokenSet:
             with demo.bank() as bank:

@@ -105,3 +105,64 @@ def test_a_demo_psu_authorizes_and_the_tpp_reads_its_accounts(
             assert exc.status == 403
         else:
             raise AssertionError("an AISP token confirmed funds")
+
+
+def test_a_new_authorization_with_sca_drops_the_consent_forwarded_under_the_previous_one(
+    bank_factory: Callable[..., RunningBank], pki: TestPki
+) -> None:
+    """docs/decisions.md#consent: the AISP forwards the PSU's account choices again after a new
+    SCA; a refresh or a CBPII authorization keeps them."""
+    bank = bank_factory()
+    seed_demo_bank(bank.settings, 2, now=bank.clock.now(), directory_factory=cheap_directory)
+    people = json.loads((bank.settings.data_dir / "demo-psus.json").read_text())
+    marie = next(p for p in people if p["id"] == "mdupont")
+    certs = pki.issue("PSDFR-ACPR-47002", ("AISP", "CBPII"))
+    register_client(bank.services.engine, certs, bank.clock.now())
+    secret = decode_totp_secret(marie["totp_secret"])
+    robot = PsuRobot(
+        marie["id"], marie["password"], otp=lambda: totp_at(secret, bank.clock.now()), method="totp"
+    )
+    with (
+        StetBankClient(
+            bank.base_url,
+            TppCredentials.from_directory(certs.directory),
+            certs.org_id,
+            ca_file=pki.ca_pem,
+            clock=bank.clock,
+        ) as tpp,
+        bank.client() as browser,
+    ):
+
+        def authorize(scope: str) -> Any:
+            bank.clock.advance(31)  # a new TOTP step: a code is accepted once
+            request = tpp.authorization_request(scope, CALLBACK)
+            callback = robot.walk(browser, request.url, CALLBACK)
+            return tpp.exchange_code(request, callback, expected_issuer=bank.services.issuer)
+
+        tokens = authorize("aisp")
+        first = marie["accounts"][0]
+        tpp.api("PUT", "consents", tokens, psu_headers=PSU_IP, json={"balances": [{"iban": first}]})
+
+        def listed(tokens: Any) -> list[dict[str, Any]]:
+            accounts: list[dict[str, Any]] = tpp.api("GET", "accounts", tokens, psu_headers=PSU_IP)[
+                "accounts"
+            ]
+            return accounts
+
+        assert [a["accountId"]["iban"] for a in listed(tokens)] == [first]
+        tokens = tpp.refresh(tokens)
+        authorize("cbpii")
+        assert [a["accountId"]["iban"] for a in listed(tokens)] == [first], "kept"
+
+        tpp.revoke(tokens.access_token)
+        tokens = authorize("aisp")
+        again = listed(tokens)
+        assert len(again) > 1, "every account again, as before any consent"
+        assert all("balances" not in a for a in again)
+        resource = again[0]["resourceId"]
+        try:
+            tpp.api("GET", f"accounts/{resource}/balances", tokens, psu_headers=PSU_IP)
+        except BankError as exc:
+            assert exc.status == 403
+        else:
+            raise AssertionError("balances readable under a consent of an earlier authorization")
