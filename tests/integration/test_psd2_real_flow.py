@@ -9,6 +9,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from stetgate.demo.seed import seed_demo_bank
 from stetgate.demo.totp import decode_totp_secret, totp_at
 from stetgate.tpp.client import BankError, StetBankClient, TppCredentials
@@ -107,6 +109,7 @@ def test_a_demo_psu_authorizes_and_the_tpp_reads_its_accounts(
             raise AssertionError("an AISP token confirmed funds")
 
 
+@pytest.mark.postgres  # the consent reset in the code exchange's transaction
 def test_a_new_authorization_with_sca_drops_the_consent_forwarded_under_the_previous_one(
     bank_factory: Callable[..., RunningBank], pki: TestPki
 ) -> None:
