@@ -93,18 +93,18 @@ def create_demo_tpp_app(config: DemoTppConfig) -> Starlette:
         return response
 
     async def callback(request: Request) -> Response:
-        _sid, session = demo.session(request)
+        sid, session = demo.session(request)
         pending = session.pending
         if pending is None or request.query_params.get("state") != pending.state:
             # Not this browser session's authorization: most likely one started from a
             # terminal with `stetgate tpp authorize-url` and this app's redirect URI. Say how
             # to finish it there instead of dropping it (the code lives 60 s).
-            session.last_error = (
+            message = (
                 "this callback is not for an authorization started on this page. If you "
                 "started it with `stetgate tpp authorize-url`, finish it within 60 s with: "
                 f"stetgate tpp exchange '{request.url}'"
             )
-            return RedirectResponse("/", status_code=303)
+            return demo.render(sid, "index.html", tokens=session.tokens, error=message)
         session.pending = None
 
         def exchange() -> TokenSet:

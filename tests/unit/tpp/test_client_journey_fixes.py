@@ -157,9 +157,10 @@ def test_a_bank_profile_moves_every_path_and_turns_pkce_off(
         request = bank.authorization_request("aisp", "https://tpp.example/cb", state="s")
         assert request.url.startswith(f"{BANK}/oauth2/authorize?")
         assert "code_challenge" not in request.url and request.code_verifier is None
-        assert "code_challenge" in bank.authorization_request(
-            "aisp", "https://tpp.example/cb", use_pkce=True
-        ).url
+        assert (
+            "code_challenge"
+            in bank.authorization_request("aisp", "https://tpp.example/cb", use_pkce=True).url
+        )
         script.answers.append(
             httpx.Response(200, json={"access_token": "A", "expires_in": 60, "scope": "aisp"})
         )
