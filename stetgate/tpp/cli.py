@@ -418,23 +418,19 @@ def consent(
     transactions can be read; replaces the previous consent; a new authorization starts
     without one)."""
 
+    if not (all_accounts or balances or transactions or psu_identity or trusted_beneficiaries):
+        raise click.UsageError("choose --all-accounts, --balances IBAN or --transactions IBAN")
+
     def forward(client: StetBankClient, tokens: TokenSet, psu: dict[str, str]) -> dict[str, Any]:
-        chosen_balances = [{"iban": i} for i in balances]
-        chosen_transactions = [{"iban": i} for i in transactions]
-        if all_accounts:
-            listed = client.api("GET", "accounts", tokens, psu_headers=psu)["accounts"]
-            ids = [a["accountId"] for a in listed]
-            chosen_balances, chosen_transactions = ids, ids
-        if not (chosen_balances or chosen_transactions or psu_identity or trusted_beneficiaries):
-            raise click.UsageError("choose --all-accounts, --balances IBAN or --transactions IBAN")
-        body = {
-            "balances": chosen_balances,
-            "transactions": chosen_transactions,
-            "psuIdentity": psu_identity,
-            "trustedBeneficiaries": trusted_beneficiaries,
-        }
-        client.api("PUT", "consents", tokens, json=body, psu_headers=psu)
-        return body
+        return client.forward_consent(
+            tokens,
+            balances=[{"iban": iban} for iban in balances],
+            transactions=[{"iban": iban} for iban in transactions],
+            all_accounts=all_accounts,
+            psu_identity=psu_identity,
+            trusted_beneficiaries=trusted_beneficiaries,
+            psu_headers=psu,
+        )
 
     body = _call(opts, "aisp", psu_ip, forward)
     click.echo(

@@ -453,6 +453,35 @@ class StetBankClient:
         )
         return self._answer(response)
 
+    def forward_consent(
+        self,
+        tokens: TokenSet,
+        *,
+        balances: Sequence[Mapping[str, Any]] = (),
+        transactions: Sequence[Mapping[str, Any]] = (),
+        all_accounts: bool = False,
+        psu_identity: bool = False,
+        trusted_beneficiaries: bool = False,
+        psu_headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """STET ``PUT /consents`` (AISP-mix, STET v1.4.2 Part II §4.1): the PSU's choices, as
+        AccountIdentification objects (``{"iban": …}``). ``all_accounts`` takes every account
+        ``GET /accounts`` lists, for balances and transactions. Until a consent is forwarded,
+        accounts are listed without balances; each PUT replaces the previous one, and a new
+        authorization starts without one. Returns the body sent."""
+        if all_accounts:
+            listed = self.api("GET", "accounts", tokens, psu_headers=psu_headers)
+            ids = [a["accountId"] for a in listed.get("accounts", []) if "accountId" in a]
+            balances, transactions = ids, ids
+        body = {
+            "balances": [dict(a) for a in balances],
+            "transactions": [dict(a) for a in transactions],
+            "psuIdentity": psu_identity,
+            "trustedBeneficiaries": trusted_beneficiaries,
+        }
+        self.api("PUT", "consents", tokens, json=body, psu_headers=psu_headers)
+        return body
+
     def follow(self, href: str, tokens: TokenSet, **kwargs: Any) -> dict[str, Any]:
         """GET a HAL ``_links`` href (absolute or relative to the bank). The query is sent as
         the bank wrote it: decoding and re-encoding it would turn ``%3A`` into ``%253A`` and

@@ -129,15 +129,13 @@ def create_demo_tpp_app(config: DemoTppConfig) -> Starlette:
 
         def load() -> dict[str, Any]:
             with demo.bank() as bank:
-                listing = bank.api("GET", "accounts", tokens, psu_headers=psu)
-                ids = [a["accountId"] for a in listing.get("accounts", []) if "accountId" in a]
-                consent = {
-                    "balances": ids,
-                    "transactions": ids,
-                    "psuIdentity": True,
-                    "trustedBeneficiaries": True,
-                }
-                bank.api("PUT", "consents", tokens, json_body=consent, psu_headers=psu)
+                bank.forward_consent(
+                    tokens,
+                    all_accounts=True,
+                    psu_identity=True,
+                    trusted_beneficiaries=True,
+                    psu_headers=psu,
+                )
                 listing = bank.api("GET", "accounts", tokens, psu_headers=psu)
                 history: dict[str, Any] = {}
                 for account in listing.get("accounts", []):

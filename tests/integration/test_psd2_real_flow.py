@@ -5,18 +5,14 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from stetgate.demo.seed import seed_demo_bank
-from stetgate.demo.totp import decode_totp_secret, totp_at
-from stetgate.tpp.client import BankError, StetBankClient, TppCredentials
-from stetgate.tpp.psu_robot import PsuRobot
+from stetgate.tpp.client import BankError
 from tests.integration import stet_schemas as schemas
-from tests.integration.psd2_support import cheap_directory, register_client
+from tests.integration.psd2_support import demo_psu_world
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki
 
@@ -27,27 +23,9 @@ PSU_IP = {"PSU-IP-Address": "198.51.100.23"}
 def test_a_demo_psu_authorizes_and_the_tpp_reads_its_accounts(
     bank_factory: Callable[..., RunningBank], pki: TestPki
 ) -> None:
-    bank = bank_factory()
-    seed_demo_bank(bank.settings, 2, now=bank.clock.now(), directory_factory=cheap_directory)
-    people = json.loads((bank.settings.data_dir / "demo-psus.json").read_text())
-    marie = next(p for p in people if p["id"] == "mdupont")
-    certs = pki.issue("PSDFR-ACPR-47001", ("AISP", "CBPII"))
-    register_client(bank.services.engine, certs, bank.clock.now())
-    secret = decode_totp_secret(marie["totp_secret"])
-    robot = PsuRobot(
-        marie["id"], marie["password"], otp=lambda: totp_at(secret, bank.clock.now()), method="totp"
-    )
-
-    with (
-        StetBankClient(
-            bank.base_url,
-            TppCredentials.from_directory(certs.directory),
-            certs.org_id,
-            ca_file=pki.ca_pem,
-            clock=bank.clock,
-        ) as tpp,
-        bank.client() as browser,
-    ):
+    world = demo_psu_world(bank_factory(), pki, "PSDFR-ACPR-47001")
+    bank, marie, robot = world.bank, world.marie, world.robot
+    with world.tpp_client() as tpp, bank.client() as browser:
         request = tpp.authorization_request("aisp", CALLBACK)
         callback = robot.walk(browser, request.url, CALLBACK)
         tokens = tpp.exchange_code(request, callback, expected_issuer=bank.services.issuer)
@@ -115,26 +93,9 @@ def test_a_new_authorization_with_sca_drops_the_consent_forwarded_under_the_prev
 ) -> None:
     """docs/decisions.md#consent: the AISP forwards the PSU's account choices again after a new
     SCA; a refresh or a CBPII authorization keeps them."""
-    bank = bank_factory()
-    seed_demo_bank(bank.settings, 2, now=bank.clock.now(), directory_factory=cheap_directory)
-    people = json.loads((bank.settings.data_dir / "demo-psus.json").read_text())
-    marie = next(p for p in people if p["id"] == "mdupont")
-    certs = pki.issue("PSDFR-ACPR-47002", ("AISP", "CBPII"))
-    register_client(bank.services.engine, certs, bank.clock.now())
-    secret = decode_totp_secret(marie["totp_secret"])
-    robot = PsuRobot(
-        marie["id"], marie["password"], otp=lambda: totp_at(secret, bank.clock.now()), method="totp"
-    )
-    with (
-        StetBankClient(
-            bank.base_url,
-            TppCredentials.from_directory(certs.directory),
-            certs.org_id,
-            ca_file=pki.ca_pem,
-            clock=bank.clock,
-        ) as tpp,
-        bank.client() as browser,
-    ):
+    world = demo_psu_world(bank_factory(), pki, "PSDFR-ACPR-47002")
+    bank, marie, robot = world.bank, world.marie, world.robot
+    with world.tpp_client() as tpp, bank.client() as browser:
 
         def authorize(scope: str) -> Any:
             bank.clock.advance(31)  # a new TOTP step: a code is accepted once

@@ -17,11 +17,9 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from stetgate.demo.seed import seed_demo_bank
-from stetgate.demo.totp import decode_totp_secret, totp_at
 from stetgate.tpp.cli import tpp
 from stetgate.tpp.psu_robot import PsuRobot
-from tests.integration.psd2_support import cheap_directory, register_client
+from tests.integration.psd2_support import demo_psu_world
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki, TppCerts
 
@@ -71,17 +69,8 @@ class World:
 def world(
     bank_factory: Callable[..., RunningBank], pki: TestPki, tmp_path: Path
 ) -> Iterator[World]:
-    bank = bank_factory()
-    seed_demo_bank(bank.settings, 2, now=bank.clock.now(), directory_factory=cheap_directory)
-    people = json.loads((bank.settings.data_dir / "demo-psus.json").read_text())
-    marie = next(p for p in people if p["id"] == "mdupont")
-    secret = decode_totp_secret(marie["totp_secret"])
-    certs = pki.issue("PSDFR-ACPR-48001", ("AISP", "CBPII"))
-    register_client(bank.services.engine, certs, bank.clock.now())
-    robot = PsuRobot(
-        marie["id"], marie["password"], otp=lambda: totp_at(secret, bank.clock.now()), method="totp"
-    )
-    yield World(bank, pki, certs, tmp_path / "tpp-state", robot)
+    demo = demo_psu_world(bank_factory(), pki, "PSDFR-ACPR-48001")
+    yield World(demo.bank, pki, demo.certs, tmp_path / "tpp-state", demo.robot)
 
 
 def _failed(result: Result, *fragments: str) -> str:
