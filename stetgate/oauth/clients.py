@@ -242,6 +242,18 @@ def delete_client(conn: Connection, client_id: str) -> bool:
     return conn.execute(delete(clients).where(clients.c.client_id == client_id)).rowcount > 0
 
 
+def set_redirect_uris(
+    conn: Connection, client_id: str, redirect_uris: Sequence[str], now: datetime
+) -> bool:
+    """Replace the client's redirect URIs (checked by the caller); False when no such client."""
+    result = conn.execute(
+        update(clients)
+        .where(clients.c.client_id == client_id)
+        .values(redirect_uris=list(redirect_uris), updated_at=now)
+    )
+    return result.rowcount > 0
+
+
 def add_redirect_uris(
     conn: Connection, client_id: str, redirect_uris: Sequence[str], now: datetime
 ) -> bool:
@@ -254,9 +266,4 @@ def add_redirect_uris(
     missing = [uri for uri in redirect_uris if uri not in client.redirect_uris]
     if not missing:
         return False
-    conn.execute(
-        update(clients)
-        .where(clients.c.client_id == client_id)
-        .values(redirect_uris=[*client.redirect_uris, *missing], updated_at=now)
-    )
-    return True
+    return set_redirect_uris(conn, client_id, [*client.redirect_uris, *missing], now)
