@@ -653,7 +653,8 @@ def _or_fail(action: Callable[[], T], bank: str) -> T:
         if exc.oauth_error == "invalid_grant":
             hint = " (the authorization is over: run the cinematic again with a new SCA)"
         if exc.status == 429:
-            hint = " (the unattended limit: pass --psu-ip when the PSU is present)"
+            after = f"; the bank says retry in {exc.retry_after} s" if exc.retry_after else ""
+            hint = f" (the unattended limit: pass --psu-ip when the PSU is present{after})"
         raise click.ClickException(f"{exc}{hint}") from None
     except httpx.ConnectError as exc:
         cause = str(exc)

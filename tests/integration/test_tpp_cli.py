@@ -278,3 +278,16 @@ def test_authorize_listen_refuses_a_redirect_that_is_not_loopback_https(world: W
     for uri in ("https://tpp.example/cb", "http://127.0.0.1/callback", "https://localhost/cb"):
         result = world.run("authorize", "--listen", "--redirect-uri", uri, client_id="x")
         assert result.exit_code == 2 and "127.0.0.1" in result.output
+
+
+def test_the_fifth_unattended_call_says_when_to_retry(world: World) -> None:
+    callback = world.authorize()
+    assert world.run("exchange", callback).exit_code == 0
+    org = world.certs.org_id
+    for _ in range(4):
+        assert world.run("api", "GET", "accounts", client_id=org).exit_code == 0
+    refused = _failed(world.run("api", "GET", "accounts", client_id=org), "HTTP 429", "--psu-ip")
+    assert "the bank says retry in" in refused
+    seconds = int(refused.split("retry in ")[1].split(" s")[0])
+    assert 0 < seconds <= 25 * 3600  # until the next Europe/Paris midnight
+    assert world.run("api", "GET", "accounts", "--psu-ip", PSU_IP, client_id=org).exit_code == 0

@@ -325,3 +325,18 @@ def test_token_file_folder_and_file_are_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
     assert sorted(store.stored_keys()) == ["k", "k2"]
     assert [p.name for p in (tmp_path / "new").iterdir()] == ["tokens.json"], "no temp left"
+
+
+# --- 429 Retry-After ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("header", "expected"), [("50400", 50400), ("0", 0), ("soon", None), (None, None)]
+)
+def test_a_429_carries_the_bank_s_retry_after_when_it_is_seconds(
+    client: StetBankClient, script: Script, header: str | None, expected: int | None
+) -> None:
+    headers = {"Retry-After": header} if header is not None else {}
+    script.answers.append(httpx.Response(429, json={"message": "limit"}, headers=headers))
+    with pytest.raises(BankError) as caught:
+        client.api("GET", "accounts", _tokens())
+    assert caught.value.status == 429
+    assert caught.value.retry_after == expected
