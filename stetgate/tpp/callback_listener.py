@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import ipaddress
 import secrets
+import socket
 import ssl
 import threading
 from dataclasses import dataclass
@@ -95,6 +96,10 @@ class _QuietServer(ThreadingHTTPServer):
         worth a traceback in the developer's terminal."""
 
 
+class _QuietServer6(_QuietServer):
+    address_family = socket.AF_INET6
+
+
 class CallbackListener:
     """Listen on ``https://HOST:PORT/PATH`` (port 0: the OS picks) for one callback."""
 
@@ -107,7 +112,9 @@ class CallbackListener:
         self._answered = threading.Event()
         self._callback: str | None = None
         self._answer = ""
-        self._server = _QuietServer((host, port), self._handler_class())
+        self._host = f"[{host}]" if ":" in host else host
+        server_class = _QuietServer6 if ":" in host else _QuietServer
+        self._server = server_class((host, port), self._handler_class())
         self._server.daemon_threads = True
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -143,7 +150,8 @@ class CallbackListener:
 
     def close(self) -> None:
         self._answered.set()
-        self._server.shutdown() if self._thread.is_alive() else None
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.server_close()
 
     def __enter__(self) -> CallbackListener:
@@ -164,8 +172,7 @@ class CallbackListener:
         with self._lock:
             if self._received.is_set():
                 return "the callback already came"
-            port = self.port
-            self._callback = f"https://127.0.0.1:{port}{target}"
+            self._callback = f"https://{self._host}:{self.port}{target}"
             self._received.set()
         return None
 

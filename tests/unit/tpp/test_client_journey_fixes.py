@@ -4,6 +4,7 @@ calls, and where state files go. No bank needed: httpx's MockTransport records r
 
 from __future__ import annotations
 
+import base64
 import json
 import stat
 from collections.abc import Iterator
@@ -248,9 +249,7 @@ def test_register_gets_a_registration_token_then_posts_signed_metadata(
     key = body["jwks"]["keys"][0]
     seal = x509.load_pem_x509_certificate(pki.issue().qsealc_pem.read_bytes())
     assert key["x5c"][0] and (key["kty"], key["use"], key["alg"]) == ("RSA", "sig", "RS256")
-    n = int.from_bytes(
-        __import__("base64").urlsafe_b64decode(key["n"] + "=" * (-len(key["n"]) % 4)), "big"
-    )
+    n = int.from_bytes(base64.urlsafe_b64decode(key["n"] + "=" * (-len(key["n"]) % 4)), "big")
     assert n == seal.public_key().public_numbers().n  # type: ignore[union-attr]
     assert "require_pkce" not in body
 
