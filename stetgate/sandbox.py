@@ -209,7 +209,9 @@ def _stetgate_command() -> str:
     """How to run `stetgate` from any shell: the script next to this Python (the clone's
     .venv/bin is not on PATH), else the module."""
     script = Path(sys.executable).with_name("stetgate")
-    return shlex.quote(str(script)) if script.exists() else f"{sys.executable} -m stetgate.cli"
+    if script.exists():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m stetgate.cli"
 
 
 def _cli_hints(issuer: str, tpp_dir: Path, ca: Path) -> str:
