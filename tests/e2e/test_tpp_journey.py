@@ -1,4 +1,4 @@
-"""A new TPP developer's journey, followed literally (issue #14): start the sandbox, copy the
+"""A new TPP developer's journey, followed literally: start the sandbox, copy the
 terminal commands it prints, sign in as a demo PSU in a real browser (Debian's Chromium), and
 read accounts with balances — by the CLI as printed, and by the library as docs/tpp-guide.md
 shows it. Then a client of one's own: certificates from the sandbox's test QTSP, `tpp

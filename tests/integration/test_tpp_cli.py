@@ -1,5 +1,5 @@
 """`stetgate tpp` against a real bank (TLS with test-QTSP certificates, SQLite and PostgreSQL):
-the defects a new TPP developer met (issue #14) — a TLS traceback without --ca, tokens not found
+the defects a new TPP developer met — a TLS traceback without --ca, tokens not found
 without the --bank of `exchange`, a usage error on a second `exchange`, no way to register — and
 the callback listener of `tpp authorize --listen`."""
 

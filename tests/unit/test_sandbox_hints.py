@@ -1,4 +1,4 @@
-"""The sandbox's printed terminal session (issue #14): runnable as printed from any shell — the
+"""The sandbox's printed terminal session: runnable as printed from any shell — the
 full path of `stetgate`, the bank's actual URL, quoted paths — and the demo TPP's redirect URIs
 include the loopback one `tpp authorize --listen` uses."""
 

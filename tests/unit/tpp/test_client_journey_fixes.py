@@ -1,4 +1,4 @@
-"""Regression tests for the TPP library defects a new TPP developer met (issue #14): the body
+"""Regression tests for the TPP library defects a new TPP developer met: the body
 keyword, paging links sent as the bank wrote them, bank profiles, ensure-fresh, the register
 calls, and where state files go. No bank needed: httpx's MockTransport records requests."""
 

@@ -1,4 +1,4 @@
-"""The demo TPP's callback does not drop a callback it did not start (issue #14): it says how to
+"""The demo TPP's callback does not drop a callback it did not start: it says how to
 finish it from the terminal, and keeps the browser session's own pending authorization."""
 
 from __future__ import annotations
