@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,13 @@ import click
 from stetgate.clock import SystemClock
 from stetgate.demo import openid_provider
 from stetgate.eidas import parse_certificate, qtsp
-from stetgate.oauth.clients import get_client, golive_client, insert_client, stored_certificate
+from stetgate.oauth.clients import (
+    add_redirect_uris,
+    get_client,
+    golive_client,
+    insert_client,
+    stored_certificate,
+)
 from stetgate.oidc_login.pages import CALLBACK_PATH
 from stetgate.serving.server import settings_environment
 from stetgate.serving.supervisor import Child, Supervisor
@@ -78,6 +85,15 @@ def demo_tpp_url(port: int = DEMO_TPP_PORT) -> str:
     return f"https://localhost:{port}"
 
 
+CLI_REDIRECT_URI = "https://127.0.0.1/callback"
+"""The loopback redirect of `stetgate tpp authorize --listen` (any port, RFC 8252 §7.3)."""
+
+
+def demo_tpp_redirect_uris(tpp_port: int = DEMO_TPP_PORT) -> list[str]:
+    """The demo web app's callback, and the TPP kit's local listener for terminal flows."""
+    return [f"{demo_tpp_url(tpp_port)}/callback", CLI_REDIRECT_URI]
+
+
 def prepare_sandbox(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> Path:
     """Set everything up (idempotently); returns the demo TPP's certificate folder."""
     from stetgate.demo.seed import seed_demo_bank
@@ -100,8 +116,8 @@ def prepare_sandbox(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> Path:
     engine = make_engine(settings.resolved_database_url, 1)
     try:
         with engine.begin() as conn:
+            now = SystemClock().now()
             if get_client(conn, DEMO_TPP_ORG_ID) is None:
-                now = SystemClock().now()
                 qwac = parse_certificate((tpp_dir / "qwac.pem").read_bytes())
                 qsealc = parse_certificate((tpp_dir / "qsealc.pem").read_bytes())
                 insert_client(
@@ -109,7 +125,7 @@ def prepare_sandbox(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> Path:
                     golive_client(
                         DEMO_TPP_ORG_ID,
                         DEMO_TPP_NAME,
-                        [f"{demo_tpp_url(tpp_port)}/callback"],
+                        demo_tpp_redirect_uris(tpp_port),
                         now,
                         certificates=[
                             stored_certificate("qwac", qwac),
@@ -117,6 +133,8 @@ def prepare_sandbox(settings: Settings, tpp_port: int = DEMO_TPP_PORT) -> Path:
                         ],
                     ),
                 )
+            else:
+                add_redirect_uris(conn, DEMO_TPP_ORG_ID, demo_tpp_redirect_uris(tpp_port), now)
     finally:
         engine.dispose()
     return tpp_dir
@@ -278,8 +296,36 @@ stetgate sandbox
         click.echo(f"  e.g. PSU id {first['id']!r}, password {first['password']!r}")
     ca = settings.data_dir / "ca.pem"
     click.echo(f"  test CA        {ca} (import it in your browser, or accept the warning)")
-    click.echo(
-        f"  TPP CLI        stetgate tpp --client-id {DEMO_TPP_ORG_ID} --certs {tpp_dir} "
-        f"--ca {ca} authorize-url --redirect-uri {demo_tpp_url(tpp_port)}/callback"
+    click.echo(f"  logs           {settings.data_dir / 'logs'}")
+    click.echo(_cli_hints(issuer, tpp_dir.resolve(), ca.resolve()))
+
+
+def _stetgate_command() -> str:
+    """How to run `stetgate` from any shell: the script next to this Python (the clone's
+    .venv/bin is not on PATH), else the module."""
+    script = Path(sys.executable).with_name("stetgate")
+    if script.exists():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m stetgate.cli"
+
+
+def _cli_hints(issuer: str, tpp_dir: Path, ca: Path) -> str:
+    """The TPP developer's first terminal session, as printed (docs/tpp-guide.md explains it;
+    tests/e2e/test_tpp_journey.py runs it as printed)."""
+    env = " ".join(
+        f"{name}={shlex.quote(value)}"
+        for name, value in (
+            ("STETGATE_TPP_BANK", issuer),
+            ("STETGATE_TPP_CLIENT_ID", DEMO_TPP_ORG_ID),
+            ("STETGATE_TPP_CERTS", str(tpp_dir)),
+            ("STETGATE_TPP_CA", str(ca)),
+        )
     )
-    click.echo(f"  logs           {settings.data_dir / 'logs'}\n")
+    tpp = f"{_stetgate_command()} tpp"
+    return f"""
+TPP from a terminal (docs/tpp-guide.md), as the demo TPP:
+  export {env}
+  {tpp} authorize --listen                  # open the printed URL, sign in as a demo PSU
+  {tpp} consent --all-accounts --psu-ip 192.0.2.10      # STET PUT /consents
+  {tpp} api GET accounts --psu-ip 192.0.2.10            # accounts with balances
+"""

@@ -4,10 +4,11 @@ RFC 6749 §4.1.3 as profiled by STET v1.4.2 Part I §3.4 (BPCE) and docs/decisio
 Validate everything first (`check_code_redemption`, a pure function), then act in one
 transaction: claim the code with one atomic ``UPDATE … WHERE used_at IS NULL`` (so two
 concurrent redemptions cannot both succeed), revoke the earlier pair of the same (PSU,
-organization, role), insert the new pair, audit ``token_issued``. A refused request changes
-nothing — except a replayed code, whose pair is revoked (RFC 6749 §4.1.2: "If an authorization
-code is used more than once, the authorization server MUST deny the request and SHOULD revoke
-(when possible) all tokens previously issued based on that authorization code").
+organization, role), insert the new pair, for ``aisp`` forget the consent the AISP forwarded
+under the earlier authorization (`forget_forwarded_consent`), audit ``token_issued``. A refused
+request changes nothing — except a replayed code, whose pair is revoked (RFC 6749 §4.1.2: "If an
+authorization code is used more than once, the authorization server MUST deny the request and
+SHOULD revoke (when possible) all tokens previously issued based on that authorization code").
 
 Replay revocation happens only when the client that replays is the client the code was issued
 to (authenticated by its QWAC): a code seen by someone else (browser history, a log) must not
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from stetgate.eidas import Psd2Certificate
 from stetgate.oauth.client_auth import (
@@ -32,14 +33,14 @@ from stetgate.oauth.clients import Client
 from stetgate.oauth.errors import InvalidGrant, InvalidRequest, InvalidScope
 from stetgate.oauth.form import required_parameter
 from stetgate.oauth.pkce import S256, is_valid_verifier, verifier_matches
-from stetgate.oauth.scopes import ROLE_FOR_SCOPE, format_scope
+from stetgate.oauth.scopes import AISP, ROLE_FOR_SCOPE, format_scope
 from stetgate.oauth.token_endpoint import TokenRequest, seconds_until, token_response_body
 from stetgate.oauth.token_pairs import CODE_REPLAY, create_pair, find_by_code_hash, revoke_grant
 from stetgate.secrets import secret_hash
 from stetgate.settings import Settings
 from stetgate.store.audit import record_event
 from stetgate.store.audit_events import CODE_REPLAYED, TOKEN_ISSUED
-from stetgate.store.schema import authorization_codes
+from stetgate.store.schema import authorization_codes, psd2_consents
 
 GRANT_TYPE = "authorization_code"
 
@@ -291,6 +292,9 @@ class AuthorizationCodeGrant:
             now=now,
             code_hash=code.code_hash,
         )
+        consent_reset = redemption.role == AISP and forget_forwarded_consent(
+            conn, psu_id=code.psu_id, org_id=code.org_id
+        )
         record_event(
             conn,
             now,
@@ -304,6 +308,7 @@ class AuthorizationCodeGrant:
                 "grant_type": GRANT_TYPE,
                 "scope": redemption.scope,
                 "superseded": list(pair.superseded),
+                "forwarded_consent_reset": consent_reset,
             },
         )
         return token_response_body(
@@ -312,6 +317,24 @@ class AuthorizationCodeGrant:
             scope=redemption.scope,
             refresh_token=pair.refresh_token,
         )
+
+
+def forget_forwarded_consent(conn: Connection, *, psu_id: str, org_id: str) -> bool:
+    """Drop the STET ``PUT /consents`` the AISP forwarded for this PSU under an earlier
+    authorization; True when there was one.
+
+    docs/decisions.md#consent: a new authorization with SCA is the PSU's new decision, so the
+    account choices forwarded under the previous one do not carry over to it (STET v1.4.2
+    Part II §4.1: the consent is given within the authorization; BPCE AISP-mix: until the AISP
+    forwards a consent, ``GET /accounts`` lists the accounts without balances). One statement
+    in the code exchange's transaction: never on the refresh path.
+    """
+    result = conn.execute(
+        delete(psd2_consents).where(
+            psd2_consents.c.psu_id == psu_id, psd2_consents.c.org_id == org_id
+        )
+    )
+    return result.rowcount > 0
 
 
 __all__ = [
@@ -323,6 +346,7 @@ __all__ = [
     "check_code_redemption",
     "claim_code",
     "find_code",
+    "forget_forwarded_consent",
     "pair_lifetimes",
     "role_scope_of",
 ]

@@ -56,6 +56,7 @@ from stetgate.oauth.errors import (
     UnauthorizedClient,
     UnsupportedResponseType,
 )
+from stetgate.oauth.redirect_match import is_registered_redirect
 from stetgate.oauth.scopes import (
     ROLE_FOR_SCOPE,
     ScopeError,
@@ -171,7 +172,7 @@ def trusted_callback(conn: Connection, params: QueryParameters) -> tuple[Client,
     redirect_uri = params.single("redirect_uri")
     if problem or redirect_uri is None:
         raise UntrustedRedirect(problem or "redirect_uri is missing", client.client_id)
-    if redirect_uri not in client.redirect_uris:
+    if not is_registered_redirect(redirect_uri, client.redirect_uris):
         raise UntrustedRedirect("redirect_uri is not registered for this client", client.client_id)
     return client, redirect_uri
 

@@ -17,6 +17,8 @@ from stetgate.oauth.error_text import error_description
 CONSENT_REFUSED = "consent_refused"
 AUTHENTICATION_FAILED = "authentication_failed"
 TIMEOUT = "timeout"
+PSU_CANCELLED = "cancelled"
+"""The PSU left with "Cancel" before deciding: an interruption, not a refused consent."""
 
 
 def _with_query(redirect_uri: str, params: list[tuple[str, str]]) -> str:

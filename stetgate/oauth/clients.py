@@ -262,3 +262,30 @@ def touch_client(conn: Connection, client_id: str, now: datetime) -> None:
 def delete_client(conn: Connection, client_id: str) -> bool:
     conn.execute(delete(client_certificates).where(client_certificates.c.client_id == client_id))
     return conn.execute(delete(clients).where(clients.c.client_id == client_id)).rowcount > 0
+
+
+def set_redirect_uris(
+    conn: Connection, client_id: str, redirect_uris: Sequence[str], now: datetime
+) -> bool:
+    """Replace the client's redirect URIs (checked by the caller); False when no such client."""
+    result = conn.execute(
+        update(clients)
+        .where(clients.c.client_id == client_id)
+        .values(redirect_uris=list(redirect_uris), updated_at=now)
+    )
+    return result.rowcount > 0
+
+
+def add_redirect_uris(
+    conn: Connection, client_id: str, redirect_uris: Sequence[str], now: datetime
+) -> bool:
+    """Add the URIs the client lacks (kept in order, nothing removed); True when it changed.
+    For set-up code whose URIs are fixed by the product (the sandbox's demo TPP), not for
+    user input: it does not apply the register API's URI rules."""
+    client = get_client(conn, client_id)
+    if client is None:
+        return False
+    missing = [uri for uri in redirect_uris if uri not in client.redirect_uris]
+    if not missing:
+        return False
+    return set_redirect_uris(conn, client_id, [*client.redirect_uris, *missing], now)

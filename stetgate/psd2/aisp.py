@@ -73,7 +73,8 @@ class AccountInformation:
             count_unattended_refusal(endpoint)
             raise TooManyRequests(
                 "unattended access limit reached for this PSU, account and endpoint (no "
-                "PSU-IP-Address: the PSU is not present); try again in the next window"
+                "PSU-IP-Address: the PSU is not present); try again in the next window",
+                headers={"Retry-After": str(self.limiter.policy.retry_after_seconds(now))},
             )
 
     def _continuation(

@@ -79,8 +79,21 @@ class UnattendedPolicy:
         end = datetime(next_day.year, next_day.month, next_day.day, tzinfo=self.timezone)
         return local.date().isoformat(), end.astimezone(now.tzinfo)
 
+    def retry_after_seconds(self, now: datetime) -> int:
+        """``Retry-After`` of a refused call (RFC 9110 §10.2.3), in whole seconds, rounded up.
+
+        Calendar day: until the local midnight of ``timezone`` that starts the next window.
+        Rolling window: the limiter does not return the oldest counted call, so the answer is
+        the window's length — an upper bound: a call made then is always admitted."""
+        if self.mode == "calendar_day":
+            _, ends = self.calendar_day(now)
+            return max(1, math.ceil((ends - now).total_seconds()))
+        return int(ROLLING.total_seconds())
+
 
 class UnattendedLimiter(Protocol):
+    policy: UnattendedPolicy
+
     def admit(self, key: UnattendedKey, now: datetime) -> bool:
         """Count one unattended call and return True, or return False (counting nothing)
         when the window already holds ``limit`` calls."""

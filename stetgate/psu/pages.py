@@ -6,12 +6,12 @@ Form field names are part of the interface (TPPs automate the sandbox with them)
 ``psu_id``, ``password``; ``method`` (``totp`` | ``app``); ``otp``; ``decision``
 (``authorize`` | ``refuse``); ``csrf_token`` on every form.
 
-Outcomes (docs/decisions.md#callback-outcomes): consent → ``code``; refusal or cancel →
-``access_denied``/``consent_refused``; too many failures (identification or SCA, or a
-rejection in the banking app) → ``access_denied``/``authentication_failed``; timeout (or a
-challenge the bank's SCA service let expire) → ``access_denied``/``timeout``; a TPP whose
-certificates or status stopped being valid during the journey → the same error as at
-/authorize. Each ending writes one audit event.
+Outcomes (docs/decisions.md#callback-outcomes): consent → ``code``; refusal →
+``access_denied``/``consent_refused``; "Cancel" on any screen → ``access_denied``/``cancelled``;
+too many failures (identification or SCA, or a rejection in the banking app) →
+``access_denied``/``authentication_failed``; timeout (or a challenge the bank's SCA service let
+expire) → ``access_denied``/``timeout``; a TPP whose certificates or status stopped being valid
+during the journey → the same error as at /authorize. Each ending writes one audit event.
 
 Threading (`stetgate.serving.blocking`): a page request makes one hop off the event loop to
 read its journey (`open_visit`) and one for its step — the directory and SCA-method calls,
@@ -47,6 +47,7 @@ from stetgate.bank.sca import (
 from stetgate.oauth.callback import (
     AUTHENTICATION_FAILED,
     CONSENT_REFUSED,
+    PSU_CANCELLED,
     success_redirect,
 )
 from stetgate.oauth.codes import complete_authorization
@@ -530,10 +531,14 @@ async def consent_submit(request: Request) -> Response:
 
 
 def _refuse(visit: Visit, *, reason: str) -> Page:
+    """The PSU said no: refused consent, or "Cancel". The journey ends as refused either way
+    (no code); the callback tells them apart, since a TPP treats an interruption (the PSU may
+    try again) differently from a refusal (docs/decisions.md#callback-outcomes)."""
     with visit.services.engine.begin() as conn:
         if finish(conn, visit.journey, OUTCOME_CONSENT_REFUSED, visit.now):
             record_event(conn, visit.now, **visit.audit(AUTHORIZATION_REFUSED, reason=reason))
-    return lambda: redirect(callback_error(visit, CONSENT_REFUSED))
+    description = PSU_CANCELLED if reason == "cancelled" else CONSENT_REFUSED
+    return lambda: redirect(callback_error(visit, description))
 
 
 def _grant(visit: Visit) -> Page:
@@ -597,7 +602,7 @@ def _end_granted(conn: Connection, visit: Visit) -> bool:
 
 # --- leaving early ------------------------------------------------------------------------
 async def cancel_submit(request: Request) -> Response:
-    """The PSU's "Cancel" on any screen: for a TPP journey, a refusal (consent_refused)."""
+    """The PSU's "Cancel" on any screen: for a TPP journey, ``access_denied``/``cancelled``."""
     visit = await open_visit(request, LIVE_STAGES, post=True)
     if isinstance(visit, Response):
         return visit

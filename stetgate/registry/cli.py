@@ -39,6 +39,7 @@ from stetgate.oauth.clients import (
     insert_client,
     list_clients,
     replace_certificates,
+    set_redirect_uris,
     set_status,
     stored_certificate,
     touch_client,
@@ -367,6 +368,44 @@ def remove_certificate(ctx: click.Context, client_id: str, thumbprint: str) -> N
             detail={"kind": removed.kind, "thumbprint": thumbprint},
         )
     click.echo(f"client {client_id}: {removed.kind} {thumbprint} removed")
+
+
+@clients.command("set-redirect-uris")
+@click.argument("client_id")
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    required=True,
+    help="Repeat for each URI; the list replaces the current one.",
+)
+@click.pass_context
+def set_redirect_uris_command(
+    ctx: click.Context, client_id: str, redirect_uris: tuple[str, ...]
+) -> None:
+    """Replace a Go-Live client's redirect URIs (checked like at `add`: absolute https, http
+    only to a loopback IP). A loopback one such as https://127.0.0.1/callback matches any port
+    at /authorize (RFC 8252 §7.3), for `stetgate tpp authorize --listen`. Self-registered
+    clients change theirs through the register API."""
+    settings = settings_of(ctx)
+    now = SystemClock().now()
+    try:
+        uris = list(redirect_uris_of(list(redirect_uris)))
+    except RegistrationError as exc:
+        raise click.ClickException(f"--redirect-uri refused: {exc.description}") from None
+    with operator_database(settings) as engine, engine.begin() as conn:
+        client = _golive_client(conn, client_id)
+        set_redirect_uris(conn, client_id, uris, now)
+        record_event(
+            conn,
+            now,
+            audit_events.CLIENT_REDIRECT_URIS_SET,
+            client_id=client_id,
+            org_id=client.org_id,
+            reason="operator (CLI)",
+            detail={"before": list(client.redirect_uris), "after": uris},
+        )
+    click.echo(f"client {client_id}: redirect URIs {', '.join(uris)}")
 
 
 __all__ = ["certificate_for_client", "clients"]

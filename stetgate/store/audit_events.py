@@ -75,6 +75,8 @@ CLIENT_CERTIFICATE_ADDED = "client_certificate_added"
 """Go-Live: the operator added a QWAC or QSealC to a client (certificate renewal)."""
 CLIENT_CERTIFICATE_REMOVED = "client_certificate_removed"
 """Go-Live: the operator removed one of a client's certificates."""
+CLIENT_REDIRECT_URIS_SET = "client_redirect_uris_set"
+"""Go-Live: the operator replaced a client's redirect URIs (``detail``: before and after)."""
 REGISTRATION_TOKEN_ISSUED = "registration_token_issued"  # noqa: S105 - an event name
 """``client_credentials`` with ``scope=manageRegistration``: a token to call the register API."""
 CLIENT_REGISTERED = "client_registered"

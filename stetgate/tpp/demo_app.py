@@ -93,11 +93,19 @@ def create_demo_tpp_app(config: DemoTppConfig) -> Starlette:
         return response
 
     async def callback(request: Request) -> Response:
-        _sid, session = demo.session(request)
-        pending, session.pending = session.pending, None
-        if pending is None:
-            session.last_error = "callback without a pending authorization"
-            return RedirectResponse("/", status_code=303)
+        sid, session = demo.session(request)
+        pending = session.pending
+        if pending is None or request.query_params.get("state") != pending.state:
+            # Not this browser session's authorization: most likely one started from a
+            # terminal with `stetgate tpp authorize-url` and this app's redirect URI. Say how
+            # to finish it there instead of dropping it (the code lives 60 s).
+            message = (
+                "this callback is not for an authorization started on this page. If you "
+                "started it with `stetgate tpp authorize-url`, finish it within 60 s with: "
+                f"stetgate tpp exchange '{request.url}'"
+            )
+            return demo.render(sid, "index.html", tokens=session.tokens, error=message)
+        session.pending = None
 
         def exchange() -> TokenSet:
             with demo.bank() as bank:
@@ -121,15 +129,13 @@ def create_demo_tpp_app(config: DemoTppConfig) -> Starlette:
 
         def load() -> dict[str, Any]:
             with demo.bank() as bank:
-                listing = bank.api("GET", "accounts", tokens, psu_headers=psu)
-                ids = [a["accountId"] for a in listing.get("accounts", []) if "accountId" in a]
-                consent = {
-                    "balances": ids,
-                    "transactions": ids,
-                    "psuIdentity": True,
-                    "trustedBeneficiaries": True,
-                }
-                bank.api("PUT", "consents", tokens, json_body=consent, psu_headers=psu)
+                bank.forward_consent(
+                    tokens,
+                    all_accounts=True,
+                    psu_identity=True,
+                    trusted_beneficiaries=True,
+                    psu_headers=psu,
+                )
                 listing = bank.api("GET", "accounts", tokens, psu_headers=psu)
                 history: dict[str, Any] = {}
                 for account in listing.get("accounts", []):

@@ -8,6 +8,7 @@ unattended counters, tokens) back before each test.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,45 @@ def cheap_directory(engine: Engine, settings: Settings) -> DatabasePsuDirectory:
         block_seconds=900,
         hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
     )
+
+
+@dataclass
+class DemoPsuWorld:
+    """A bank seeded with the demo PSUs, a Go-Live TPP, and Marie's robot (TOTP on the bank's
+    clock) — what a real-flow test needs before its first `/authorize`."""
+
+    bank: RunningBank
+    pki: TestPki
+    marie: dict[str, Any]
+    certs: TppCerts
+    robot: Any  # stetgate.tpp.psu_robot.PsuRobot
+
+    def tpp_client(self) -> Any:
+        from stetgate.tpp.client import StetBankClient, TppCredentials
+
+        return StetBankClient(
+            self.bank.base_url,
+            TppCredentials.from_directory(self.certs.directory),
+            self.certs.org_id,
+            ca_file=self.pki.ca_pem,
+            clock=self.bank.clock,
+        )
+
+
+def demo_psu_world(bank: RunningBank, pki: TestPki, org_id: str) -> DemoPsuWorld:
+    from stetgate.demo.totp import decode_totp_secret, totp_at
+    from stetgate.tpp.psu_robot import PsuRobot
+
+    seed_demo_bank(bank.settings, 2, now=bank.clock.now(), directory_factory=cheap_directory)
+    people = json.loads((bank.settings.data_dir / "demo-psus.json").read_text())
+    marie = next(p for p in people if p["id"] == "mdupont")
+    certs = pki.issue(org_id, ("AISP", "CBPII"))
+    register_client(bank.services.engine, certs, bank.clock.now())
+    secret = decode_totp_secret(marie["totp_secret"])
+    robot = PsuRobot(
+        marie["id"], marie["password"], otp=lambda: totp_at(secret, bank.clock.now()), method="totp"
+    )
+    return DemoPsuWorld(bank, pki, marie, certs, robot)
 
 
 def register_client(

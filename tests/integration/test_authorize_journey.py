@@ -175,11 +175,21 @@ def test_refused_consent_returns_access_denied_consent_refused(
     assert audit_trail(bank.services.engine, AUTHORIZATION_REFUSED)
 
 
-def test_cancel_on_the_identification_page_is_a_refusal(
+def test_cancel_on_the_identification_page_is_an_interruption_not_a_refusal(
     bank: RunningBank, client_id: str, browser: PsuBrowser
 ) -> None:
     browser.start(client_id)
-    _expect_denied(bank, browser.submit("/psu/cancel", {}).headers["location"], "consent_refused")
+    _expect_denied(bank, browser.submit("/psu/cancel", {}).headers["location"], "cancelled")
+    assert _codes(bank) == 0
+    assert audit_trail(bank.services.engine, AUTHORIZATION_REFUSED)
+
+
+def test_cancel_on_the_consent_page_is_cancelled_and_refuse_stays_consent_refused(
+    bank: RunningBank, client_id: str, browser: PsuBrowser
+) -> None:
+    browser.follow(browser.sign_in_with_totp(client_id))
+    _expect_denied(bank, browser.submit("/psu/cancel", {}).headers["location"], "cancelled")
+    assert _codes(bank) == 0
 
 
 def test_an_unknown_decision_changes_nothing(

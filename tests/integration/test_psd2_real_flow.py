@@ -5,16 +5,14 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-from stetgate.demo.seed import seed_demo_bank
-from stetgate.demo.totp import decode_totp_secret, totp_at
-from stetgate.tpp.client import BankError, StetBankClient, TppCredentials
-from stetgate.tpp.psu_robot import PsuRobot
+import pytest
+
+from stetgate.tpp.client import BankError
 from tests.integration import stet_schemas as schemas
-from tests.integration.psd2_support import cheap_directory, register_client
+from tests.integration.psd2_support import demo_psu_world
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki
 
@@ -25,27 +23,9 @@ PSU_IP = {"PSU-IP-Address": "198.51.100.23"}
 def test_a_demo_psu_authorizes_and_the_tpp_reads_its_accounts(
     bank_factory: Callable[..., RunningBank], pki: TestPki
 ) -> None:
-    bank = bank_factory()
-    seed_demo_bank(bank.settings, 2, now=bank.clock.now(), directory_factory=cheap_directory)
-    people = json.loads((bank.settings.data_dir / "demo-psus.json").read_text())
-    marie = next(p for p in people if p["id"] == "mdupont")
-    certs = pki.issue("PSDFR-ACPR-47001", ("AISP", "CBPII"))
-    register_client(bank.services.engine, certs, bank.clock.now())
-    secret = decode_totp_secret(marie["totp_secret"])
-    robot = PsuRobot(
-        marie["id"], marie["password"], otp=lambda: totp_at(secret, bank.clock.now()), method="totp"
-    )
-
-    with (
-        StetBankClient(
-            bank.base_url,
-            TppCredentials.from_directory(certs.directory),
-            certs.org_id,
-            ca_file=pki.ca_pem,
-            clock=bank.clock,
-        ) as tpp,
-        bank.client() as browser,
-    ):
+    world = demo_psu_world(bank_factory(), pki, "PSDFR-ACPR-47001")
+    bank, marie, robot = world.bank, world.marie, world.robot
+    with world.tpp_client() as tpp, bank.client() as browser:
         request = tpp.authorization_request("aisp", CALLBACK)
         callback = robot.walk(browser, request.url, CALLBACK)
         tokens = tpp.exchange_code(request, callback, expected_issuer=bank.services.issuer)
@@ -105,3 +85,48 @@ def test_a_demo_psu_authorizes_and_the_tpp_reads_its_accounts(
             assert exc.status == 403
         else:
             raise AssertionError("an AISP token confirmed funds")
+
+
+@pytest.mark.postgres  # the consent reset in the code exchange's transaction
+def test_a_new_authorization_with_sca_drops_the_consent_forwarded_under_the_previous_one(
+    bank_factory: Callable[..., RunningBank], pki: TestPki
+) -> None:
+    """docs/decisions.md#consent: the AISP forwards the PSU's account choices again after a new
+    SCA; a refresh or a CBPII authorization keeps them."""
+    world = demo_psu_world(bank_factory(), pki, "PSDFR-ACPR-47002")
+    bank, marie, robot = world.bank, world.marie, world.robot
+    with world.tpp_client() as tpp, bank.client() as browser:
+
+        def authorize(scope: str) -> Any:
+            bank.clock.advance(31)  # a new TOTP step: a code is accepted once
+            request = tpp.authorization_request(scope, CALLBACK)
+            callback = robot.walk(browser, request.url, CALLBACK)
+            return tpp.exchange_code(request, callback, expected_issuer=bank.services.issuer)
+
+        tokens = authorize("aisp")
+        first = marie["accounts"][0]
+        tpp.api("PUT", "consents", tokens, psu_headers=PSU_IP, json={"balances": [{"iban": first}]})
+
+        def listed(tokens: Any) -> list[dict[str, Any]]:
+            accounts: list[dict[str, Any]] = tpp.api("GET", "accounts", tokens, psu_headers=PSU_IP)[
+                "accounts"
+            ]
+            return accounts
+
+        assert [a["accountId"]["iban"] for a in listed(tokens)] == [first]
+        tokens = tpp.refresh(tokens)
+        authorize("cbpii")
+        assert [a["accountId"]["iban"] for a in listed(tokens)] == [first], "kept"
+
+        tpp.revoke(tokens.access_token)
+        tokens = authorize("aisp")
+        again = listed(tokens)
+        assert len(again) > 1, "every account again, as before any consent"
+        assert all("balances" not in a for a in again)
+        resource = again[0]["resourceId"]
+        try:
+            tpp.api("GET", f"accounts/{resource}/balances", tokens, psu_headers=PSU_IP)
+        except BankError as exc:
+            assert exc.status == 403
+        else:
+            raise AssertionError("balances readable under a consent of an earlier authorization")

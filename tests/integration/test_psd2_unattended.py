@@ -112,13 +112,21 @@ def test_the_fifth_unattended_call_of_a_day_gets_429_and_the_next_day_resets(api
     api.clock.set(paris(api, 1, 10))
     token = api.token("jdupont")
     _four_then_429(tpp, "accounts", token)
+    refused = tpp.get("accounts", token=token, psu_ip=None)
+    # RFC 9110 §10.2.3: the next window opens at local (Europe/Paris) midnight, not UTC's
+    assert refused.headers["Retry-After"] == str(14 * 3600)
+    api.clock.set(paris(api, 1, 10, 0, 0) + timedelta(microseconds=1))
+    assert tpp.get("accounts", token=token, psu_ip=None).headers["Retry-After"] == str(14 * 3600)
+    api.clock.set(paris(api, 1, 10))
     assert _count_rows(api) == 4, "a refused call is not counted"
     # the PSU is present: no limit, nothing counted
     for _ in range(3):
         assert tpp.get("accounts", token=token).status_code == 200
     assert _count_rows(api) == 4
     api.clock.set(paris(api, 1, 23, 59, 59))
-    assert_error(tpp.get("accounts", token=api.token("jdupont"), psu_ip=None), 429)
+    late = tpp.get("accounts", token=api.token("jdupont"), psu_ip=None)
+    assert_error(late, 429)
+    assert late.headers["Retry-After"] == "1", "seconds until Paris midnight"
     api.clock.set(paris(api, 2, 0, 0, 1))
     assert tpp.get("accounts", token=api.token("jdupont"), psu_ip=None).status_code == 200
     # counted in the new day's window; the previous day's expired counter is dropped
@@ -254,7 +262,9 @@ def test_rolling_window_admits_a_call_when_the_oldest_of_four_is_24_hours_old(
     token = world.token("jdupont")
     for _ in range(3):
         assert tpp.get("accounts", token=token, psu_ip=None).status_code == 200
-    assert_error(tpp.get("accounts", token=token, psu_ip=None), 429)
+    refused = tpp.get("accounts", token=token, psu_ip=None)
+    assert_error(refused, 429)
+    assert refused.headers["Retry-After"] == str(24 * 3600), "an upper bound for rolling 24 h"
     world.clock.set(t0 + timedelta(hours=23, minutes=59))  # a calendar day may have turned
     assert_error(tpp.get("accounts", token=world.token("jdupont"), psu_ip=None), 429)
     world.clock.set(t0 + timedelta(hours=24, seconds=1))

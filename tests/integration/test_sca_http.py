@@ -431,9 +431,7 @@ def test_a_callback_after_the_psu_cancelled_is_refused(
     with PsuBrowser(bank) as browser:
         reference = _to_app_page(browser)
         challenge_id = _challenge(service, reference)["challenge_id"]
-        _expect_denied(
-            bank, browser.submit("/psu/cancel", {}).headers["location"], "consent_refused"
-        )
+        _expect_denied(bank, browser.submit("/psu/cancel", {}).headers["location"], "cancelled")
         events = _events(bank)
         response = _callback(bank, {"challenge_id": challenge_id, "status": "approved"})
         assert response.status_code == 409
