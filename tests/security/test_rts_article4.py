@@ -26,7 +26,13 @@ from stetgate.store.schema import authorization_codes, psus
 from tests.security.matrix import token_refused
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki, TppCerts
-from tests.support.psu_flow import PASSWORD, PsuBrowser, add_psu, callback_params
+from tests.support.psu_flow import (
+    PASSWORD,
+    PsuBrowser,
+    add_psu,
+    callback_params,
+    expired_return,
+)
 from tests.support.token_side import add_client, obtain_pair, refresh_form
 
 ORG = "PSDFR-ACPR-74001"
@@ -173,7 +179,8 @@ def test_five_idle_minutes_after_authentication_end_the_journey_with_timeout(
 ) -> None:
     browser.follow(browser.sign_in_with_totp(ORG, psu))
     bank.clock.advance(IDLE)
-    _denied(bank, browser.consent("authorize").headers["location"], "timeout")
+    # The bank's "session expired" page first (WCAG 2.2.1), its link the timeout callback.
+    _denied(bank, expired_return(browser.consent("authorize")), "timeout")
     assert _codes(bank) == 0
 
 
@@ -183,7 +190,7 @@ def test_one_time_code_sent_after_five_idle_minutes_is_refused_and_not_consumed(
     _at_otp(browser, psu)
     code = browser.current_code(psu)
     bank.clock.advance(IDLE)
-    _denied(bank, browser.otp(code).headers["location"], "timeout")
+    _denied(bank, expired_return(browser.otp(code)), "timeout")
     assert _row(bank, psu)["totp_last_step"] is None
 
 
