@@ -51,9 +51,11 @@ from tests.support.token_side import INTROSPECT, REVOKE, TOKEN
 from tests.unit.registry.register_client import RegisteringTpp
 from tests.unit.registry.register_requests import REGISTER_TARGET
 
-if "postgresql" not in DATABASES:
-    pytest.skip(PG_EXCLUDED, allow_module_level=True)
-require_private_postgres()
+# Each test skipped with the reason (not the module): CI's date-shifted pass compares its
+# cases with the normal pass's one by one, and accepts a skip that names the exclusion.
+pytestmark = pytest.mark.skipif("postgresql" not in DATABASES, reason=PG_EXCLUDED)
+if "postgresql" in DATABASES:
+    require_private_postgres()
 
 REDIRECT = "https://tpp.example/cb"
 OUTAGE_LOGGER = "stetgate.database"
