@@ -27,7 +27,7 @@ from stetgate.store.schema import (
     psd2_consents,
     psd2_unattended_access,
 )
-from tests.integration import stet_schemas as schemas
+from stetgate.tpp.doctor import stet_schemas as schemas
 from tests.integration.psd2_support import (
     API,
     ApiWorld,

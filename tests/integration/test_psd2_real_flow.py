@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from stetgate.tpp.client import BankError
-from tests.integration import stet_schemas as schemas
+from stetgate.tpp.doctor import stet_schemas as schemas
 from tests.integration.psd2_support import demo_psu_world
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki

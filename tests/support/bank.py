@@ -7,7 +7,7 @@ can inject a `FrozenClock` and reach the app's services. ``plain_http=True`` sta
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import uvicorn
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from stetgate.app import create_app
 from stetgate.clock import FrozenClock
@@ -63,11 +64,13 @@ def start_bank(
     *,
     ports: Mapping[str, Any] | None = None,
     plain_http: bool = False,
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
     **overrides: Any,
 ) -> RunningBank:
     """Start a bank on an ephemeral port; `ports` are `create_app`'s seams (``bank``, ``psus``,
     ``sca_methods``), `overrides` are Settings fields. ``plain_http`` needs
-    ``trusted_proxies``, like `stetgate serve --plain-http`."""
+    ``trusted_proxies``, like `stetgate serve --plain-http`. ``wrap`` puts an ASGI middleware
+    around the app (a test bank with a defect injected from outside)."""
     sock = bound_socket()
     port = sock.getsockname()[1]
     values: dict[str, Any] = dict(
@@ -91,7 +94,7 @@ def start_bank(
     clock = clock or FrozenClock()
     app = create_app(settings, clock=clock, **(ports or {}))
     config = uvicorn.Config(
-        app,
+        wrap(app) if wrap is not None else app,
         log_level="warning",
         lifespan="off",
         **connection_options(settings, plain_http=plain_http),

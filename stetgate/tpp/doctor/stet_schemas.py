@@ -1,7 +1,10 @@
 """JSON schemas of STET v1.4.2 resources, written from the STET Part II resource definitions
 and its generic error structure — independently of stetgate's own OpenAPI document, so a field
 renamed on both sides would still be caught here. Unknown members are allowed (HAL documents
-grow), required ones are those STET marks mandatory plus what a TPP needs to follow the flow."""
+grow), required ones are those STET marks mandatory plus what a TPP needs to follow the flow.
+
+TPP side (`stetgate tpp doctor` checks any bank's answers with them); stetgate's own tests
+check the bank side with the same schemas."""
 
 from __future__ import annotations
 
@@ -221,3 +224,13 @@ ERROR = {
 def check(document: Any, schema: dict[str, Any]) -> None:
     """Raise jsonschema.ValidationError when ``document`` does not follow ``schema``."""
     jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
+
+
+def violation(document: Any, schema: dict[str, Any]) -> str | None:
+    """The first way ``document`` breaks ``schema`` (where and what), None when it follows it."""
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is None:
+        return None
+    where = "/".join(str(part) for part in error.absolute_path) or "(document)"
+    return f"{where}: {error.message}"[:300]
