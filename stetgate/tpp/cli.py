@@ -41,6 +41,7 @@ from stetgate.tpp.client import (
     default_state_dir,
     write_private_json,
 )
+from stetgate.tpp.doctor.cli import doctor
 
 T = TypeVar("T")
 
@@ -599,6 +600,9 @@ def serve_demo(
         ssl_cert_reqs=ssl.CERT_NONE,
         timeout_graceful_shutdown=3,  # idle TLS peers never send close_notify
     )
+
+
+tpp.add_command(doctor)
 
 
 # --- helpers ------------------------------------------------------------------------------------

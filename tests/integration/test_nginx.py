@@ -27,8 +27,8 @@ import pytest
 from stetgate.demo.seed import seed_demo_bank
 from stetgate.demo.totp import decode_totp_secret, totp_at
 from stetgate.tpp.client import StetBankClient, TppCredentials
-from stetgate.tpp.psu_robot import PsuRobot
 from stetgate.tpp.doctor import stet_schemas as schemas
+from stetgate.tpp.psu_robot import PsuRobot
 from tests.integration.psd2_support import cheap_directory, register_client
 from tests.support.bank import RunningBank
 from tests.support.nginx import RunningNginx, require_nginx, start_nginx

@@ -12,9 +12,11 @@ from typing import Any
 
 import jsonschema
 
+Schema = dict[str, Any]
+
 RESOURCE_ID = r"^([a-zA-Z0-9 /\-?:\()\.,']{1,35})$"
-HREF = {"type": "object", "required": ["href"], "properties": {"href": {"type": "string"}}}
-AMOUNT = {
+HREF: Schema = {"type": "object", "required": ["href"], "properties": {"href": {"type": "string"}}}
+AMOUNT: Schema = {
     "type": "object",
     "required": ["currency", "amount"],
     "properties": {
@@ -22,7 +24,7 @@ AMOUNT = {
         "amount": {"type": "string", "pattern": r"^-?[0-9]{1,14}(\.[0-9]{1,3})?$"},
     },
 }
-ACCOUNT_ID = {
+ACCOUNT_ID: Schema = {
     "type": "object",
     "properties": {
         "iban": {"type": "string", "pattern": "^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$"},
@@ -39,12 +41,12 @@ ACCOUNT_ID = {
     },
     "oneOf": [{"required": ["iban"]}, {"required": ["other"]}],
 }
-DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
-DATE_TIME = {
+DATE: Schema = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+DATE_TIME: Schema = {
     "type": "string",
     "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$",
 }
-BALANCE = {
+BALANCE: Schema = {
     "type": "object",
     "required": ["name", "balanceAmount", "balanceType"],
     "properties": {
@@ -56,7 +58,7 @@ BALANCE = {
         "lastCommittedTransaction": {"type": "string"},
     },
 }
-ACCOUNT = {
+ACCOUNT: Schema = {
     "type": "object",
     "required": [
         "resourceId",
@@ -87,8 +89,8 @@ ACCOUNT = {
         },
     },
 }
-PAGE_LINKS = {"self": HREF, "first": HREF, "prev": HREF, "next": HREF, "last": HREF}
-ACCOUNTS = {
+PAGE_LINKS: Schema = {"self": HREF, "first": HREF, "prev": HREF, "next": HREF, "last": HREF}
+ACCOUNTS: Schema = {
     "type": "object",
     "required": ["accounts", "_links"],
     "properties": {
@@ -100,7 +102,7 @@ ACCOUNTS = {
         },
     },
 }
-BALANCES = {
+BALANCES: Schema = {
     "type": "object",
     "required": ["balances", "_links"],
     "properties": {
@@ -112,7 +114,7 @@ BALANCES = {
         },
     },
 }
-TRANSACTION = {
+TRANSACTION: Schema = {
     "type": "object",
     "required": ["transactionAmount", "creditDebitIndicator", "status"],
     "properties": {
@@ -135,7 +137,7 @@ TRANSACTION = {
     "if": {"properties": {"status": {"const": "BOOK"}}},
     "then": {"required": ["bookingDate"]},
 }
-TRANSACTIONS = {
+TRANSACTIONS: Schema = {
     "type": "object",
     "required": ["transactions", "_links"],
     "properties": {
@@ -147,7 +149,7 @@ TRANSACTIONS = {
         },
     },
 }
-END_USER_IDENTITY = {
+END_USER_IDENTITY: Schema = {
     "type": "object",
     "required": ["connectedPsu", "_links"],
     "properties": {
@@ -155,7 +157,7 @@ END_USER_IDENTITY = {
         "_links": {"type": "object", "required": ["self"], "properties": {"self": HREF}},
     },
 }
-BENEFICIARIES = {
+BENEFICIARIES: Schema = {
     "type": "object",
     "required": ["beneficiaries", "_links"],
     "properties": {
@@ -190,7 +192,7 @@ BENEFICIARIES = {
         "_links": {"type": "object", "required": ["self"], "properties": PAGE_LINKS},
     },
 }
-FUNDS_CONFIRMATION = {
+FUNDS_CONFIRMATION: Schema = {
     "type": "object",
     "required": ["request", "result", "_links"],
     "properties": {
@@ -208,7 +210,7 @@ FUNDS_CONFIRMATION = {
         "_links": {"type": "object", "required": ["self"], "properties": {"self": HREF}},
     },
 }
-ERROR = {
+ERROR: Schema = {
     "type": "object",
     "required": ["status", "message"],
     "properties": {

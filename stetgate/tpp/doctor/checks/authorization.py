@@ -3,6 +3,7 @@ steps 2 to 5 of the cinematic)."""
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import parse_qs, urlsplit
 
 from stetgate.tpp.client import BankError, TokenSet
@@ -105,9 +106,7 @@ def refused_consent_returns_access_denied(ctx: DoctorContext) -> CheckResult:
         return rule.failed("a code was issued although the PSU refused")
     if params.get("error") != "access_denied":
         return rule.failed("expected error=access_denied", error=params.get("error"))
-    return rule.passed(
-        "error=access_denied", error_description=params.get("error_description")
-    )
+    return rule.passed("error=access_denied", error_description=params.get("error_description"))
 
 
 def code_exchange_over_mtls(ctx: DoctorContext) -> CheckResult:
@@ -171,7 +170,5 @@ def _exchange(ctx: DoctorContext, walked: Walked) -> TokenSet:
 
 def _revoke_quietly(ctx: DoctorContext, tokens: TokenSet) -> None:
     """Leave no live token behind a failed check."""
-    try:
+    with contextlib.suppress(BankError):
         ctx.client.revoke(tokens.refresh_token or tokens.access_token)
-    except BankError:
-        pass

@@ -72,7 +72,9 @@ def token_endpoint_requires_client_certificate(ctx: DoctorContext) -> CheckResul
         return rule.passed("refused in the TLS handshake", error=exc.__class__.__name__)
     error = _oauth_error(response)
     if response.is_success:
-        return rule.failed("tokens issued without a client certificate", status=response.status_code)
+        return rule.failed(
+            "tokens issued without a client certificate", status=response.status_code
+        )
     if response.status_code == 401 or error in MTLS_REFUSALS:
         return rule.passed("refused", status=response.status_code, error=error)
     return rule.differs(
@@ -93,7 +95,9 @@ def token_errors_are_oauth_json(ctx: DoctorContext) -> CheckResult:
     )
     request = AuthorizationRequest("", "doctor", None, FOREIGN_REDIRECT_URI, "aisp")
     try:
-        ctx.client.exchange_code(request, f"{FOREIGN_REDIRECT_URI}?code={UNKNOWN_VALUE}&state=doctor")
+        ctx.client.exchange_code(
+            request, f"{FOREIGN_REDIRECT_URI}?code={UNKNOWN_VALUE}&state=doctor"
+        )
     except BankError as exc:
         if exc.status == 400 and exc.oauth_error == "invalid_grant":
             return rule.passed("400 invalid_grant", status=exc.status)
@@ -116,7 +120,9 @@ def authorize_refuses_unregistered_redirect_uri(ctx: DoctorContext) -> CheckResu
         response = browser.get(request.url, follow_redirects=False)
     location = response.headers.get("location", "")
     if response.is_redirect and location.startswith(FOREIGN_REDIRECT_URI):
-        return rule.failed("the browser is sent to the unregistered URI", status=response.status_code)
+        return rule.failed(
+            "the browser is sent to the unregistered URI", status=response.status_code
+        )
     if response.is_success or response.is_redirect:
         return rule.differs(
             "no error shown at once (the bank may check later in the journey)",

@@ -95,7 +95,9 @@ def end_user_identity_follows_schema(ctx: DoctorContext) -> CheckResult:
     )
     if ctx.tokens is None:
         return rule.skipped(NEEDS_TOKENS)
-    return _judge(rule, _send(ctx, "GET", "end-user-identity", ctx.tokens), schemas.END_USER_IDENTITY)
+    return _judge(
+        rule, _send(ctx, "GET", "end-user-identity", ctx.tokens), schemas.END_USER_IDENTITY
+    )
 
 
 def trusted_beneficiaries_follow_schema(ctx: DoctorContext) -> CheckResult:
