@@ -74,7 +74,7 @@ def test_a_healthy_bank_passes_every_check(
 ) -> None:
     report = doctor(start_world())
     outcomes = {r.check_id: r.outcome for r in report.results}
-    assert outcomes == {check.__name__: Outcome.PASS for check in CHECKS}, [
+    assert outcomes == {check.rule.check_id: Outcome.PASS for check in CHECKS}, [
         (r.check_id, r.detail) for r in report.results if r.outcome is not Outcome.PASS
     ]
     document = json.loads(report_json(report))

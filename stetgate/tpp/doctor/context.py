@@ -1,5 +1,6 @@
-"""One doctor run's state: the TPP's client, what the bank answered so far, and a `Rule`
-helper that turns a check's finding into a `CheckResult`.
+"""One doctor run's state (`DoctorContext`: the TPP's client, what the bank answered so far),
+and how a check is written: a function ``judge(ctx, rule) -> CheckResult`` made a `Check` by
+``@check(title, section)``, its id being the function's name (the rule's name).
 
 Checks run in order and hand each other what they obtained (the callback, the tokens, the
 account list); a check whose input is missing says which check it waited for and is skipped.
@@ -7,6 +8,7 @@ account list); a check whose input is missing says which check it waited for and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +49,34 @@ class Rule:
 
     def skipped(self, detail: str) -> CheckResult:
         return self.result(Outcome.SKIPPED, detail)
+
+
+Judge = Callable[["DoctorContext", Rule], CheckResult]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A rule and the function that judges the bank against it."""
+
+    rule: Rule
+    judge: Judge
+
+    def __call__(self, ctx: DoctorContext) -> CheckResult:
+        return self.judge(ctx, self.rule)
+
+    @property
+    def explanation(self) -> str:
+        """The judge's docstring: what the rule says and why it matters."""
+        return " ".join((self.judge.__doc__ or "").split())
+
+
+def check(title: str, section: str) -> Callable[[Judge], Check]:
+    """Make ``judge`` a `Check` whose id is ``judge``'s name."""
+
+    def make(judge: Judge) -> Check:
+        return Check(Rule(judge.__name__, title, section), judge)
+
+    return make
 
 
 @dataclass

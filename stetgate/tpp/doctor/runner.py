@@ -9,17 +9,15 @@ end the run); and the ``X-Request-ID`` echo over every exchange of the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import httpx
 
 from stetgate.tpp.client import BankError
 from stetgate.tpp.doctor.checks import authorization, endpoints, resources, tokens
-from stetgate.tpp.doctor.context import DoctorContext, Rule
+from stetgate.tpp.doctor.context import Check, DoctorContext
 from stetgate.tpp.doctor.model import CheckResult, DoctorReport
 from stetgate.tpp.psu_robot import PsuJourneyError
-
-Check = Callable[[DoctorContext], CheckResult]
 
 CHECKS: Sequence[Check] = (
     endpoints.metadata_is_published,
@@ -44,6 +42,7 @@ CHECKS: Sequence[Check] = (
     resources.unattended_access_is_limited,
     tokens.refresh_issues_new_access_token,
     tokens.refresh_token_rotation_matches_expectation,
+    tokens.token_answers_are_complete,
     tokens.unknown_refresh_token_is_refused,
     tokens.revocation_revokes_the_pair,
     authorization.code_is_single_use,
@@ -64,12 +63,7 @@ def _run_one(check: Check, ctx: DoctorContext) -> CheckResult:
     try:
         return check(ctx)
     except (httpx.HTTPError, BankError, PsuJourneyError, ValueError, KeyError, TypeError) as exc:
-        rule = Rule(check.__name__, check.__name__.replace("_", " "), _first_line(check))
-        return rule.failed(f"the check could not complete: {exc.__class__.__name__}: {exc}")
-
-
-def _first_line(check: Check) -> str:
-    return (check.__doc__ or "").strip().split("\n")[0][:120]
+        return check.rule.failed(f"the check could not complete: {exc.__class__.__name__}: {exc}")
 
 
 def _end_authorizations(ctx: DoctorContext) -> None:

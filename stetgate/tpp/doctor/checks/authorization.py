@@ -7,7 +7,7 @@ import contextlib
 from urllib.parse import parse_qs, urlsplit
 
 from stetgate.tpp.client import BankError, TokenSet
-from stetgate.tpp.doctor.context import DoctorContext, Rule
+from stetgate.tpp.doctor.context import DoctorContext, Rule, check
 from stetgate.tpp.doctor.journeys import Walked
 from stetgate.tpp.doctor.model import CheckResult
 from stetgate.tpp.psu_robot import PsuJourneyError
@@ -21,16 +21,15 @@ def callback_parameters(walked: Walked) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(walked.callback_url).query).items()}
 
 
-def psu_journey_reaches_callback(ctx: DoctorContext) -> CheckResult:
+@check(
+    "The PSU journey ends on the TPP's callback",
+    "STET v1.4.2 Part I §3.4.3",
+)
+def psu_journey_reaches_callback(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """STET v1.4.2 Part I §3.4.3: the PSU authenticates with SCA at the bank, which redirects
     the browser to the TPP's registered redirect URI. An automated PSU also refuses one
     journey (for the error callback) and authorizes a CBPII one; the AISP one comes last, so
     its code is fresh for the code checks."""
-    rule = Rule(
-        "psu_journey_reaches_callback",
-        "The PSU journey ends on the TPP's callback",
-        "STET v1.4.2 Part I §3.4.3",
-    )
     journeys = 1
     try:
         if ctx.journey.automated:
@@ -44,14 +43,13 @@ def psu_journey_reaches_callback(ctx: DoctorContext) -> CheckResult:
     return rule.passed("the bank redirected to the callback", journeys=journeys)
 
 
-def callback_returns_state(ctx: DoctorContext) -> CheckResult:
+@check(
+    "The callback returns the request's state",
+    "RFC 6749 §4.1.2, §4.1.2.1, §10.12; STET v1.4.2 Part I §3.4.3",
+)
+def callback_returns_state(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """RFC 6749 §4.1.2 and §10.12: the callback carries the ``state`` the TPP sent, exactly,
     on success and on error (§4.1.2.1) — the TPP's only CSRF protection."""
-    rule = Rule(
-        "callback_returns_state",
-        "The callback returns the request's state",
-        "RFC 6749 §4.1.2, §4.1.2.1, §10.12; STET v1.4.2 Part I §3.4.3",
-    )
     walked = [w for w in (ctx.aisp, ctx.refused, ctx.cbpii) if w is not None]
     if not walked:
         return rule.skipped(NEEDS_JOURNEY)
@@ -61,16 +59,15 @@ def callback_returns_state(ctx: DoctorContext) -> CheckResult:
     return rule.passed("state returned", callbacks=len(walked))
 
 
-def callback_carries_issuer(ctx: DoctorContext) -> CheckResult:
+@check(
+    "The callback carries iss, the bank's issuer",
+    "RFC 9207 §2, §3 (after STET v1.4.2 Part I §3.4.3)",
+)
+def callback_carries_issuer(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """RFC 9207 §2: ``iss`` on every authorization response (success and error) lets a TPP
     that talks to several banks detect a mix-up. A bank announcing
     ``authorization_response_iss_parameter_supported`` MUST send it (§3); STET v1.4.2 predates
     RFC 9207, so a bank that neither announces nor sends it differs."""
-    rule = Rule(
-        "callback_carries_issuer",
-        "The callback carries iss, the bank's issuer",
-        "RFC 9207 §2, §3 (after STET v1.4.2 Part I §3.4.3)",
-    )
     walked = [w for w in (ctx.aisp, ctx.refused) if w is not None]
     if not walked:
         return rule.skipped(NEEDS_JOURNEY)
@@ -89,14 +86,13 @@ def callback_carries_issuer(ctx: DoctorContext) -> CheckResult:
     return rule.differs(f"{missing} of {len(values)} callbacks lack iss", announced=False)
 
 
-def refused_consent_returns_access_denied(ctx: DoctorContext) -> CheckResult:
+@check(
+    "A refused consent comes back as error=access_denied",
+    "RFC 6749 §4.1.2.1; STET v1.4.2 Part I §3.4.3",
+)
+def refused_consent_returns_access_denied(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """RFC 6749 §4.1.2.1: when the PSU refuses, the callback carries ``error=access_denied``
     (and no code)."""
-    rule = Rule(
-        "refused_consent_returns_access_denied",
-        "A refused consent comes back as error=access_denied",
-        "RFC 6749 §4.1.2.1; STET v1.4.2 Part I §3.4.3",
-    )
     if not ctx.journey.automated:
         return rule.skipped("needs the PSU robot (the human journey only authorizes)")
     if ctx.refused is None:
@@ -109,15 +105,14 @@ def refused_consent_returns_access_denied(ctx: DoctorContext) -> CheckResult:
     return rule.passed("error=access_denied", error_description=params.get("error_description"))
 
 
-def code_exchange_over_mtls(ctx: DoctorContext) -> CheckResult:
+@check(
+    "The code is redeemed for an access and a refresh token over mTLS",
+    "STET v1.4.2 Part I §3.4.3; RFC 6749 §4.1.3, §5.1; RFC 8705 §2",
+)
+def code_exchange_over_mtls(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """STET v1.4.2 Part I §3.4.3 (step 5) and RFC 6749 §4.1.3/§5.1: the code is redeemed at the
     token endpoint over mutual TLS with the QWAC (RFC 8705 §2) for an access token, its
     lifetime and the refresh token the TPP keeps (STET: 90 days)."""
-    rule = Rule(
-        "code_exchange_over_mtls",
-        "The code is redeemed for an access and a refresh token over mTLS",
-        "STET v1.4.2 Part I §3.4.3; RFC 6749 §4.1.3, §5.1; RFC 8705 §2",
-    )
     if ctx.aisp is None:
         return rule.skipped(NEEDS_JOURNEY)
     try:
@@ -134,16 +129,15 @@ def code_exchange_over_mtls(ctx: DoctorContext) -> CheckResult:
     return rule.passed("tokens issued", expires_in=tokens.expires_in, scope=tokens.scope)
 
 
-def code_is_single_use(ctx: DoctorContext) -> CheckResult:
+@check(
+    "A redeemed code is refused the second time",
+    "RFC 6749 §4.1.2, §10.5; STET v1.4.2 Part I §3.4.3",
+)
+def code_is_single_use(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """RFC 6749 §4.1.2 and §10.5: a code works once; a second redemption is ``invalid_grant``
     (and SHOULD revoke what the first one issued). Run last among the code checks, after
     revocation, and only while the code is younger than its lifetime, so a refusal cannot be
     an expiry."""
-    rule = Rule(
-        "code_is_single_use",
-        "A redeemed code is refused the second time",
-        "RFC 6749 §4.1.2, §10.5; STET v1.4.2 Part I §3.4.3",
-    )
     if ctx.aisp is None or ctx.tokens is None or ctx.aisp_callback_at is None:
         return rule.skipped(NEEDS_TOKENS)
     age = (ctx.clock.now() - ctx.aisp_callback_at).total_seconds()

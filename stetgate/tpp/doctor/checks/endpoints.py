@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from stetgate.tpp.client import AuthorizationRequest, BankError
-from stetgate.tpp.doctor.context import DoctorContext, Rule
+from stetgate.tpp.doctor.context import DoctorContext, Rule, check
 from stetgate.tpp.doctor.model import CheckResult
 
 UNKNOWN_VALUE = "stetgate-doctor-unknown"
@@ -15,15 +15,14 @@ FOREIGN_REDIRECT_URI = "https://doctor.invalid/callback"
 MTLS_REFUSALS = frozenset({"invalid_client", "invalid_request", "unauthorized_client"})
 
 
-def metadata_is_published(ctx: DoctorContext) -> CheckResult:
+@check(
+    "Authorization server metadata is published",
+    "RFC 8414 §2, §3 (not required by STET v1.4.2 Part I §3.4)",
+)
+def metadata_is_published(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """RFC 8414 §3: ``/.well-known/oauth-authorization-server`` with ``issuer``,
     ``authorization_endpoint`` and ``token_endpoint`` (§2). STET v1.4.2 Part I §3.4 does not
     require discovery, so a bank without it differs rather than fails."""
-    rule = Rule(
-        "metadata_is_published",
-        "Authorization server metadata is published",
-        "RFC 8414 §2, §3 (not required by STET v1.4.2 Part I §3.4)",
-    )
     try:
         metadata = ctx.client.metadata()
     except BankError as exc:
@@ -50,15 +49,14 @@ def metadata_is_published(ctx: DoctorContext) -> CheckResult:
     )
 
 
-def token_endpoint_requires_client_certificate(ctx: DoctorContext) -> CheckResult:
+@check(
+    "The token endpoint refuses a caller without a client certificate",
+    "STET v1.4.2 Part I §3.2; RFC 8705 §2",
+)
+def token_endpoint_requires_client_certificate(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """STET v1.4.2 Part I §3.2 and RFC 8705 §2: the token endpoint authenticates the TPP by its
     QWAC; a call without a client certificate is refused (in the TLS handshake, or with
     ``invalid_client``)."""
-    rule = Rule(
-        "token_endpoint_requires_client_certificate",
-        "The token endpoint refuses a caller without a client certificate",
-        "STET v1.4.2 Part I §3.2; RFC 8705 §2",
-    )
     form = {
         "grant_type": "authorization_code",
         "code": UNKNOWN_VALUE,
@@ -85,14 +83,13 @@ def token_endpoint_requires_client_certificate(ctx: DoctorContext) -> CheckResul
     )
 
 
-def token_errors_are_oauth_json(ctx: DoctorContext) -> CheckResult:
+@check(
+    "Token endpoint errors are OAuth JSON (invalid_grant for an unknown code)",
+    "RFC 6749 §5.2; STET v1.4.2 Part I §3.4.3",
+)
+def token_errors_are_oauth_json(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """RFC 6749 §5.2: a refused token request is HTTP 400 with a JSON body whose ``error`` is
     the OAuth code — here ``invalid_grant`` for a code the bank never issued."""
-    rule = Rule(
-        "token_errors_are_oauth_json",
-        "Token endpoint errors are OAuth JSON (invalid_grant for an unknown code)",
-        "RFC 6749 §5.2; STET v1.4.2 Part I §3.4.3",
-    )
     request = AuthorizationRequest("", "doctor", None, FOREIGN_REDIRECT_URI, "aisp")
     try:
         ctx.client.exchange_code(
@@ -107,14 +104,13 @@ def token_errors_are_oauth_json(ctx: DoctorContext) -> CheckResult:
     return rule.failed("an unknown code was redeemed")
 
 
-def authorize_refuses_unregistered_redirect_uri(ctx: DoctorContext) -> CheckResult:
+@check(
+    "/authorize never redirects to an unregistered redirect URI",
+    "RFC 6749 §4.1.2.1, §10.6; STET v1.4.2 Part I §3.4.3",
+)
+def authorize_refuses_unregistered_redirect_uri(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """RFC 6749 §4.1.2.1 and §10.6: with a redirect URI the client did not register, the bank
     shows an error and MUST NOT send the browser there (an open redirector leaks codes)."""
-    rule = Rule(
-        "authorize_refuses_unregistered_redirect_uri",
-        "/authorize never redirects to an unregistered redirect URI",
-        "RFC 6749 §4.1.2.1, §10.6; STET v1.4.2 Part I §3.4.3",
-    )
     request = ctx.client.authorization_request("aisp", FOREIGN_REDIRECT_URI)
     with ctx.anonymous_http() as browser:
         response = browser.get(request.url, follow_redirects=False)
@@ -131,14 +127,13 @@ def authorize_refuses_unregistered_redirect_uri(ctx: DoctorContext) -> CheckResu
     return rule.passed("refused without redirecting", status=response.status_code)
 
 
-def revoking_an_unknown_token_answers_200(ctx: DoctorContext) -> CheckResult:
+@check(
+    "Revoking an unknown token answers 200",
+    "RFC 7009 §2.2; STET v1.4.2 Part I §3.4.3.5",
+)
+def revoking_an_unknown_token_answers_200(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """RFC 7009 §2.2: "invalid tokens do not cause an error response" — revocation answers 200
     so the TPP learns nothing about tokens it does not hold."""
-    rule = Rule(
-        "revoking_an_unknown_token_answers_200",
-        "Revoking an unknown token answers 200",
-        "RFC 7009 §2.2; STET v1.4.2 Part I §3.4.3.5",
-    )
     try:
         ctx.client.revoke(UNKNOWN_VALUE, "refresh_token")
     except BankError as exc:

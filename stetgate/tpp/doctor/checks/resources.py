@@ -12,7 +12,7 @@ import httpx
 
 from stetgate.tpp.client import TokenSet
 from stetgate.tpp.doctor import stet_schemas as schemas
-from stetgate.tpp.doctor.context import DoctorContext, Rule
+from stetgate.tpp.doctor.context import DoctorContext, Rule, check
 from stetgate.tpp.doctor.model import CheckResult
 from stetgate.tpp.doctor.recording import REQUEST_ID, Exchange
 
@@ -21,14 +21,13 @@ NEEDS_ACCOUNTS = "needs the account list (accounts_follow_schema)"
 UNKNOWN_ACCOUNT = "doctor-unknown-account"
 
 
-def consent_is_accepted(ctx: DoctorContext) -> CheckResult:
+@check(
+    "PUT /consents forwards the PSU's choices",
+    "STET v1.4.2 Part II §4.1",
+)
+def consent_is_accepted(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """STET v1.4.2 Part II §4.1 (AISP-mix): the TPP forwards the PSU's choices with
     ``PUT /consents`` before balances, transactions, identity or beneficiaries are read."""
-    rule = Rule(
-        "consent_is_accepted",
-        "PUT /consents forwards the PSU's choices",
-        "STET v1.4.2 Part II §4.1",
-    )
     if ctx.tokens is None:
         return rule.skipped(NEEDS_TOKENS)
     listed = _send(ctx, "GET", "accounts", ctx.tokens)
@@ -47,14 +46,13 @@ def consent_is_accepted(ctx: DoctorContext) -> CheckResult:
     return rule.passed("consent accepted", status=response.status_code, accounts=len(ids))
 
 
-def accounts_follow_schema(ctx: DoctorContext) -> CheckResult:
+@check(
+    "GET /accounts follows the STET schema",
+    "STET v1.4.2 Part II §4 (AccountResource)",
+)
+def accounts_follow_schema(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """STET v1.4.2 Part II §4 (AccountResource): ``GET /accounts`` lists the PSU's accounts
     with their identifiers, balances (once consented) and HAL links."""
-    rule = Rule(
-        "accounts_follow_schema",
-        "GET /accounts follows the STET schema",
-        "STET v1.4.2 Part II §4 (AccountResource)",
-    )
     if ctx.tokens is None:
         return rule.skipped(NEEDS_TOKENS)
     response = _send(ctx, "GET", "accounts", ctx.tokens)
@@ -64,35 +62,32 @@ def accounts_follow_schema(ctx: DoctorContext) -> CheckResult:
     return found
 
 
-def balances_follow_schema(ctx: DoctorContext) -> CheckResult:
+@check(
+    "GET /accounts/{id}/balances follows the STET schema",
+    "STET v1.4.2 Part II §4 (BalancesResource)",
+)
+def balances_follow_schema(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """STET v1.4.2 Part II §4 (BalancesResource): ``GET /accounts/{id}/balances`` of a
     consented account, reached by its HAL link."""
-    rule = Rule(
-        "balances_follow_schema",
-        "GET /accounts/{id}/balances follows the STET schema",
-        "STET v1.4.2 Part II §4 (BalancesResource)",
-    )
     return _account_resource(ctx, rule, "balances", schemas.BALANCES)
 
 
-def transactions_follow_schema(ctx: DoctorContext) -> CheckResult:
+@check(
+    "GET /accounts/{id}/transactions follows the STET schema",
+    "STET v1.4.2 Part II §4 (TransactionsResource)",
+)
+def transactions_follow_schema(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """STET v1.4.2 Part II §4 (TransactionsResource): ``GET /accounts/{id}/transactions``,
     paged with HAL links."""
-    rule = Rule(
-        "transactions_follow_schema",
-        "GET /accounts/{id}/transactions follows the STET schema",
-        "STET v1.4.2 Part II §4 (TransactionsResource)",
-    )
     return _account_resource(ctx, rule, "transactions", schemas.TRANSACTIONS)
 
 
-def end_user_identity_follows_schema(ctx: DoctorContext) -> CheckResult:
+@check(
+    "GET /end-user-identity follows the STET schema",
+    "STET v1.4.2 Part II §4.6.4",
+)
+def end_user_identity_follows_schema(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """STET v1.4.2 Part II §4.6.4: ``GET /end-user-identity`` names the connected PSU."""
-    rule = Rule(
-        "end_user_identity_follows_schema",
-        "GET /end-user-identity follows the STET schema",
-        "STET v1.4.2 Part II §4.6.4",
-    )
     if ctx.tokens is None:
         return rule.skipped(NEEDS_TOKENS)
     return _judge(
@@ -100,14 +95,13 @@ def end_user_identity_follows_schema(ctx: DoctorContext) -> CheckResult:
     )
 
 
-def trusted_beneficiaries_follow_schema(ctx: DoctorContext) -> CheckResult:
+@check(
+    "GET /trusted-beneficiaries follows the STET schema",
+    "STET v1.4.2 Part II §4 (BeneficiariesResource, optional)",
+)
+def trusted_beneficiaries_follow_schema(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """STET v1.4.2 Part II §4 (trusted beneficiaries): optional for a bank, so "not offered"
     differs rather than fails."""
-    rule = Rule(
-        "trusted_beneficiaries_follow_schema",
-        "GET /trusted-beneficiaries follows the STET schema",
-        "STET v1.4.2 Part II §4 (BeneficiariesResource, optional)",
-    )
     if ctx.tokens is None:
         return rule.skipped(NEEDS_TOKENS)
     response = _send(ctx, "GET", "trusted-beneficiaries", ctx.tokens)
@@ -116,14 +110,13 @@ def trusted_beneficiaries_follow_schema(ctx: DoctorContext) -> CheckResult:
     return _judge(rule, response, schemas.BENEFICIARIES)
 
 
-def funds_confirmation_follows_schema(ctx: DoctorContext) -> CheckResult:
+@check(
+    "POST /funds-confirmations follows the STET schema",
+    "STET v1.4.2 Part II (CBPII, FundsConfirmationResource)",
+)
+def funds_confirmation_follows_schema(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """STET v1.4.2 Part II, CBPII: ``POST /funds-confirmations`` with a CBPII token answers
     the request and a boolean ``result``."""
-    rule = Rule(
-        "funds_confirmation_follows_schema",
-        "POST /funds-confirmations follows the STET schema",
-        "STET v1.4.2 Part II (CBPII, FundsConfirmationResource)",
-    )
     if ctx.cbpii_tokens is None:
         return rule.skipped("needs a CBPII token (the PSU robot's CBPII journey)")
     account = next((a["accountId"] for a in ctx.accounts if "iban" in a.get("accountId", {})), None)
@@ -138,16 +131,15 @@ def funds_confirmation_follows_schema(ctx: DoctorContext) -> CheckResult:
     return _judge(rule, response, schemas.FUNDS_CONFIRMATION)
 
 
-def requests_must_be_signed(ctx: DoctorContext) -> CheckResult:
+@check(
+    "Unsigned and tampered requests are refused with 401",
+    "STET v1.4.2 Part II §3; draft-cavage-http-signatures-12 §2.5",
+)
+def requests_must_be_signed(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """STET v1.4.2 Part II §3: every call carries an HTTP signature made with the TPP's
     QSealC over ``(request-target)``, ``x-request-id``, ``digest`` and the ``psu-*`` headers.
     A bank must refuse (401) a call without one, and one whose signed header was changed
     after signing — checking the header's presence is not verifying it."""
-    rule = Rule(
-        "requests_must_be_signed",
-        "Unsigned and tampered requests are refused with 401",
-        "STET v1.4.2 Part II §3; draft-cavage-http-signatures-12 §2.5",
-    )
     if ctx.tokens is None:
         return rule.skipped(NEEDS_TOKENS)
 
@@ -170,15 +162,14 @@ def requests_must_be_signed(ctx: DoctorContext) -> CheckResult:
     )
 
 
-def errors_use_stet_error_model(ctx: DoctorContext) -> CheckResult:
+@check(
+    "Resource-API errors use the STET error structure",
+    "STET v1.4.2 Part II §3 (ErrorModel)",
+)
+def errors_use_stet_error_model(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """STET v1.4.2 Part II §3 (generic error structure): an error answer is JSON with
     ``status`` (the HTTP status) and ``message``, optionally ``timestamp``, ``error`` and
     ``path`` — probed with an unknown account and an unknown access token."""
-    rule = Rule(
-        "errors_use_stet_error_model",
-        "Resource-API errors use the STET error structure",
-        "STET v1.4.2 Part II §3 (ErrorModel)",
-    )
     if ctx.tokens is None:
         return rule.skipped(NEEDS_TOKENS)
     unknown_token = TokenSet("stetgate-doctor-unknown", None, 0, "aisp")
@@ -196,15 +187,14 @@ def errors_use_stet_error_model(ctx: DoctorContext) -> CheckResult:
     )
 
 
-def unattended_access_is_limited(ctx: DoctorContext) -> CheckResult:
+@check(
+    "Unattended calls are limited per day",
+    "RTS (EU) 2018/389 Art. 36(5)(b); STET v1.4.2 Part II §3",
+)
+def unattended_access_is_limited(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """RTS (EU) 2018/389 Art. 36(5)(b) as STET v1.4.2 Part II §3 carries it: without
     ``PSU-IP-Address`` the PSU is absent and the AISP gets a few calls a day (4 in STET
     banks); the next is HTTP 429, ideally with ``Retry-After`` (RFC 6585 §4)."""
-    rule = Rule(
-        "unattended_access_is_limited",
-        "Unattended calls are limited per day",
-        "RTS (EU) 2018/389 Art. 36(5)(b); STET v1.4.2 Part II §3",
-    )
     limit = ctx.expectations.unattended_limit
     if limit is None:
         return rule.skipped("not probed (no unattended limit expected)")
@@ -223,15 +213,14 @@ def unattended_access_is_limited(ctx: DoctorContext) -> CheckResult:
     return rule.failed(f"{limit + 1} unattended calls answered", limit=limit)
 
 
-def request_id_is_echoed(ctx: DoctorContext) -> CheckResult:
+@check(
+    "Every answer echoes the call's X-Request-ID",
+    "STET v1.4.2 Part II §3",
+)
+def request_id_is_echoed(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """STET v1.4.2 Part II §3: ``X-Request-ID`` is mandatory on every call and the bank echoes
     it in the answer, errors included, so both sides can find one call in their logs. Judged
     over every resource-API exchange of the run."""
-    rule = Rule(
-        "request_id_is_echoed",
-        "Every answer echoes the call's X-Request-ID",
-        "STET v1.4.2 Part II §3",
-    )
     calls = [e for e in ctx.transport.exchanges if e.path.startswith(ctx.client.profile.api_base)]
     if not calls:
         return rule.skipped(NEEDS_TOKENS)
