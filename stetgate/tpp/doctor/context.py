@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from stetgate.clock import Clock
-from stetgate.tpp.client import StetBankClient, TokenSet, TppCredentials
+from stetgate.tpp.client import BPCE, BankProfile, StetBankClient, TokenSet, TppCredentials
 from stetgate.tpp.doctor.expectations import DoctorExpectations
 from stetgate.tpp.doctor.journeys import PsuJourney, Walked
 from stetgate.tpp.doctor.model import CheckResult, EvidenceValue, Outcome
@@ -112,10 +112,19 @@ class DoctorContext:
         clock: Clock,
         ca_file: Path | None = None,
         expectations: DoctorExpectations | None = None,
+        profile: BankProfile = BPCE,
     ) -> DoctorContext:
+        """The context of a run as the TPP ``client_id`` with ``credentials`` (``profile``:
+        where this bank puts the STET operations)."""
         transport = RecordingTransport(mtls_context(credentials, ca_file))
         client = StetBankClient(
-            bank_url, credentials, client_id, ca_file=ca_file, transport=transport, clock=clock
+            bank_url,
+            credentials,
+            client_id,
+            ca_file=ca_file,
+            transport=transport,
+            clock=clock,
+            profile=profile,
         )
         return cls(
             bank_url=client.base_url,
