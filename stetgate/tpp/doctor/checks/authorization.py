@@ -4,12 +4,13 @@ steps 2 to 5 of the cinematic)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from stetgate.tpp.client import BankError, TokenSet
 from stetgate.tpp.doctor.context import DoctorContext, Rule, check
 from stetgate.tpp.doctor.journeys import Walked
-from stetgate.tpp.doctor.model import CheckResult
+from stetgate.tpp.doctor.model import CheckResult, Outcome
 from stetgate.tpp.psu_robot import PsuJourneyError
 
 NEEDS_JOURNEY = "needs the PSU journey (psu_journey_reaches_callback)"
@@ -73,17 +74,24 @@ def callback_carries_issuer(ctx: DoctorContext, rule: Rule) -> CheckResult:
         return rule.skipped(NEEDS_JOURNEY)
     announced = bool((ctx.metadata or {}).get("authorization_response_iss_parameter_supported"))
     values = [callback_parameters(w).get("iss") for w in walked]
-    if any(value is not None and value != ctx.issuer for value in values):
-        return rule.failed("iss is not the bank's issuer", expected=ctx.issuer)
+    outcome, detail = judge_issuers(values, ctx.issuer, announced=announced)
+    return rule.result(outcome, detail, expected=ctx.issuer, announced=announced)
+
+
+def judge_issuers(
+    values: Sequence[str | None], issuer: str, *, announced: bool
+) -> tuple[Outcome, str]:
+    """``values``: the ``iss`` of each callback (None: absent)."""
+    if any(value is not None and value != issuer for value in values):
+        return Outcome.FAIL, "iss is not the bank's issuer (a mix-up, RFC 9207 §2.4)"
     missing = values.count(None)
     if not missing:
-        return rule.passed("iss present and equal to the issuer", callbacks=len(values))
+        return Outcome.PASS, f"iss present and equal to the issuer in {len(values)} callbacks"
     if announced:
-        return rule.failed(
-            f"{missing} of {len(values)} callbacks lack iss although the metadata announces it",
-            announced=True,
+        return Outcome.FAIL, (
+            f"{missing} of {len(values)} callbacks lack iss although the metadata announces it"
         )
-    return rule.differs(f"{missing} of {len(values)} callbacks lack iss", announced=False)
+    return Outcome.DIFFERS, f"{missing} of {len(values)} callbacks lack iss (not announced)"
 
 
 @check(
