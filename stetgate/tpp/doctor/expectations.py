@@ -1,9 +1,10 @@
 """What the TPP expects of the bank where STET v1.4.2 leaves the choice to each bank.
 
-The defaults are STET as BPCE applies it (docs/decisions.md): the same refresh token comes back
-on refresh, four unattended calls a day (RTS Art. 36(5)(b)), a 60-second code. A bank profile
-that records another choice fills these fields; the doctor then judges the bank against what
-it documents instead of reporting a difference.
+The defaults are STET as BPCE applies it: the same refresh token comes back on refresh
+(docs/decisions.md#refresh), four unattended calls a day (RTS Art. 36(5)(b),
+docs/decisions.md#unattended-access), a 60-second code (docs/decisions.md#lifetimes). A bank
+profile that records another choice fills these fields; the doctor then judges the bank
+against what it documents instead of reporting a difference.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 from stetgate.tpp.doctor.model import CheckResult, DoctorReport, Outcome
 from stetgate.tpp.doctor.reports import report_html, report_json
@@ -70,3 +71,9 @@ def test_every_check_cites_stet_an_rfc_or_the_rts() -> None:
     for c in CHECKS:
         assert re.search(r"STET v1\.4\.2 Part I+|RFC \d+ §|RTS", c.rule.section), c.rule
         assert re.search(r"STET v1\.4\.2|RFC \d+|RTS", c.explanation), c.rule.check_id
+
+
+def test_the_tpp_guide_lists_every_check_with_its_source() -> None:
+    guide = (Path(__file__).parents[4] / "docs" / "tpp-guide.md").read_text()
+    for c in CHECKS:
+        assert f"| `{c.rule.check_id}` | {c.rule.title} | {c.rule.section} |" in guide
