@@ -51,6 +51,11 @@ class Rule:
         return self.result(Outcome.SKIPPED, detail)
 
 
+NEEDS_TOKENS = "needs tokens (code_exchange_over_mtls)"
+"""Why a check that uses the authorization's tokens is skipped."""
+UNKNOWN_VALUE = "stetgate-doctor-unknown"
+"""A code or token no bank issued."""
+
 Judge = Callable[["DoctorContext", Rule], CheckResult]
 
 

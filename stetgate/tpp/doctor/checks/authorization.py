@@ -8,13 +8,12 @@ from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from stetgate.tpp.client import BankError, TokenSet
-from stetgate.tpp.doctor.context import DoctorContext, Rule, check
+from stetgate.tpp.doctor.context import NEEDS_TOKENS, DoctorContext, Rule, check
 from stetgate.tpp.doctor.journeys import Walked
 from stetgate.tpp.doctor.model import CheckResult, Outcome
 from stetgate.tpp.psu_robot import PsuJourneyError
 
 NEEDS_JOURNEY = "needs the PSU journey (psu_journey_reaches_callback)"
-NEEDS_TOKENS = "needs tokens (code_exchange_over_mtls)"
 
 
 def callback_parameters(walked: Walked) -> dict[str, str]:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import httpx
 
 from stetgate.tpp.client import AuthorizationRequest, BankError
-from stetgate.tpp.doctor.context import DoctorContext, Rule, check
+from stetgate.tpp.doctor.context import UNKNOWN_VALUE, DoctorContext, Rule, check
 from stetgate.tpp.doctor.model import CheckResult
 
-UNKNOWN_VALUE = "stetgate-doctor-unknown"
-"""A code or token no bank issued."""
 FOREIGN_REDIRECT_URI = "https://doctor.invalid/callback"
 """A redirect URI no client registered (``.invalid``: RFC 2606 §2, resolves nowhere)."""
 MTLS_REFUSALS = frozenset({"invalid_client", "invalid_request", "unauthorized_client"})

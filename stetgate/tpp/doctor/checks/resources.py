@@ -12,11 +12,10 @@ import httpx
 
 from stetgate.tpp.client import TokenSet
 from stetgate.tpp.doctor import stet_schemas as schemas
-from stetgate.tpp.doctor.context import DoctorContext, Rule, check
+from stetgate.tpp.doctor.context import NEEDS_TOKENS, UNKNOWN_VALUE, DoctorContext, Rule, check
 from stetgate.tpp.doctor.model import CheckResult
 from stetgate.tpp.doctor.recording import REQUEST_ID, Exchange
 
-NEEDS_TOKENS = "needs an AISP token (code_exchange_over_mtls)"
 NEEDS_ACCOUNTS = "needs the account list (accounts_follow_schema)"
 UNKNOWN_ACCOUNT = "doctor-unknown-account"
 
@@ -172,7 +171,7 @@ def errors_use_stet_error_model(ctx: DoctorContext, rule: Rule) -> CheckResult:
     ``path`` — probed with an unknown account and an unknown access token."""
     if ctx.tokens is None:
         return rule.skipped(NEEDS_TOKENS)
-    unknown_token = TokenSet("stetgate-doctor-unknown", None, 0, "aisp")
+    unknown_token = TokenSet(UNKNOWN_VALUE, None, 0, "aisp")
     probes = {
         "unknown account": _send(ctx, "GET", f"accounts/{UNKNOWN_ACCOUNT}/balances", ctx.tokens),
         "unknown token": _send(ctx, "GET", "accounts", unknown_token),

@@ -4,11 +4,10 @@ RFC 6749 §6) and revocation (Part I §3.4.3.5, RFC 7009)."""
 from __future__ import annotations
 
 from stetgate.tpp.client import BankError, TokenSet
-from stetgate.tpp.doctor.context import DoctorContext, Rule, check
+from stetgate.tpp.doctor.context import NEEDS_TOKENS, UNKNOWN_VALUE, DoctorContext, Rule, check
 from stetgate.tpp.doctor.expectations import RefreshRotation
 from stetgate.tpp.doctor.model import CheckResult, EvidenceValue, Outcome
 
-NEEDS_TOKENS = "needs tokens (code_exchange_over_mtls)"
 NEEDS_REFRESH = "needs a refresh (refresh_issues_new_access_token)"
 
 
@@ -109,7 +108,7 @@ def token_answers_are_complete(ctx: DoctorContext, rule: Rule) -> CheckResult:
 def unknown_refresh_token_is_refused(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """RFC 6749 §5.2: a refresh token the bank did not issue (or revoked) is ``invalid_grant``
     — the answer that tells a TPP a new SCA is needed."""
-    unknown = TokenSet("unused", "stetgate-doctor-unknown", 0, "aisp")
+    unknown = TokenSet("unused", UNKNOWN_VALUE, 0, "aisp")
     try:
         ctx.client.refresh(unknown)
     except BankError as exc:
