@@ -15,6 +15,7 @@ import pytest
 from stetgate.demo.totp import decode_totp_secret, totp_at
 from stetgate.tpp.client import TppCredentials
 from stetgate.tpp.doctor.context import DoctorContext
+from stetgate.tpp.doctor.expectations import DoctorExpectations, RefreshRotation
 from stetgate.tpp.doctor.journeys import RobotJourney
 from stetgate.tpp.doctor.model import DoctorReport, Outcome
 from stetgate.tpp.doctor.reports import report_html, report_json
@@ -28,7 +29,7 @@ CALLBACK = "https://tpp.example/cb"
 STEP_SECONDS = 30
 
 
-def doctor(world: DemoPsuWorld) -> DoctorReport:
+def doctor(world: DemoPsuWorld, expectations: DoctorExpectations | None = None) -> DoctorReport:
     """Run the doctor as the world's TPP, its robot playing Marie. Each journey's one-time
     code is read a TOTP step later on the bank's clock (the bank refuses a step twice)."""
     bank = world.bank
@@ -46,6 +47,7 @@ def doctor(world: DemoPsuWorld) -> DoctorReport:
             RobotJourney(robot, browser, CALLBACK),
             clock=bank.clock,
             ca_file=world.pki.ca_pem,
+            expectations=expectations,
         )
         try:
             return run_doctor(ctx)
@@ -95,6 +97,14 @@ def test_a_bank_that_rotates_refresh_tokens_fails_only_the_rotation_check(
 ) -> None:
     report = doctor(start_world(rotate_refresh_tokens=True))
     assert failed_ids(report) == {"refresh_token_rotation_matches_expectation"}
+
+
+def test_a_rotating_bank_passes_when_the_tpp_expects_rotation(
+    start_world: Callable[..., DemoPsuWorld],
+) -> None:
+    expectations = DoctorExpectations(refresh_rotation=RefreshRotation.ROTATED)
+    report = doctor(start_world(rotate_refresh_tokens=True), expectations)
+    assert {r.outcome for r in report.results} == {Outcome.PASS}
 
 
 def test_a_bank_with_another_error_body_fails_only_the_error_model_check(

@@ -49,7 +49,8 @@ class TppOptions(Protocol):
     metavar="USER:PASSWORD",
     default=None,
     help="Walk the PSU pages as this PSU (stetgate's documented form fields); the one-time "
-    "code of each journey is asked here.",
+    "code of each of its three journeys is asked here (a new code each time: a bank accepts "
+    "a code once).",
 )
 @click.option("--psu-method", default=None, help="SCA method the robot picks (default: first).")
 @click.option(

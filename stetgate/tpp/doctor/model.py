@@ -48,6 +48,8 @@ class DoctorReport:
     bank_url: str
     started_at: datetime
     results: tuple[CheckResult, ...]
+    expectations: Mapping[str, EvidenceValue] = field(default_factory=dict)
+    """What the bank was judged against where STET leaves the choice (`DoctorExpectations`)."""
 
     def with_outcome(self, outcome: Outcome) -> list[CheckResult]:
         return [r for r in self.results if r.outcome is outcome]

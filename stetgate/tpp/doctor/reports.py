@@ -23,6 +23,7 @@ def report_document(report: DoctorReport) -> dict[str, Any]:
     return {
         "bank": report.bank_url,
         "started_at": report.started_at.isoformat(),
+        "expectations": dict(report.expectations),
         "counts": report.counts(),
         "failed": report.failed,
         "checks": [

@@ -56,7 +56,17 @@ def run_doctor(ctx: DoctorContext, checks: Sequence[Check] = CHECKS) -> DoctorRe
     started = ctx.clock.now()
     results = [_run_one(check, ctx) for check in checks]
     _end_authorizations(ctx)
-    return DoctorReport(ctx.bank_url, started, tuple(results))
+    expected = ctx.expectations
+    return DoctorReport(
+        ctx.bank_url,
+        started,
+        tuple(results),
+        {
+            "refresh_rotation": expected.refresh_rotation.value,
+            "unattended_limit": expected.unattended_limit,
+            "code_lifetime_seconds": expected.code_lifetime_seconds,
+        },
+    )
 
 
 def _run_one(check: Check, ctx: DoctorContext) -> CheckResult:

@@ -77,3 +77,14 @@ def test_the_tpp_guide_lists_every_check_with_its_source() -> None:
     guide = (Path(__file__).parents[4] / "docs" / "tpp-guide.md").read_text()
     for c in CHECKS:
         assert f"| `{c.rule.check_id}` | {c.rule.title} | {c.rule.section} |" in guide
+
+
+def test_the_reports_say_what_the_bank_was_judged_against() -> None:
+    report = DoctorReport(
+        "https://bank.example",
+        datetime(2026, 1, 2, tzinfo=UTC),
+        (_result(Outcome.PASS),),
+        {"refresh_rotation": "rotated"},
+    )
+    assert json.loads(report_json(report))["expectations"] == {"refresh_rotation": "rotated"}
+    assert "<code>refresh_rotation</code> = rotated" in report_html(report)
