@@ -9,22 +9,16 @@ terminal) or a human in a browser (``--browser``, the callback caught on the loo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import click
-import httpx
 
-from stetgate.clock import SystemClock
-from stetgate.tpp.callback_listener import local_tls
-from stetgate.tpp.client import TppCredentials
-from stetgate.tpp.doctor.context import DoctorContext
 from stetgate.tpp.doctor.expectations import DoctorExpectations, RefreshRotation
-from stetgate.tpp.doctor.journeys import BrowserJourney, PsuJourney, RobotJourney
-from stetgate.tpp.doctor.model import DoctorReport, Outcome
-from stetgate.tpp.doctor.recording import mtls_context
-from stetgate.tpp.doctor.reports import report_html, report_json
-from stetgate.tpp.doctor.runner import run_doctor
-from stetgate.tpp.psu_robot import PsuRobot
+
+if TYPE_CHECKING:
+    from stetgate.tpp.client import TppCredentials
+    from stetgate.tpp.doctor.journeys import PsuJourney
+    from stetgate.tpp.doctor.model import DoctorReport
 
 LOOPBACK_REDIRECT = "https://127.0.0.1/callback"
 
@@ -98,6 +92,18 @@ def doctor(
     """Check the bank's STET v1.4.2 conformance as this TPP: discovery, mTLS token endpoint,
     PSU journey and callback, code, refresh, revocation, every AISP/CBPII endpoint signed and
     schema-checked. Exit status 1 when a check fails."""
+    # Imported here: every `stetgate` command builds this group, few run the doctor.
+    import httpx
+
+    from stetgate.clock import SystemClock
+    from stetgate.tpp.callback_listener import local_tls
+    from stetgate.tpp.doctor.context import DoctorContext
+    from stetgate.tpp.doctor.journeys import BrowserJourney, RobotJourney
+    from stetgate.tpp.doctor.recording import mtls_context
+    from stetgate.tpp.doctor.reports import report_html, report_json
+    from stetgate.tpp.doctor.runner import run_doctor
+    from stetgate.tpp.psu_robot import PsuRobot
+
     if (psu_robot is None) == (not browser):
         raise click.UsageError("choose the PSU: --psu-robot USER:PASSWORD or --browser")
     bank = opts.bank(known=set())
@@ -148,6 +154,8 @@ def doctor(
 
 
 def _print(report: DoctorReport) -> None:
+    from stetgate.tpp.doctor.model import Outcome
+
     colours = {Outcome.PASS: "green", Outcome.FAIL: "red", Outcome.DIFFERS: "yellow"}
     for result in report.results:
         outcome = click.style(f"{result.outcome.value:7}", fg=colours.get(result.outcome))
