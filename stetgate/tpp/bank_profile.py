@@ -27,7 +27,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
 
 from stetgate.httpsig import KeyIdForm
 
@@ -178,32 +185,51 @@ class Discovery(_Strict):
     """Where the metadata document is, ``none`` when the bank has none, ``unknown``."""
 
 
+def _key_id_forms(value: Any) -> list[KeyIdForm] | str:
+    if value == UNKNOWN:
+        return UNKNOWN
+    words = ", ".join(f"'{form.value}'" for form in KeyIdForm)
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"must be a list of at least one of {words}, or 'unknown'")
+    if any(item not in {form.value for form in KeyIdForm} for item in value):
+        raise ValueError(f"the forms are {words}")
+    if len(set(value)) != len(value):
+        raise ValueError("a form is listed twice")
+    return [KeyIdForm(item) for item in value]
+
+
+def _signed_headers(value: Any) -> dict[str, list[str]] | str:
+    if value == UNKNOWN:
+        return UNKNOWN
+    if not isinstance(value, dict) or not all(
+        isinstance(names, list) and all(isinstance(n, str) for n in names)
+        for names in value.values()
+    ):
+        raise ValueError("must be a table of header-name lists per method, or 'unknown'")
+    problems = _signed_header_problems(value)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return {method: list(value[method]) for method in METHODS}
+
+
 class Signature(_Strict):
     """QSealC request signatures (draft-cavage-12 as STET uses it;
     docs/decisions.md#http-signatures)."""
 
-    key_id_forms: list[KeyIdForm] | Unknown = UNKNOWN
+    key_id_forms: Annotated[
+        list[KeyIdForm] | Unknown,
+        PlainValidator(_key_id_forms),
+        PlainSerializer(lambda v: v if v == UNKNOWN else [form.value for form in v]),
+    ] = UNKNOWN
     """The ``keyId`` forms the bank accepts, preferred first (``serial_and_issuer`` is
     ``SN=<hex>,CA=<issuer DN>``, ``certificate_url`` a URL of the QSealC, ``registration_kid``
     the ``kid`` given at registration). ``unknown``: the client sends ``SN=…,CA=…``."""
-    signed_headers: dict[HttpMethod, list[str]] | Unknown = UNKNOWN
-    """Per method, the headers to sign: lower-case names, ``(request-target)`` first or not,
-    ``psu-*`` for every PSU header present. ``unknown``: stetgate's policy
-    (`stetgate.httpsig.required_signed_headers` plus ``date``)."""
-
-    @model_validator(mode="after")
-    def _check(self) -> Signature:
-        forms = self.key_id_forms
-        if isinstance(forms, list):
-            if not forms:
-                raise ValueError("key_id_forms: list at least one form, or write 'unknown'")
-            if len(set(forms)) != len(forms):
-                raise ValueError("key_id_forms: a form is listed twice")
-        if isinstance(self.signed_headers, dict):
-            problems = _signed_header_problems(self.signed_headers)
-            if problems:
-                raise ValueError("signed_headers: " + "; ".join(problems))
-        return self
+    signed_headers: Annotated[
+        dict[HttpMethod, list[str]] | Unknown, PlainValidator(_signed_headers)
+    ] = UNKNOWN
+    """Per method (GET, POST, PUT, DELETE), the headers to sign: lower-case names,
+    ``(request-target)`` among them, ``psu-*`` for every PSU header present. ``unknown``:
+    stetgate's policy (`stetgate.httpsig.required_signed_headers` plus ``date``)."""
 
     def headers_for(self, method: str) -> tuple[str, ...] | None:
         """The list for ``method``, None when the profile does not know it."""
@@ -212,9 +238,12 @@ class Signature(_Strict):
         return None
 
 
-def _signed_header_problems(lists: Mapping[HttpMethod, list[str]]) -> list[str]:
+def _signed_header_problems(lists: Mapping[str, list[str]]) -> list[str]:
     problems = [f"no list for {m}" for m in METHODS if m not in lists]
     for method, names in lists.items():
+        if method not in METHODS:
+            problems.append(f"{method!r} is not one of {', '.join(METHODS)}")
+            continue
         if REQUEST_TARGET not in names:
             problems.append(f"{method} must sign (request-target) (STET: path and method)")
         if len(set(names)) != len(names):
@@ -226,8 +255,8 @@ def _signed_header_problems(lists: Mapping[HttpMethod, list[str]]) -> list[str]:
                 problems.append(f"{method}: {name!r} is not a lower-case header name")
             elif name == "digest" and method in BODILESS:
                 problems.append(f"{method} requests have no body, so no digest to sign")
-            elif name.startswith("(") or name == "signature":
-                problems.append(f"{method}: {name!r} cannot be signed")
+            elif name == "signature":
+                problems.append(f"{method}: the signature cannot sign itself")
     return problems
 
 
