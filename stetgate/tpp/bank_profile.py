@@ -14,11 +14,12 @@ work without (authorize, token, API base) are required.
 
 Built-in profiles are package data (``stetgate/tpp/profiles/*.toml``): ``sandbox`` (what
 stetgate's own server does with its default settings) and ``bpce`` (only what BPCE's 89C3
-documentation says, as docs/decisions.md records it).
+documentation says, as docs/decisions.md#sources records it).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tomllib
@@ -393,15 +394,21 @@ def parse_profile(text: str, kind: str, source: str) -> BankProfile:
     return BankProfile.from_mapping(data, source)
 
 
-def builtin_profile_names() -> list[str]:
+@functools.cache
+def _builtin_names() -> tuple[str, ...]:
     folder = resources.files("stetgate.tpp").joinpath(BUILTIN_FOLDER)
-    return sorted(
-        item.name.removesuffix(".toml") for item in folder.iterdir() if item.name.endswith(".toml")
-    )
+    names = (item.name for item in folder.iterdir() if item.name.endswith(".toml"))
+    return tuple(sorted(name.removesuffix(".toml") for name in names))
 
 
+def builtin_profile_names() -> list[str]:
+    return list(_builtin_names())
+
+
+@functools.cache
 def builtin_profile(name: str) -> BankProfile:
-    """A profile shipped with stetgate (`builtin_profile_names`)."""
+    """A profile shipped with stetgate (`builtin_profile_names`); read once (profiles are
+    frozen)."""
     if name not in builtin_profile_names():
         known = ", ".join(builtin_profile_names())
         raise ProfileError(
