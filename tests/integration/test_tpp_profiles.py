@@ -17,6 +17,7 @@ from stetgate.tpp.client import BankError, StetBankClient, TokenSet, TppCredenti
 from tests.integration.psd2_support import DemoPsuWorld, demo_psu_world, register_client
 from tests.support.bank import RunningBank
 from tests.support.pki import TestPki, TppCerts
+from tests.support.tpp_profiles import sandbox_with
 
 CALLBACK = "https://tpp.example/cb"
 PSU_IP = {"PSU-IP-Address": "198.51.100.23"}
@@ -42,13 +43,6 @@ def sealed(world: DemoPsuWorld, pki: TestPki) -> TppCerts:
         qsealc_url=SEAL_URL,
     )
     return certs
-
-
-def _profile(**changes: Any) -> BankProfile:
-    data = builtin_profile("sandbox").model_dump(mode="json")
-    for key, value in changes.items():
-        data[key] = {**data[key], **value} if isinstance(value, dict) else value
-    return BankProfile.from_mapping(data, "test")
 
 
 def _client(
@@ -94,7 +88,7 @@ def test_each_key_id_form_of_a_profile_is_resolved_by_the_bank(
     forms: list[str],
     key_id: str | None,
 ) -> None:
-    profile = _profile(signature={"key_id_forms": forms})
+    profile = sandbox_with(signature={"key_id_forms": forms})
     with _client(world, profile, sealed, key_id) as client:
         assert client.api("GET", "accounts", sealed_tokens, psu_headers=PSU_IP)["accounts"]
 
@@ -111,7 +105,7 @@ def test_a_kid_the_bank_does_not_know_is_a_401(
 # --- signed headers -------------------------------------------------------------------------------
 def test_a_header_list_without_what_the_bank_requires_is_refused(world: DemoPsuWorld) -> None:
     lists = {m: ["(request-target)", "date", "psu-*"] for m in SIGNED}  # no x-request-id
-    with _client(world, _profile(signature={"signed_headers": lists})) as client:
+    with _client(world, sandbox_with(signature={"signed_headers": lists})) as client:
         tokens = _authorize(world, client)
         with pytest.raises(BankError) as caught:
             client.api("GET", "accounts", tokens, psu_headers=PSU_IP)
@@ -121,7 +115,7 @@ def test_a_header_list_without_what_the_bank_requires_is_refused(world: DemoPsuW
 def test_a_header_list_with_more_or_without_date_is_accepted(world: DemoPsuWorld) -> None:
     lists = {m: ["(request-target)", "x-request-id", "psu-*", "authorization"] for m in SIGNED}
     lists["PUT"] = ["(request-target)", "x-request-id", "digest", "psu-*", "content-type"]
-    with _client(world, _profile(signature={"signed_headers": lists})) as client:
+    with _client(world, sandbox_with(signature={"signed_headers": lists})) as client:
         tokens = _authorize(world, client)
         client.forward_consent(tokens, all_accounts=True, psu_headers=PSU_IP)
         assert client.api("GET", "accounts", tokens, psu_headers=PSU_IP)["accounts"]
@@ -135,7 +129,7 @@ def test_endpoints_given_as_absolute_urls_are_used(world: DemoPsuWorld) -> None:
         for name, path in builtin_profile("sandbox").endpoints.model_dump().items()
         if name in ("authorize", "token", "revoke", "api_base")
     }
-    with _client(world, _profile(endpoints=endpoints)) as client:
+    with _client(world, sandbox_with(endpoints=endpoints)) as client:
         tokens = _authorize(world, client)
         assert client.api("GET", "accounts", tokens, psu_headers=PSU_IP)["accounts"]
         client.revoke(tokens.refresh_token or "")
@@ -145,7 +139,7 @@ def test_endpoints_given_as_absolute_urls_are_used(world: DemoPsuWorld) -> None:
 
 
 def test_a_wrong_api_base_is_the_bank_s_404_even_without_a_json_body(world: DemoPsuWorld) -> None:
-    with _client(world, _profile(endpoints={"api_base": "/stet/psd2/v1.4.1"})) as client:
+    with _client(world, sandbox_with(endpoints={"api_base": "/stet/psd2/v1.4.1"})) as client:
         tokens = _authorize(world, client)
         with pytest.raises(BankError) as caught:
             client.api("GET", "accounts", tokens, psu_headers=PSU_IP)
@@ -165,20 +159,20 @@ def _require_pkce(world: DemoPsuWorld) -> None:
 
 def test_a_profile_without_pkce_fails_at_a_client_that_requires_it(world: DemoPsuWorld) -> None:
     _require_pkce(world)
-    client = _client(world, _profile(pkce="unknown"))
+    client = _client(world, sandbox_with(pkce="unknown"))
     with client, pytest.raises(BankError, match="invalid_request"):
         _authorize(world, client)
 
 
 def test_a_profile_with_pkce_passes_at_a_client_that_requires_it(world: DemoPsuWorld) -> None:
     _require_pkce(world)
-    with _client(world, _profile(pkce="required")) as client:
+    with _client(world, sandbox_with(pkce="required")) as client:
         tokens = _authorize(world, client)
     assert tokens.refresh_token
 
 
 def test_pkce_off_by_profile_exchanges_without_a_verifier(world: DemoPsuWorld) -> None:
-    with _client(world, _profile(pkce="not_supported")) as client:
+    with _client(world, sandbox_with(pkce="not_supported")) as client:
         request = client.authorization_request("aisp", CALLBACK)
         assert request.code_verifier is None
         world.bank.clock.advance(31)

@@ -24,6 +24,7 @@ from stetgate.tpp.client import (
     TppCredentials,
 )
 from tests.support.pki import TestPki
+from tests.support.tpp_profiles import sandbox_with
 
 BANK = "https://bank.test"
 NOW = datetime(2031, 3, 1, 12, 0, tzinfo=UTC)
@@ -40,14 +41,6 @@ class Recorder:
         return httpx.Response(
             200, json={"access_token": "A2", "expires_in": 60, "client_id": "c-1"}
         )
-
-
-def _profile(**changes: Any) -> BankProfile:
-    """The sandbox profile with ``changes`` (``section={field: value}`` or ``field=value``)."""
-    data = builtin_profile("sandbox").model_dump(mode="json")
-    for key, value in changes.items():
-        data[key] = {**data[key], **value} if isinstance(value, dict) else value
-    return BankProfile.from_mapping(data, "test")
 
 
 @pytest.fixture
@@ -105,7 +98,7 @@ def test_a_key_id_of_a_form_the_bank_refuses_is_refused_before_any_request(
 ) -> None:
     with pytest.raises(ProfileGap, match="is a serial_and_issuer"):
         make(builtin_profile("bpce"), key_id="SN=1f,CA=CN=Test QTSP")
-    profile = _profile(signature={"key_id_forms": ["serial_and_issuer"]})
+    profile = sandbox_with(signature={"key_id_forms": ["serial_and_issuer"]})
     with pytest.raises(ProfileGap, match="is a certificate_url"):
         make(profile, key_id="https://tpp.example/qsealc.pem")
     assert recorder.requests == []
@@ -123,7 +116,7 @@ def test_the_registered_kid_is_the_key_id_where_the_profile_wants_one(
 def test_without_a_key_id_the_client_sends_sn_and_ca_where_accepted(
     make: Any, recorder: Recorder, pki: TestPki
 ) -> None:
-    profile = _profile(signature={"key_id_forms": ["certificate_url", "serial_and_issuer"]})
+    profile = sandbox_with(signature={"key_id_forms": ["certificate_url", "serial_and_issuer"]})
     with make(profile) as client:
         client.api("GET", "accounts", TOKENS)
     cert = x509.load_pem_x509_certificate(pki.issue().qsealc_pem.read_bytes())
@@ -143,7 +136,7 @@ def test_the_profile_s_header_list_is_what_gets_signed(
         "DELETE": ["(request-target)"],
     }
     psu = {"PSU-IP-Address": "192.0.2.1", "PSU-User-Agent": "ua"}
-    with make(_profile(signature={"signed_headers": lists})) as client:
+    with make(sandbox_with(signature={"signed_headers": lists})) as client:
         client.api("GET", "accounts", TOKENS, psu_headers=psu)
         client.api("PUT", "consents", TOKENS, json={"psuIdentity": True}, psu_headers=psu)
     get, put = recorder.requests
@@ -165,7 +158,7 @@ def test_a_listed_header_the_request_lacks_is_left_out_not_signed_empty(
         m: ["(request-target)", "x-request-id", "psu-*", "authorization"]
         for m in ("GET", "POST", "PUT", "DELETE")
     }
-    with make(_profile(signature={"signed_headers": lists})) as client:
+    with make(sandbox_with(signature={"signed_headers": lists})) as client:
         client.signed_request("GET", "accounts", None)  # no token, no PSU header
     assert _signature(recorder.requests[0]).headers == ("(request-target)", "x-request-id")
 
@@ -173,7 +166,7 @@ def test_a_listed_header_the_request_lacks_is_left_out_not_signed_empty(
 def test_an_unknown_header_list_signs_stetgate_s_policy_plus_date(
     make: Any, recorder: Recorder
 ) -> None:
-    with make(_profile(signature={"signed_headers": "unknown"})) as client:
+    with make(sandbox_with(signature={"signed_headers": "unknown"})) as client:
         client.api(
             "POST",
             "funds-confirmations",
@@ -202,14 +195,14 @@ def test_a_base_url_with_a_path_is_signed_with_that_path(
 
 # --- endpoints, issuer, PKCE ----------------------------------------------------------------------
 def test_an_absolute_token_endpoint_on_another_host_is_used(make: Any, recorder: Recorder) -> None:
-    profile = _profile(endpoints={"token": "https://auth.bank.test/oauth2/token"})
+    profile = sandbox_with(endpoints={"token": "https://auth.bank.test/oauth2/token"})
     with make(profile) as client:
         client.refresh(TOKENS)
     assert str(recorder.requests[0].url) == "https://auth.bank.test/oauth2/token"
 
 
 def test_the_profile_s_issuer_is_expected_on_the_callback(make: Any, recorder: Recorder) -> None:
-    profile = _profile(endpoints={"issuer": "https://auth.bank.test"})
+    profile = sandbox_with(endpoints={"issuer": "https://auth.bank.test"})
     with make(profile) as client:
         request = client.authorization_request("aisp", "https://tpp.example/cb", state="s")
         with pytest.raises(BankError, match="callback iss"):
@@ -226,7 +219,7 @@ def test_the_profile_s_issuer_is_expected_on_the_callback(make: Any, recorder: R
     [("required", True), ("supported", True), ("not_supported", False), ("unknown", False)],
 )
 def test_pkce_follows_the_profile_unless_asked(make: Any, pkce: str, sent: bool) -> None:
-    with make(_profile(pkce=pkce)) as client:
+    with make(sandbox_with(pkce=pkce)) as client:
         request = client.authorization_request("aisp", "https://tpp.example/cb")
         assert ("code_challenge=" in request.url) is sent
         assert (request.code_verifier is not None) is sent
@@ -240,7 +233,7 @@ def test_revocation_without_an_endpoint_is_refused_locally(
     make: Any, recorder: Recorder, revoke: str
 ) -> None:
     with (
-        make(_profile(endpoints={"revoke": revoke})) as client,
+        make(sandbox_with(endpoints={"revoke": revoke})) as client,
         pytest.raises(ProfileGap, match="revocation"),
     ):
         client.revoke("R")
@@ -251,12 +244,12 @@ def test_metadata_where_the_bank_has_none_is_refused_and_unknown_tries_rfc_8414(
     make: Any, recorder: Recorder
 ) -> None:
     with (
-        make(_profile(discovery={"metadata": "none"})) as client,
+        make(sandbox_with(discovery={"metadata": "none"})) as client,
         pytest.raises(ProfileGap, match="has none"),
     ):
         client.metadata()
     assert recorder.requests == []
-    with make(_profile(discovery={"metadata": "unknown"})) as client:
+    with make(sandbox_with(discovery={"metadata": "unknown"})) as client:
         client.metadata()
     assert recorder.requests[0].url.path == "/.well-known/oauth-authorization-server"
 
@@ -275,7 +268,7 @@ def test_registration_without_a_known_client_id_is_refused_locally(
 def test_a_bank_without_register_api_gets_no_register_call(
     make: Any, recorder: Recorder, call: str
 ) -> None:
-    profile = _profile(registration={"supported": False, "path": "none"})
+    profile = sandbox_with(registration={"supported": False, "path": "none"})
     with make(profile) as client, pytest.raises(ProfileGap, match="no register API"):
         if call == "read":
             client.read_registration(REGISTRATION)
@@ -289,7 +282,7 @@ def test_a_bank_without_register_api_gets_no_register_call(
 def test_the_register_calls_use_the_profile_s_path_and_client_id(
     make: Any, recorder: Recorder
 ) -> None:
-    profile = _profile(registration={"path": "/psd2/register", "client_id": "GENERIC"})
+    profile = sandbox_with(registration={"path": "/psd2/register", "client_id": "GENERIC"})
     with make(profile) as client:
         client.read_registration(REGISTRATION)
         client.registration_token()
