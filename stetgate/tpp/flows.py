@@ -414,11 +414,10 @@ def forward_consent(
 
 
 # --- register API (RFC 7591/7592, docs/register-api.md) -------------------------------------------
-def _register_path(at: TppAtBank) -> str:
+def _register_url(at: TppAtBank) -> str:
     if at.profile.registration.supported is False:
         raise ProfileGap(f"the bank's profile {at.profile.name!r} has no register API")
-    at.endpoint("the register API", at.profile.registration.path)
-    return at.profile.registration.path
+    return at.endpoint("the register API", at.profile.registration.path)
 
 
 def registration_token(at: TppAtBank) -> Flow[str]:
@@ -440,7 +439,7 @@ def registration_token(at: TppAtBank) -> Flow[str]:
 
 def register(at: TppAtBank, client_metadata: Mapping[str, Any]) -> Flow[Registration]:
     """Step 2: ``POST /register``, signed with the QSealC, over a fresh registration token."""
-    path = _register_path(at)
+    path = _register_url(at)
     token = yield from registration_token(at)
     answer = yield signed(at, "POST", path, token, json_body=dict(client_metadata))
     return Registration.from_response(api_answer(answer))
@@ -448,7 +447,7 @@ def register(at: TppAtBank, client_metadata: Mapping[str, Any]) -> Flow[Registra
 
 def read_registration(at: TppAtBank, registration: Registration) -> Flow[Registration]:
     """RFC 7592 §2.1."""
-    path = f"{_register_path(at)}/{registration.client_id}"
+    path = f"{_register_url(at)}/{registration.client_id}"
     answer = yield signed(at, "GET", path, registration.registration_access_token)
     return Registration.from_response(api_answer(answer), registration)
 
@@ -459,7 +458,7 @@ def update_registration(
     """``PUT``: a full replacement (RFC 7592 §2.2). To rotate certificates, build the client
     with the **new** QWAC and QSealC: the bank stores the QWAC of the connection and the QSealC
     of ``jwks`` (which must sign the request)."""
-    path = f"{_register_path(at)}/{registration.client_id}"
+    path = f"{_register_url(at)}/{registration.client_id}"
     body = {**client_metadata, "client_id": registration.client_id}
     answer = yield signed(at, "PUT", path, registration.registration_access_token, json_body=body)
     return Registration.from_response(api_answer(answer), registration)
@@ -467,7 +466,7 @@ def update_registration(
 
 def delete_registration(at: TppAtBank, registration: Registration) -> Flow[None]:
     """``DELETE`` (RFC 7592 §2.3): the client goes, and every token issued to it is revoked."""
-    path = f"{_register_path(at)}/{registration.client_id}"
+    path = f"{_register_url(at)}/{registration.client_id}"
     api_answer((yield signed(at, "DELETE", path, registration.registration_access_token)))
 
 
