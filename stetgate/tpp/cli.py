@@ -14,6 +14,10 @@ State lives in the TPP kit's own folder (``--state-dir``, env ``STETGATE_TPP_HOM
 
 A command given no ``--bank`` uses the one bank the stored state knows for the client, so a
 command does not silently talk to another bank than the previous one.
+
+``--profile NAME|PATH`` says how the bank differs from stetgate's own behaviour (paths, keyId
+form, signed headers, PKCE; `stetgate.tpp.bank_profile`); `tpp profiles` lists, shows and checks
+profiles.
 """
 
 from __future__ import annotations
@@ -30,9 +34,20 @@ import click
 import httpx
 
 from stetgate.clock import SystemClock
+from stetgate.tpp.bank_profile import (
+    UNKNOWN,
+    BankProfile,
+    ProfileError,
+    builtin_profile,
+    builtin_profile_names,
+    default_profile,
+    load_profile,
+    resolve_profile,
+)
 from stetgate.tpp.client import (
     AuthorizationRequest,
     BankError,
+    ProfileGap,
     Registration,
     StetBankClient,
     TokenFile,
@@ -60,8 +75,10 @@ class _TppOptions:
         state_dir: Path,
         tokens: Path | None,
         key_id: str | None,
+        profile: str | None = None,
     ) -> None:
         self.explicit_bank = bank.rstrip("/") if bank else None
+        self.profile_reference = profile
         self.explicit_client_id = client_id
         self.certs = certs
         self.ca = ca
@@ -92,7 +109,17 @@ class _TppOptions:
             raise click.UsageError(
                 f"tokens are stored for several banks ({', '.join(sorted(banks))}): pass --bank"
             )
-        return DEFAULT_BANK
+        base_url = self.profile().endpoints.base_url
+        return DEFAULT_BANK if base_url == UNKNOWN else base_url
+
+    def profile(self) -> BankProfile:
+        """--profile: a built-in name or a file; without it, stetgate's own (``sandbox``)."""
+        if self.profile_reference is None:
+            return default_profile()
+        try:
+            return resolve_profile(self.profile_reference)
+        except ProfileError as exc:
+            raise click.BadParameter(str(exc), param_hint="--profile") from None
 
     def _known_banks(self) -> set[str]:
         client_id = self.explicit_client_id
@@ -112,12 +139,16 @@ class _TppOptions:
         return TppCredentials.from_directory(self.certs, self.key_id)
 
     def client(self, *, bank: str | None = None, client_id: str | None = None) -> StetBankClient:
-        return StetBankClient(
-            bank or self.bank(),
-            self.credentials(),
-            self.client_id if client_id is None else client_id,
-            ca_file=self.ca,
-        )
+        try:
+            return StetBankClient(
+                bank or self.bank(),
+                self.credentials(),
+                self.client_id if client_id is None else client_id,
+                ca_file=self.ca,
+                profile=self.profile(),
+            )
+        except ProfileGap as exc:
+            raise click.ClickException(str(exc)) from None
 
     def key(self, scope: str, *, bank: str | None = None, client_id: str | None = None) -> str:
         return f"{bank or self.bank()} {client_id or self.client_id} {scope.split()[0]}"
@@ -219,7 +250,20 @@ pass_tpp = click.make_pass_decorator(_TppOptions)
     default=None,
     help="Token file (default STATE_DIR/tokens.json).",
 )
-@click.option("--key-id", default=None, help="Signature keyId (default SN=…,CA=… of the QSealC).")
+@click.option(
+    "--key-id",
+    default=None,
+    help="Signature keyId: the kid or certificate URL you registered (default SN=…,CA=… of the "
+    "QSealC, where the bank's profile accepts it).",
+)
+@click.option(
+    "--profile",
+    envvar="STETGATE_TPP_PROFILE",
+    default=None,
+    metavar="NAME|PATH",
+    help="The bank's profile: a built-in name (`tpp profiles`) or a .toml/.json file "
+    "(default: sandbox, stetgate's own behaviour).",
+)
 @click.pass_context
 def tpp(
     ctx: click.Context,
@@ -230,12 +274,13 @@ def tpp(
     state_dir: Path | None,
     tokens_file: Path | None,
     key_id: str | None,
+    profile: str | None,
 ) -> None:
     """TPP client: register, authorize, exchange, refresh, revoke, and signed API calls.
 
     Start with docs/tpp-guide.md; the sandbox prints ready-to-run commands."""
     ctx.obj = _TppOptions(
-        bank, client_id, certs, ca, state_dir or default_state_dir(), tokens_file, key_id
+        bank, client_id, certs, ca, state_dir or default_state_dir(), tokens_file, key_id, profile
     )
 
 
@@ -243,7 +288,11 @@ def tpp(
 @tpp.command("authorize-url")
 @click.option("--scope", default="aisp", show_default=True)
 @click.option("--redirect-uri", required=True, help="A redirect URI registered for the client.")
-@click.option("--pkce/--no-pkce", default=None, help="PKCE S256 (default: on).")
+@click.option(
+    "--pkce/--no-pkce",
+    default=None,
+    help="PKCE S256 (default: on where the profile says the bank supports it).",
+)
 @pass_tpp
 def authorize_url(opts: _TppOptions, scope: str, redirect_uri: str, pkce: bool | None) -> None:
     """Print the URL to send the PSU's browser to; finish with `tpp exchange CALLBACK_URL`."""
@@ -295,7 +344,11 @@ def exchange(opts: _TppOptions, callback_url: str) -> None:
 @click.option("--port", type=int, default=0, show_default=True, help="0: the system picks.")
 @click.option("--open-browser/--no-open-browser", default=False, show_default=True)
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait.")
-@click.option("--pkce/--no-pkce", default=None, help="PKCE S256 (default: on).")
+@click.option(
+    "--pkce/--no-pkce",
+    default=None,
+    help="PKCE S256 (default: on where the profile says the bank supports it).",
+)
 @pass_tpp
 def authorize(
     opts: _TppOptions,
@@ -605,6 +658,37 @@ def serve_demo(
 tpp.add_command(doctor)
 
 
+# --- bank profiles ------------------------------------------------------------------------------
+@tpp.command()
+@click.option("--show", "show", metavar="NAME|PATH", default=None, help="Print a profile as TOML.")
+@click.option(
+    "--check",
+    "check",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Validate a profile file; exit status 1 with every error.",
+)
+def profiles(show: str | None, check: Path | None) -> None:
+    """List the built-in bank profiles, print one (--show) or validate a file (--check).
+
+    A profile says where a STET bank differs: endpoints, discovery, keyId form, signed headers,
+    PKCE, refresh rotation, lifetimes, SCA validity, unattended limit, register API; what its
+    documentation does not say is "unknown" (docs/tpp-guide.md#bank-profiles)."""
+    if show and check:
+        raise click.UsageError("--show or --check, not both")
+    try:
+        if check is not None:
+            checked = load_profile(check)
+            click.echo(f"{check}: valid profile {checked.name!r}")
+        elif show is not None:
+            click.echo(resolve_profile(show).to_toml(), nl=False)
+        else:
+            for name in builtin_profile_names():
+                click.echo(f"{name:10} {builtin_profile(name).description}")
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 # --- helpers ------------------------------------------------------------------------------------
 def _now() -> datetime:
     """A command line acts now: the system clock."""
@@ -653,6 +737,8 @@ def _or_fail(action: Callable[[], T], bank: str) -> T:
     traceback."""
     try:
         return action()
+    except ProfileGap as exc:
+        raise click.ClickException(str(exc)) from None
     except BankError as exc:
         hint = ""
         if exc.oauth_error == "invalid_grant":

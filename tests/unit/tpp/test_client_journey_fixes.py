@@ -147,12 +147,17 @@ def test_params_and_an_encoded_query_together_are_refused(client: StetBankClient
 def test_a_bank_profile_moves_every_path_and_turns_pkce_off(
     pki: TestPki, script: Script, clock: FrozenClock
 ) -> None:
-    profile = BankProfile(
-        authorize_path="/oauth2/authorize",
-        token_path="/oauth2/token",
-        revoke_path="/oauth2/revoke",
-        api_base="/psd2/v1",
-        use_pkce=False,
+    profile = BankProfile.from_mapping(
+        {
+            "name": "other-layout",
+            "pkce": "unknown",
+            "endpoints": {
+                "authorize": "/oauth2/authorize",
+                "token": "/oauth2/token",
+                "revoke": "/oauth2/revoke",
+                "api_base": "/psd2/v1",
+            },
+        }
     )
     with _client(pki, script, clock, profile=profile) as bank:
         request = bank.authorization_request("aisp", "https://tpp.example/cb", state="s")
