@@ -1,0 +1,177 @@
+"""Sealed tokens in PostgreSQL, for many PSUs and processes on many hosts (psycopg 3).
+
+One table (``tpp_tokens`` unless told otherwise; `create_schema` creates it, and the first
+use does if it is missing): ``store_key`` primary key, ``version``, ``sealed``. A write is one
+statement — ``INSERT … ON CONFLICT DO NOTHING`` to create, ``UPDATE … WHERE version = %s``
+otherwise — so two writers can never both pass the same precondition.
+
+The refresh lock is a session advisory lock (PostgreSQL §13.3.5) on a 64-bit key derived from
+the table and the store key, held on a connection of its own until released; ``lock_timeout``
+bounds the wait, and PostgreSQL drops the lock if the process or its connection dies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import sql
+
+from stetgate.tpp.lifecycle.errors import LockTimeout, VersionConflict
+from stetgate.tpp.lifecycle.store import ABSENT, Sealed
+
+DEFAULT_TABLE = "tpp_tokens"
+IDLE_CONNECTIONS = 4
+
+
+class _AdvisoryHandle:
+    def __init__(self, store: PostgresTokenStore, conn: psycopg.Connection, lock_id: int) -> None:
+        self._store = store
+        self._conn: psycopg.Connection | None = conn
+        self._lock_id = lock_id
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (self._lock_id,))
+        except psycopg.Error:
+            conn.close()  # the session ends, and its advisory locks with it
+            return
+        self._store._give_back(conn)
+
+
+class PostgresTokenStore:
+    """`TokenStore` and `RefreshLock` on a PostgreSQL database (``conninfo``: a libpq URL)."""
+
+    def __init__(self, conninfo: str, *, table: str = DEFAULT_TABLE) -> None:
+        self._conninfo = conninfo
+        self._table = sql.Identifier(table)
+        self._table_name = table
+        self._idle: list[psycopg.Connection] = []
+        self._pool_lock = threading.Lock()
+        self._schema_ready = False
+
+    # --- connections ---------------------------------------------------------------------------
+    def _take(self) -> psycopg.Connection:
+        with self._pool_lock:
+            while self._idle:
+                conn = self._idle.pop()
+                if not conn.closed:
+                    return conn
+        return psycopg.connect(self._conninfo, autocommit=True)
+
+    def _give_back(self, conn: psycopg.Connection) -> None:
+        with self._pool_lock:
+            if len(self._idle) < IDLE_CONNECTIONS and not conn.closed:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        conn = self._take()
+        try:
+            if not self._schema_ready:
+                self._create(conn)
+            yield conn
+        except psycopg.OperationalError:
+            conn.close()
+            raise
+        self._give_back(conn)
+
+    def close(self) -> None:
+        with self._pool_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    # --- schema --------------------------------------------------------------------------------
+    def _create(self, conn: psycopg.Connection) -> None:
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (store_key text PRIMARY KEY, "
+                "version bigint NOT NULL, sealed text NOT NULL)"
+            ).format(self._table)
+        )
+        self._schema_ready = True
+
+    def create_schema(self) -> None:
+        with self._connection() as conn:
+            self._create(conn)
+
+    def drop_schema(self) -> None:
+        with self._connection() as conn:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._table))
+        self._schema_ready = False
+
+    # --- TokenStore ----------------------------------------------------------------------------
+    def get(self, key: str) -> Sealed | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                sql.SQL("SELECT sealed, version FROM {} WHERE store_key = %s").format(self._table),
+                (key,),
+            ).fetchone()
+        return Sealed(str(row[0]), int(row[1])) if row else None
+
+    def put(self, key: str, value: str, expected_version: int) -> int:
+        with self._connection() as conn:
+            if expected_version == ABSENT:
+                statement = sql.SQL(
+                    "INSERT INTO {} (store_key, version, sealed) VALUES (%s, 1, %s) "
+                    "ON CONFLICT (store_key) DO NOTHING RETURNING version"
+                ).format(self._table)
+                row = conn.execute(statement, (key, value)).fetchone()
+            else:
+                statement = sql.SQL(
+                    "UPDATE {} SET version = version + 1, sealed = %s "
+                    "WHERE store_key = %s AND version = %s RETURNING version"
+                ).format(self._table)
+                row = conn.execute(statement, (value, key, expected_version)).fetchone()
+        if row is None:
+            raise VersionConflict(f"{key!r} is not at version {expected_version}")
+        return int(row[0])
+
+    def delete(self, key: str) -> bool:
+        with self._connection() as conn:
+            cursor = conn.execute(
+                sql.SQL("DELETE FROM {} WHERE store_key = %s").format(self._table), (key,)
+            )
+            return cursor.rowcount > 0
+
+    def stored_keys(self) -> list[str]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT store_key FROM {} ORDER BY store_key").format(self._table)
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    # --- RefreshLock ---------------------------------------------------------------------------
+    def lock_id(self, key: str) -> int:
+        """The advisory-lock key: 64 bits of SHA-256 over table and store key, signed."""
+        digest = hashlib.sha256(f"{self._table_name}\x00{key}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    def acquire(self, key: str, timeout: float) -> _AdvisoryHandle:
+        conn = self._take()
+        lock_id = self.lock_id(key)
+        try:
+            conn.execute(
+                sql.SQL("SET lock_timeout = {}").format(
+                    sql.Literal(f"{max(1, int(timeout * 1000))}ms")  # 0 would mean "no limit"
+                )
+            )
+            conn.execute("SELECT pg_advisory_lock(%s)", (lock_id,))
+            conn.execute("RESET lock_timeout")
+        except psycopg.errors.LockNotAvailable:
+            conn.execute("RESET lock_timeout")
+            self._give_back(conn)
+            raise LockTimeout(f"refresh lock still held after {timeout} s") from None
+        except psycopg.Error:
+            conn.close()
+            raise
+        return _AdvisoryHandle(self, conn, lock_id)
