@@ -1,14 +1,14 @@
 """Unattended calls for many PSUs, spread over each bank's day, never a fifth per account.
 
-A job asks for up to ``limit`` calls a day of one endpoint for one PSU's account. Its calls
-are planned at `BankLimits.slots` (spread evenly over the bank's calendar day, away from its
-midnight); `run_due` runs each job's latest slot that has come and not been served. Every
-call, before it leaves:
+A job asks for up to ``limit`` calls a day of one endpoint for one PSU's account. The jobs of
+one account share its budget (`account_slots`): its calls are spread evenly over the bank's
+calendar day, away from its midnight (`BankLimits.slots`); `run_due` runs each job's latest
+slot that has come and not been served. Every call, before it leaves:
 
 - gets fresh tokens through `SingleFlightRefresher` (the token endpoint is not counted);
 - takes one unit of the account's budget from the `UnattendedLedger` (atomic), or is skipped;
-- is sent **without** ``PSU-IP-Address``: that header says the PSU is there (STET v1.4.2
-  Part II §3, docs/decisions.md#unattended-access), which an unattended call must not claim.
+- is sent **without** ``PSU-IP-Address``: STET reads that header as the PSU being there
+  (docs/decisions.md#unattended-access), which an unattended call must not claim.
 
 A 429 anyway (the bank counted calls this TPP did not make, or its day differs) marks the
 account exhausted until its window ends. Slots missed while the scheduler was not running
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import anyio
@@ -33,6 +33,7 @@ from stetgate.tpp.client import BankError
 from stetgate.tpp.lifecycle.bank_access import BankAccess
 from stetgate.tpp.lifecycle.errors import ReauthenticationRequired
 from stetgate.tpp.lifecycle.ledger import AccountKey, UnattendedLedger
+from stetgate.tpp.lifecycle.limits import BankLimits
 from stetgate.tpp.lifecycle.single_flight import SingleFlightRefresher
 
 TOO_MANY_REQUESTS = 429
@@ -60,6 +61,29 @@ class CallResult:
     outcome: Outcome
     body: Mapping[str, Any] | None = None
     detail: str = ""
+
+
+def account_slots(
+    limits: BankLimits, day: date, jobs: Sequence[UnattendedJob]
+) -> dict[UnattendedJob, list[datetime]]:
+    """Share one account's budget for ``day`` among its ``jobs``.
+
+    The account gets ``min(limit, wanted)`` calls spread evenly over the day
+    (`BankLimits.slots`); they are dealt round-robin to the jobs that still want one, so two
+    jobs of an account (balances, transactions) alternate instead of both running at the same
+    hour and starving the rest of the day. A job dealt nothing (more jobs than the limit)
+    does not run that day."""
+    wanted = {job: min(job.calls_per_day, limits.unattended_per_day) for job in jobs}
+    total = min(limits.unattended_per_day, sum(wanted.values()))
+    grid = limits.slots(day, total) if total else []
+    dealt: dict[UnattendedJob, list[datetime]] = {job: [] for job in jobs}
+    position = 0
+    while position < total:
+        for job in jobs:
+            if position < total and len(dealt[job]) < wanted[job]:
+                dealt[job].append(grid[position])
+                position += 1
+    return dealt
 
 
 class UnattendedScheduler:
@@ -97,10 +121,13 @@ class UnattendedScheduler:
     def _account(self, job: UnattendedJob) -> AccountKey:
         return AccountKey(self._refresher.bank, job.psu_key, job.account)
 
+    def _slots(self, job: UnattendedJob, day: date) -> list[datetime]:
+        same_account = [j for j in self._jobs if self._account(j) == self._account(job)]
+        return account_slots(self.limits, day, same_account).get(job, [])
+
     def due_slot(self, job: UnattendedJob, now: datetime) -> datetime | None:
         """The job's latest slot of ``now``'s bank day that has come and was not served."""
-        slots = self.limits.slots(self.limits.bank_day(now), job.calls_per_day)
-        passed = [slot for slot in slots if slot <= now]
+        passed = [slot for slot in self._slots(job, self.limits.bank_day(now)) if slot <= now]
         if not passed:
             return None
         latest = passed[-1]
@@ -114,7 +141,7 @@ class UnattendedScheduler:
             slot
             for job in self._jobs
             for d in (day, day + timedelta(days=1))
-            for slot in self.limits.slots(d, job.calls_per_day)
+            for slot in self._slots(job, d)
             if slot > now
         ]
         return min(upcoming, default=now + timedelta(hours=1))

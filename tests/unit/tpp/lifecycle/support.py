@@ -66,8 +66,12 @@ class CountingBank:
         if self.rotate:
             self.live_refresh = f"refresh-secret-{n}"
         return TokenSet.from_response(
-            {"access_token": f"access-secret-{n}", "refresh_token": self.live_refresh,
-             "expires_in": 3600, "scope": "aisp"},
+            {
+                "access_token": f"access-secret-{n}",
+                "refresh_token": self.live_refresh,
+                "expires_in": 3600,
+                "scope": "aisp",
+            },
             tokens,
             obtained_at=self.clock.now(),
         )

@@ -62,7 +62,9 @@ def test_nonces_differ_so_equal_tokens_do_not_look_equal() -> None:
 
 def test_rotation_opens_with_the_old_key_and_seals_with_the_new(tmp_path: Path) -> None:
     old_line, new_line = new_key_line("2026a"), new_key_line("2026b")
-    before = EncryptedTokens(FileTokenStore(tmp_path / "t.json"), TokenSealer(Keyring.parse(old_line)))
+    before = EncryptedTokens(
+        FileTokenStore(tmp_path / "t.json"), TokenSealer(Keyring.parse(old_line))
+    )
     before.put("psu-a", record(), ABSENT)
     after = EncryptedTokens(before.store, TokenSealer(Keyring.parse(f"{new_line}\n{old_line}")))
     assert after.get("psu-a") is not None

@@ -137,7 +137,11 @@ def test_a_bank_with_a_180_day_window_still_refreshes_after_90(tmp_path: Path) -
     world = World(tmp_path)
     world.tokens.put(KEY, record(), ABSENT)
     world.refresher = SingleFlightRefresher(
-        BANK, world.tokens, world.store, world.bank, world.clock,
+        BANK,
+        world.tokens,
+        world.store,
+        world.bank,
+        world.clock,
         limits=BankLimits(sca_validity_days=180),
     )
     world.clock.advance(days=120)
@@ -172,7 +176,7 @@ def test_another_bank_s_record_is_not_refreshed_with_this_bank(world: World) -> 
     other = TokenRecord("https://other.test", tokens(START), START)
     world.tokens.save_authorization(KEY, other)
     world.clock.advance(3600)
-    with pytest.raises(ValueError, match="other.test"):
+    with pytest.raises(ValueError, match=r"other\.test"):
         anyio.run(world.refresher.fresh, KEY)
     assert world.bank.refreshes == []
 
