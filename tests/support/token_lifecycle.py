@@ -8,10 +8,10 @@ with ``STETGATE_REQUIRE_POSTGRES=1`` for PostgreSQL), and PostgreSQL is skipped 
 date-shifted pass (``STETGATE_TEST_DATABASES=sqlite``) like every other PostgreSQL test.
 
 The worker: builds a store, the keyring (from ``STETGATE_TPP_TOKEN_KEYS``), a `StetBankClient`
-with the TPP's certificates and a `SingleFlightRefresher` on a clock frozen at the given
-instant; prints ``ready``, waits for a line on stdin (the start signal every worker gets at
-once), runs ``tasks`` concurrent `fresh` calls and prints a JSON line with, per task, the
-SHA-256 of the access token it got (or the error), never a token.
+with the TPP's certificates and a `SingleFlightRefresher` on a frozen clock; prints ``ready``,
+then for each line on stdin (an ISO instant: the start signal every worker gets at once) sets
+its clock there, runs ``tasks`` concurrent `fresh` calls and prints a JSON line with, per task,
+the SHA-256 of the access token it got (or the error), never a token. It ends at EOF.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
-def _work(config: dict[str, Any]) -> list[str]:
+def _work(config: dict[str, Any]) -> None:
     import anyio
 
     from stetgate.clock import FrozenClock
@@ -112,7 +112,7 @@ def _work(config: dict[str, Any]) -> list[str]:
     from stetgate.tpp.lifecycle.single_flight import SingleFlightRefresher
     from stetgate.tpp.lifecycle.store import EncryptedTokens
 
-    clock = FrozenClock(datetime.fromisoformat(config["now"]))
+    clock = FrozenClock()
     store = open_store(config["store"])
     tokens = EncryptedTokens(store, TokenSealer(Keyring.from_environment()))
     client = StetBankClient(
@@ -126,7 +126,6 @@ def _work(config: dict[str, Any]) -> list[str]:
         config["bank"], tokens, store, ThreadedClient(client), clock, limits=BankLimits()
     )
     print("ready", flush=True)
-    sys.stdin.readline()
     results: list[str] = []
 
     async def one() -> None:
@@ -141,10 +140,13 @@ def _work(config: dict[str, Any]) -> list[str]:
             for _ in range(config["tasks"]):
                 group.start_soon(one)
 
-    anyio.run(all_tasks)
+    for line in sys.stdin:
+        clock.set(datetime.fromisoformat(line.strip()))
+        results.clear()
+        anyio.run(all_tasks)
+        print(json.dumps(results), flush=True)
     client.close()
-    return results
 
 
 if __name__ == "__main__":
-    print(json.dumps(_work(json.loads(sys.argv[1]))), flush=True)
+    _work(json.loads(sys.argv[1]))
