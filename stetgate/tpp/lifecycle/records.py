@@ -15,20 +15,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from stetgate.tpp.client import TokenSet
+from stetgate.tpp.lifecycle.errors import ReauthenticationReason
 
 
 @dataclass(frozen=True)
 class TokenRecord:
     """One PSU's authorization at one bank.
 
-    ``ended`` is set once the bank refused the refresh token (or the SCA window closed): the
-    record stays, so every process learns it without asking the bank again, until a new
-    authorization replaces it."""
+    ``ended`` (a `ReauthenticationRequired` reason) and ``ended_detail`` are set once the bank
+    refused the refresh token or the SCA window closed: the record stays, so every process
+    learns it without asking the bank again, until a new authorization replaces it."""
 
     bank: str
     tokens: TokenSet
     authenticated_at: datetime
-    ended: str | None = None
+    ended: ReauthenticationReason | None = None
+    ended_detail: str = ""
 
     @classmethod
     def after_exchange(cls, bank: str, tokens: TokenSet) -> TokenRecord:
@@ -50,8 +52,8 @@ class TokenRecord:
     def refreshed(self, tokens: TokenSet) -> TokenRecord:
         return replace(self, tokens=tokens)
 
-    def ending(self, why: str) -> TokenRecord:
-        return replace(self, ended=why)
+    def ending(self, reason: ReauthenticationReason, detail: str) -> TokenRecord:
+        return replace(self, ended=reason, ended_detail=detail)
 
     def to_bytes(self) -> bytes:
         data: dict[str, Any] = {
@@ -59,6 +61,7 @@ class TokenRecord:
             "tokens": self.tokens.to_json(),
             "authenticated_at": self.authenticated_at.isoformat(),
             "ended": self.ended,
+            "ended_detail": self.ended_detail,
         }
         return json.dumps(data, separators=(",", ":")).encode()
 
@@ -70,6 +73,7 @@ class TokenRecord:
             tokens=TokenSet.from_json(data["tokens"]),
             authenticated_at=datetime.fromisoformat(data["authenticated_at"]),
             ended=data.get("ended"),
+            ended_detail=str(data.get("ended_detail", "")),
         )
 
 

@@ -21,6 +21,7 @@ class ScaStatus:
     sca_expires_at: datetime | None
     days_left: int
     ended: str | None
+    """Why the authorization is over (a `ReauthenticationRequired` reason), None if alive."""
 
 
 def sca_report(
@@ -36,7 +37,7 @@ def sca_report(
         try:
             stored = tokens.get(key)
         except UndecryptableToken as exc:
-            statuses.append(ScaStatus(key, "", None, 0, str(exc)))
+            statuses.append(ScaStatus(key, "", None, 0, f"undecryptable: {exc}"))
             continue
         if stored is None:
             continue

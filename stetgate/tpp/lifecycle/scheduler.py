@@ -105,24 +105,32 @@ class UnattendedScheduler:
         self._clock = clock
         self._concurrency = concurrency
         self._jobs: list[UnattendedJob] = []
+        self._by_account: dict[AccountKey, list[UnattendedJob]] = {}
         self._served: dict[UnattendedJob, datetime] = {}
 
     def add(self, jobs: Iterable[UnattendedJob]) -> None:
         for job in jobs:
             if job.calls_per_day < 1:
                 raise ValueError("calls_per_day must be at least 1")
-            if job not in self._jobs:
+            same_account = self._by_account.setdefault(self._account(job), [])
+            if job not in same_account:
+                same_account.append(job)
                 self._jobs.append(job)
 
     def remove_psu(self, psu_key: str) -> None:
         """Stop a PSU's jobs (after `ReauthenticationRequired`, until it authenticates)."""
         self._jobs = [job for job in self._jobs if job.psu_key != psu_key]
+        self._by_account = {
+            account: jobs
+            for account, jobs in self._by_account.items()
+            if account.psu_key != psu_key
+        }
 
     def _account(self, job: UnattendedJob) -> AccountKey:
         return AccountKey(self._refresher.bank, job.psu_key, job.account)
 
     def _slots(self, job: UnattendedJob, day: date) -> list[datetime]:
-        same_account = [j for j in self._jobs if self._account(j) == self._account(job)]
+        same_account = self._by_account.get(self._account(job), [])
         return account_slots(self.limits, day, same_account).get(job, [])
 
     def due_slot(self, job: UnattendedJob, now: datetime) -> datetime | None:

@@ -28,7 +28,11 @@ import anyio.to_thread
 from stetgate.clock import Clock
 from stetgate.tpp.client import BankError
 from stetgate.tpp.lifecycle.bank_access import TokenRefreshing
-from stetgate.tpp.lifecycle.errors import ReauthenticationRequired, VersionConflict
+from stetgate.tpp.lifecycle.errors import (
+    ReauthenticationReason,
+    ReauthenticationRequired,
+    VersionConflict,
+)
 from stetgate.tpp.lifecycle.limits import BankLimits
 from stetgate.tpp.lifecycle.records import StoredRecord, TokenRecord
 from stetgate.tpp.lifecycle.store import EncryptedTokens, RefreshLock
@@ -110,7 +114,8 @@ class SingleFlightRefresher:
         if stored.record.bank != self.bank:
             raise ValueError(f"{key!r} holds tokens of {stored.record.bank}, not {self.bank}")
         if stored.record.ended is not None:
-            raise ReauthenticationRequired(self.bank, key, "refused_by_bank", stored.record.ended)
+            record = stored.record
+            raise ReauthenticationRequired(self.bank, key, stored.record.ended, record.ended_detail)
         return stored
 
     async def _settled(self, key: str) -> StoredRecord | None:
@@ -125,7 +130,7 @@ class SingleFlightRefresher:
         record, now = stored.record, self._clock.now()
         if record.sca_closed(now, self.limits.sca_validity_days):
             detail = f"the last SCA is older than {self.limits.sca_validity_days} days"
-            await self._end(key, stored, detail)
+            await self._end(key, stored, "sca_expired", detail)
             raise ReauthenticationRequired(self.bank, key, "sca_expired", detail)
         if not record.tokens.refresh_token:
             raise ReauthenticationRequired(self.bank, key, "no_refresh_token")
@@ -135,7 +140,7 @@ class SingleFlightRefresher:
             if exc.oauth_error != "invalid_grant":
                 raise
             detail = str(exc)
-            await self._end(key, stored, detail)
+            await self._end(key, stored, "refused_by_bank", detail)
             raise ReauthenticationRequired(self.bank, key, "refused_by_bank", detail) from None
         try:
             written = await anyio.to_thread.run_sync(
@@ -147,8 +152,10 @@ class SingleFlightRefresher:
             return (await self._read(key)).record
         return written.record
 
-    async def _end(self, key: str, stored: StoredRecord, why: str) -> None:
+    async def _end(
+        self, key: str, stored: StoredRecord, reason: ReauthenticationReason, detail: str
+    ) -> None:
         with contextlib.suppress(VersionConflict):  # a new authorization arrived: keep it
             await anyio.to_thread.run_sync(
-                self._tokens.put, key, stored.record.ending(why), stored.version
+                self._tokens.put, key, stored.record.ending(reason, detail), stored.version
             )

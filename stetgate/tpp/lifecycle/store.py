@@ -92,7 +92,8 @@ class EncryptedTokens:
 
     def reseal_all(self) -> int:
         """Re-encrypt under the current key every value sealed with an older one (key
-        rotation); a value written meanwhile is already current. Returns how many changed."""
+        rotation). A value written meanwhile is skipped: run it again once every process has
+        the new keyring. Returns how many changed."""
         changed = 0
         for key in self.store.stored_keys():
             sealed = self.store.get(key)

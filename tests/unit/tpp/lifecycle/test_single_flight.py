@@ -130,7 +130,10 @@ def test_past_the_sca_window_no_refresh_is_attempted(world: World) -> None:
     with pytest.raises(ReauthenticationRequired) as caught:
         anyio.run(world.refresher.fresh, KEY)
     assert caught.value.reason == "sca_expired" and world.bank.refreshes == []
-    assert world.stored().ended is not None
+    assert world.stored().ended == "sca_expired"
+    with pytest.raises(ReauthenticationRequired) as again:
+        anyio.run(world.refresher.fresh, KEY)
+    assert again.value.reason == "sca_expired" and "90 days" in again.value.detail
 
 
 def test_a_bank_with_a_180_day_window_still_refreshes_after_90(tmp_path: Path) -> None:
