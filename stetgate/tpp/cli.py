@@ -41,6 +41,7 @@ from stetgate.tpp.client import (
     default_state_dir,
     write_private_json,
 )
+from stetgate.tpp.lifecycle.cli import tokens
 
 T = TypeVar("T")
 
@@ -236,6 +237,9 @@ def tpp(
     ctx.obj = _TppOptions(
         bank, client_id, certs, ca, state_dir or default_state_dir(), tokens_file, key_id
     )
+
+
+tpp.add_command(tokens)
 
 
 # --- the authorization (steps 2 to 7) ---------------------------------------------------------

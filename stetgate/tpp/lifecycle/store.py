@@ -75,8 +75,8 @@ class EncryptedTokens:
 
     def save_authorization(self, key: str, record: TokenRecord) -> StoredRecord:
         """Store the record of a new authorization (after a code exchange), whatever was
-        there: a new SCA supersedes the previous pair (docs/decisions.md#one-pair-per-psu-
-        organization-and-role)."""
+        there: a new SCA supersedes the previous pair
+        (docs/decisions.md#one-pair-per-psu-organization-and-role)."""
         while True:
             current = self.store.get(key)
             try:
