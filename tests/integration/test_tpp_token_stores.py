@@ -191,3 +191,29 @@ def test_a_postgres_lock_is_freed_when_its_holder_s_connection_dies(
     held = store.acquire("psu-1", timeout=1.0)
     held._conn.close()  # type: ignore[attr-defined]  # the process holding it died
     open_store_like(store).acquire("psu-1", timeout=1.0).release()
+
+
+@pytest.mark.parametrize("config", ["postgresql"], indirect=True)
+def test_eight_first_uses_at_once_create_the_postgres_table_once(
+    config: dict[str, object],
+) -> None:
+    failures: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def first_use(n: int) -> None:
+        store = open_store(dict(config))
+        assert isinstance(store, PostgresTokenStore)
+        start.wait()
+        try:
+            store.put(f"psu-{n}", "v", ABSENT)
+        except BaseException as exc:
+            failures.append(exc)
+        store.close()
+
+    threads = [threading.Thread(target=first_use, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert len(open_store(dict(config)).stored_keys()) == 8

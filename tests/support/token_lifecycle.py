@@ -29,14 +29,12 @@ from typing import Any
 
 import psycopg
 import pytest
-import redis
 
 from stetgate.tpp.lifecycle.file_store import FileTokenStore
 from stetgate.tpp.lifecycle.postgres_store import PostgresTokenStore
 from stetgate.tpp.lifecycle.redis_store import RedisTokenStore
 
 PG_URL = os.environ.get("STETGATE_TEST_TPP_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = "redis://127.0.0.1:6379/15"
 STORE_KINDS = ("file", "postgresql", "redis")
 Store = FileTokenStore | PostgresTokenStore | RedisTokenStore
 
@@ -51,15 +49,6 @@ def _check_postgres() -> None:
         if os.environ.get("STETGATE_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"STETGATE_REQUIRE_POSTGRES=1 but PostgreSQL unreachable: {exc}")
         pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {type(exc).__name__}")
-
-
-def _check_redis() -> redis.Redis:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis unreachable at {REDIS_URL}: {type(exc).__name__}")
-    return client
 
 
 @contextmanager
@@ -79,7 +68,9 @@ def store_config(kind: str, directory: Path) -> Iterator[dict[str, Any]]:
             store.drop_schema()
             store.close()
     else:
-        client = _check_redis()
+        from tests.integration.psd2_support import REDIS_URL, redis_or_skip
+
+        client = redis_or_skip()
         prefix = f"stetgate-test:{name}:"
         try:
             yield {"kind": kind, "url": REDIS_URL, "prefix": prefix}

@@ -92,12 +92,16 @@ class PostgresTokenStore:
 
     # --- schema --------------------------------------------------------------------------------
     def _create(self, conn: psycopg.Connection) -> None:
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (store_key text PRIMARY KEY, "
-                "version bigint NOT NULL, sealed text NOT NULL)"
-            ).format(self._table)
-        )
+        """``CREATE TABLE IF NOT EXISTS`` under a transaction advisory lock: two processes
+        creating the table at once would otherwise collide on the catalog's unique index."""
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_id("\x00schema"),))
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (store_key text PRIMARY KEY, "
+                    "version bigint NOT NULL, sealed text NOT NULL)"
+                ).format(self._table)
+            )
         self._schema_ready = True
 
     def create_schema(self) -> None:
