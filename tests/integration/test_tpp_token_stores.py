@@ -117,7 +117,7 @@ def open_store_like(store: Store) -> Store:
     """A second, independent handle on the same namespace (another 'process' as far as the
     lock goes: its own descriptors, connections or lock token)."""
     if isinstance(store, PostgresTokenStore):
-        return PostgresTokenStore(store._conninfo, table=store._table_name)
+        return PostgresTokenStore(store.conninfo, table=store.table)
     if isinstance(store, RedisTokenStore):
         return RedisTokenStore(redis.Redis.from_url(_redis_url(store)), prefix=store._prefix)
     return type(store)(store.path)

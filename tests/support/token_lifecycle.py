@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +31,10 @@ import psycopg
 import pytest
 
 from stetgate.tpp.lifecycle.file_store import FileTokenStore
+from stetgate.tpp.lifecycle.ledger import MemoryLedger, UnattendedLedger
+from stetgate.tpp.lifecycle.postgres_ledger import PostgresLedger
 from stetgate.tpp.lifecycle.postgres_store import PostgresTokenStore
+from stetgate.tpp.lifecycle.redis_ledger import RedisLedger
 from stetgate.tpp.lifecycle.redis_store import RedisTokenStore
 
 PG_URL = os.environ.get("STETGATE_TEST_TPP_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -74,6 +77,41 @@ def store_config(kind: str, directory: Path) -> Iterator[dict[str, Any]]:
         prefix = f"stetgate-test:{name}:"
         try:
             yield {"kind": kind, "url": REDIS_URL, "prefix": prefix}
+        finally:
+            for key in client.scan_iter(match=f"{prefix}*"):
+                client.delete(key)
+            client.close()
+
+
+@contextmanager
+def ledger_factory(kind: str) -> Iterator[Callable[[], UnattendedLedger]]:
+    """New ledger objects on one fresh namespace of ``kind`` (``memory``: one shared object,
+    as a process has), removed after."""
+    name = f"l{uuid.uuid4().hex[:12]}"
+    if kind == "memory":
+        memory = MemoryLedger()
+        yield lambda: memory
+    elif kind == "postgresql":
+        _check_postgres()
+        opened: list[PostgresLedger] = []
+
+        def postgres() -> PostgresLedger:
+            opened.append(PostgresLedger(PG_URL, table=f"tpp_calls_{name}"))
+            return opened[-1]
+
+        try:
+            yield postgres
+        finally:
+            postgres().drop_schema()
+            for ledger in opened:
+                ledger.close()
+    else:
+        from tests.integration.psd2_support import redis_or_skip
+
+        client = redis_or_skip()
+        prefix = f"stetgate-test:{name}:"
+        try:
+            yield lambda: RedisLedger(client, prefix=prefix)
         finally:
             for key in client.scan_iter(match=f"{prefix}*"):
                 client.delete(key)

@@ -40,8 +40,9 @@ class UnattendedLedger(Protocol):
 
 
 class MemoryLedger:
-    """`UnattendedLedger` in this process's memory (one scheduler process; a shared ledger
-    for several is the same protocol over a shared store)."""
+    """`UnattendedLedger` in this process's memory: for one scheduler process that is not
+    restarted during a bank day (a restart forgets the day's calls). Several processes, or
+    restarts: `PostgresLedger`, `RedisLedger`."""
 
     def __init__(self) -> None:
         self._calls: dict[AccountKey, list[datetime]] = {}

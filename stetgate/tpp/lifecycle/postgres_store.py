@@ -12,8 +12,6 @@ bounds the wait, and PostgreSQL drops the lock if the process or its connection 
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,15 +19,15 @@ import psycopg
 from psycopg import sql
 
 from stetgate.tpp.lifecycle.errors import LockTimeout, VersionConflict
+from stetgate.tpp.lifecycle.postgres_connections import ConnectionPool, advisory_key
 from stetgate.tpp.lifecycle.store import ABSENT, Sealed
 
 DEFAULT_TABLE = "tpp_tokens"
-IDLE_CONNECTIONS = 4
 
 
 class _AdvisoryHandle:
-    def __init__(self, store: PostgresTokenStore, conn: psycopg.Connection, lock_id: int) -> None:
-        self._store = store
+    def __init__(self, pool: ConnectionPool, conn: psycopg.Connection, lock_id: int) -> None:
+        self._pool = pool
         self._conn: psycopg.Connection | None = conn
         self._lock_id = lock_id
 
@@ -42,53 +40,35 @@ class _AdvisoryHandle:
         except psycopg.Error:
             conn.close()  # the session ends, and its advisory locks with it
             return
-        self._store._give_back(conn)
+        self._pool.give_back(conn)
 
 
 class PostgresTokenStore:
     """`TokenStore` and `RefreshLock` on a PostgreSQL database (``conninfo``: a libpq URL)."""
 
     def __init__(self, conninfo: str, *, table: str = DEFAULT_TABLE) -> None:
-        self._conninfo = conninfo
+        self._pool = ConnectionPool(conninfo)
         self._table = sql.Identifier(table)
         self._table_name = table
-        self._idle: list[psycopg.Connection] = []
-        self._pool_lock = threading.Lock()
         self._schema_ready = False
 
-    # --- connections ---------------------------------------------------------------------------
-    def _take(self) -> psycopg.Connection:
-        with self._pool_lock:
-            while self._idle:
-                conn = self._idle.pop()
-                if not conn.closed:
-                    return conn
-        return psycopg.connect(self._conninfo, autocommit=True)
+    @property
+    def conninfo(self) -> str:
+        return self._pool.conninfo
 
-    def _give_back(self, conn: psycopg.Connection) -> None:
-        with self._pool_lock:
-            if len(self._idle) < IDLE_CONNECTIONS and not conn.closed:
-                self._idle.append(conn)
-                return
-        conn.close()
+    @property
+    def table(self) -> str:
+        return self._table_name
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
-        conn = self._take()
-        try:
+        with self._pool.connection() as conn:
             if not self._schema_ready:
                 self._create(conn)
             yield conn
-        except psycopg.OperationalError:
-            conn.close()
-            raise
-        self._give_back(conn)
 
     def close(self) -> None:
-        with self._pool_lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        self._pool.close()
 
     # --- schema --------------------------------------------------------------------------------
     def _create(self, conn: psycopg.Connection) -> None:
@@ -156,12 +136,10 @@ class PostgresTokenStore:
 
     # --- RefreshLock ---------------------------------------------------------------------------
     def lock_id(self, key: str) -> int:
-        """The advisory-lock key: 64 bits of SHA-256 over table and store key, signed."""
-        digest = hashlib.sha256(f"{self._table_name}\x00{key}".encode()).digest()
-        return int.from_bytes(digest[:8], "big", signed=True)
+        return advisory_key(self._table_name, key)
 
     def acquire(self, key: str, timeout: float) -> _AdvisoryHandle:
-        conn = self._take()
+        conn = self._pool.take()
         lock_id = self.lock_id(key)
         try:
             conn.execute(
@@ -173,9 +151,9 @@ class PostgresTokenStore:
             conn.execute("RESET lock_timeout")
         except psycopg.errors.LockNotAvailable:
             conn.execute("RESET lock_timeout")
-            self._give_back(conn)
+            self._pool.give_back(conn)
             raise LockTimeout(f"refresh lock still held after {timeout} s") from None
         except psycopg.Error:
             conn.close()
             raise
-        return _AdvisoryHandle(self, conn, lock_id)
+        return _AdvisoryHandle(self._pool, conn, lock_id)
