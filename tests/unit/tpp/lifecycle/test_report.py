@@ -10,7 +10,7 @@ from stetgate.tpp.lifecycle.limits import BankLimits
 from stetgate.tpp.lifecycle.records import TokenRecord
 from stetgate.tpp.lifecycle.report import sca_report
 from stetgate.tpp.lifecycle.store import ABSENT, EncryptedTokens
-from tests.unit.tpp.lifecycle.support import BANK, START, record, sealer, tokens
+from tests.support.lifecycle_values import BANK, START, record, sealer, tokens
 
 
 def test_the_report_lists_psus_soonest_to_expire_first_with_each_bank_s_window(

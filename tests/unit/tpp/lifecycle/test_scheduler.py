@@ -29,7 +29,7 @@ from stetgate.tpp.lifecycle.scheduler import (
 )
 from stetgate.tpp.lifecycle.single_flight import SingleFlightRefresher
 from stetgate.tpp.lifecycle.store import EncryptedTokens
-from tests.unit.tpp.lifecycle.support import BANK, START, CountingBank, record, sealer
+from tests.support.lifecycle_values import BANK, START, CountingBank, record, sealer
 
 PARIS = ZoneInfo("Europe/Paris")
 PSU_IP = "198.51.100.23"
@@ -197,6 +197,17 @@ def test_on_the_short_dst_day_the_four_slots_fit_its_23_hours() -> None:
     assert end - start == timedelta(hours=23)
     slots = limits.slots(day, 4)
     assert all(start + limits.midnight_margin <= s < end - limits.midnight_margin for s in slots)
+    assert {limits.bank_day(s) for s in slots} == {day}
+
+
+def test_on_the_long_dst_day_the_four_slots_spread_over_its_25_hours() -> None:
+    limits = BankLimits()
+    day = date(2026, 10, 25)  # Europe/Paris moves from 03:00 back to 02:00
+    start, end = limits.day_bounds(day)
+    assert end - start == timedelta(hours=25)
+    slots = limits.slots(day, 4)
+    gaps = {b - a for a, b in itertools.pairwise(slots)}
+    assert gaps == {(timedelta(hours=25) - 2 * limits.midnight_margin) / 4}
     assert {limits.bank_day(s) for s in slots} == {day}
 
 

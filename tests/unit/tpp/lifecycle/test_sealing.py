@@ -12,7 +12,7 @@ from stetgate.tpp.lifecycle.errors import UndecryptableToken
 from stetgate.tpp.lifecycle.file_store import FileTokenStore
 from stetgate.tpp.lifecycle.sealing import KEYS_ENV, Keyring, TokenSealer, new_key_line
 from stetgate.tpp.lifecycle.store import ABSENT, EncryptedTokens
-from tests.unit.tpp.lifecycle.support import keyring, record, sealer
+from tests.support.lifecycle_values import keyring, record, sealer
 
 
 def test_a_sealed_value_opens_under_its_store_key() -> None:

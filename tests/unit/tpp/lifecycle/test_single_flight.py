@@ -18,7 +18,7 @@ from stetgate.tpp.lifecycle.limits import BankLimits
 from stetgate.tpp.lifecycle.records import TokenRecord
 from stetgate.tpp.lifecycle.single_flight import SingleFlightRefresher
 from stetgate.tpp.lifecycle.store import ABSENT, EncryptedTokens
-from tests.unit.tpp.lifecycle.support import BANK, START, CountingBank, record, sealer, tokens
+from tests.support.lifecycle_values import BANK, START, CountingBank, record, sealer, tokens
 
 KEY = "psu-42"
 

@@ -16,7 +16,7 @@ from stetgate.tpp.lifecycle.file_store import FileTokenStore
 from stetgate.tpp.lifecycle.sealing import KEYS_ENV, Keyring, TokenSealer, new_key_line
 from stetgate.tpp.lifecycle.store import ABSENT, EncryptedTokens
 from stetgate.tpp.lifecycle.store_url import open_token_store
-from tests.unit.tpp.lifecycle.support import record
+from tests.support.lifecycle_values import record
 
 KEYS = new_key_line("k1")
 

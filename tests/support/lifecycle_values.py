@@ -1,5 +1,7 @@
-"""Values shared by the lifecycle unit tests: a keyring, records, and a bank double that
-counts refresh grants and calls (the real bank is in tests/integration/test_tpp_lifecycle.py)."""
+"""Values shared by the TPP lifecycle tests: a keyring, records, and a bank double that
+counts refresh grants and calls, for the rules that need no bank (the real bank is in
+tests/integration/test_tpp_lifecycle.py). Its ``pause`` stands for the bank's latency, so that
+concurrent tasks overlap as they do in production; no rule waits on real time."""
 
 from __future__ import annotations
 
