@@ -17,8 +17,8 @@ from stetgate.tpp.lifecycle.errors import LockTimeout, VersionConflict
 from stetgate.tpp.lifecycle.postgres_store import PostgresTokenStore
 from stetgate.tpp.lifecycle.redis_store import RedisTokenStore
 from stetgate.tpp.lifecycle.store import ABSENT, EncryptedTokens
-from tests.support.token_lifecycle import STORE_KINDS, Store, open_store, store_config
 from tests.support.lifecycle_values import record, sealer
+from tests.support.token_lifecycle import STORE_KINDS, Store, open_store, store_config
 
 
 @pytest.fixture(params=STORE_KINDS)

@@ -21,8 +21,8 @@ from stetgate.tpp.lifecycle.limits import BankLimits
 from stetgate.tpp.lifecycle.scheduler import UnattendedJob, UnattendedScheduler
 from stetgate.tpp.lifecycle.single_flight import SingleFlightRefresher
 from stetgate.tpp.lifecycle.store import EncryptedTokens
-from tests.support.token_lifecycle import ledger_factory
 from tests.support.lifecycle_values import BANK, CountingBank, record, sealer
+from tests.support.token_lifecycle import ledger_factory
 
 LEDGER_KINDS = ("memory", "postgresql", "redis")
 SHARED_KINDS = ("postgresql", "redis")
