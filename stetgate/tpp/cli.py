@@ -57,6 +57,7 @@ from stetgate.tpp.client import (
     write_private_json,
 )
 from stetgate.tpp.doctor.cli import doctor
+from stetgate.tpp.lifecycle.cli import tokens
 
 T = TypeVar("T")
 
@@ -282,6 +283,9 @@ def tpp(
     ctx.obj = _TppOptions(
         bank, client_id, certs, ca, state_dir or default_state_dir(), tokens_file, key_id, profile
     )
+
+
+tpp.add_command(tokens)
 
 
 # --- the authorization (steps 2 to 7) ---------------------------------------------------------
