@@ -8,6 +8,7 @@ terminal) or a human in a browser (``--browser``, the callback caught on the loo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -16,6 +17,7 @@ import click
 from stetgate.tpp.doctor.expectations import DoctorExpectations, RefreshRotation
 
 if TYPE_CHECKING:
+    from stetgate.tpp.bank_profile import BankProfile
     from stetgate.tpp.client import TppCredentials
     from stetgate.tpp.doctor.journeys import PsuJourney
     from stetgate.tpp.doctor.model import DoctorReport
@@ -35,6 +37,8 @@ class TppOptions(Protocol):
     def bank(self, *, known: set[str] | None = None) -> str: ...
 
     def credentials(self) -> TppCredentials: ...
+
+    def profile(self) -> BankProfile: ...
 
 
 @click.command()
@@ -61,17 +65,16 @@ class TppOptions(Protocol):
 @click.option(
     "--refresh-rotation",
     type=click.Choice([r.value for r in RefreshRotation]),
-    default=RefreshRotation.SAME.value,
-    show_default=True,
-    help="What the bank documents for the refresh token on refresh.",
+    default=None,
+    help="What the bank documents for the refresh token on refresh (default: the bank "
+    "profile's tokens.refresh_rotation).",
 )
 @click.option(
     "--unattended-limit",
     type=int,
-    default=4,
-    show_default=True,
+    default=None,
     help="Calls without PSU-IP-Address a day; 0: do not probe (the probe uses up the test "
-    "PSU's allowance for the day).",
+    "PSU's allowance for the day). Default: the bank profile's, else 4.",
 )
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Browser wait (s).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False))
@@ -83,8 +86,8 @@ def doctor(
     psu_method: str | None,
     browser: bool,
     redirect_uri: str | None,
-    refresh_rotation: str,
-    unattended_limit: int,
+    refresh_rotation: str | None,
+    unattended_limit: int | None,
     timeout: float,
     json_out: Path | None,
     html_out: Path | None,
@@ -107,10 +110,12 @@ def doctor(
     if (psu_robot is None) == (not browser):
         raise click.UsageError("choose the PSU: --psu-robot USER:PASSWORD or --browser")
     bank = opts.bank(known=set())
-    expectations = DoctorExpectations(
-        refresh_rotation=RefreshRotation(refresh_rotation),
-        unattended_limit=unattended_limit or None,
-    )
+    profile = opts.profile()
+    expectations = DoctorExpectations.from_profile(profile)
+    if refresh_rotation is not None:
+        expectations = replace(expectations, refresh_rotation=RefreshRotation(refresh_rotation))
+    if unattended_limit is not None:
+        expectations = replace(expectations, unattended_limit=unattended_limit or None)
     with httpx.Client(verify=mtls_context(None, opts.ca), timeout=15.0) as psu_browser:
         journey: PsuJourney
         if psu_robot is not None:
@@ -139,6 +144,7 @@ def doctor(
             clock=SystemClock(),
             ca_file=opts.ca,
             expectations=expectations,
+            profile=profile,
         )
         try:
             report = run_doctor(ctx)

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from stetgate.clock import Clock
-from stetgate.tpp.client import BPCE, BankProfile, StetBankClient, TokenSet, TppCredentials
+from stetgate.tpp.bank_profile import BankProfile
+from stetgate.tpp.client import StetBankClient, TokenSet, TppCredentials
 from stetgate.tpp.doctor.expectations import DoctorExpectations
 from stetgate.tpp.doctor.journeys import PsuJourney, Walked
 from stetgate.tpp.doctor.model import CheckResult, EvidenceValue, Outcome
@@ -117,10 +119,10 @@ class DoctorContext:
         clock: Clock,
         ca_file: Path | None = None,
         expectations: DoctorExpectations | None = None,
-        profile: BankProfile = BPCE,
+        profile: BankProfile | None = None,
     ) -> DoctorContext:
         """The context of a run as the TPP ``client_id`` with ``credentials`` (``profile``:
-        where this bank puts the STET operations)."""
+        where this bank puts the STET operations; default: stetgate's own, ``sandbox``)."""
         transport = RecordingTransport(mtls_context(credentials, ca_file))
         client = StetBankClient(
             bank_url,
@@ -164,5 +166,11 @@ class DoctorContext:
             base_url=self.bank_url, verify=mtls_context(None, self.ca_file), timeout=15.0
         )
 
-    def api_path(self, path: str) -> str:
-        return f"{self.client.profile.api_base}/{path}"
+    def endpoint_url(self, endpoint: str) -> str:
+        """A profile endpoint (a path of the bank's base URL, or an absolute URL) as a URL."""
+        return self.client.at_bank().url(endpoint)
+
+    @property
+    def api_prefix(self) -> str:
+        """The resource API's path prefix, as the recorded exchanges carry it."""
+        return urlsplit(self.endpoint_url(self.client.profile.endpoints.api_base)).path

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from stetgate.tpp.bank_profile import BankProfile
+
 
 class RefreshRotation(StrEnum):
     """What a refresh answers in ``refresh_token`` (RFC 6749 §6 allows both)."""
@@ -34,3 +36,18 @@ class DoctorExpectations:
     """A replay later than this is refused for age, which proves nothing about single use."""
     psu_ip_address: str = "192.0.2.10"
     """Sent as ``PSU-IP-Address`` on attended calls (RFC 5737 documentation address)."""
+
+    @classmethod
+    def from_profile(cls, profile: BankProfile) -> DoctorExpectations:
+        """What ``profile`` documents; where it says ``unknown``, the STET/BPCE default above
+        for the unattended limit (the RTS figure) and "unknown" for the refresh rotation (the
+        doctor then reports what it saw as information, not as a difference)."""
+        rotation = {
+            "same": RefreshRotation.SAME,
+            "rotates": RefreshRotation.ROTATED,
+        }.get(profile.tokens.refresh_rotation, RefreshRotation.UNKNOWN)
+        limit = profile.unattended.limit_per_account_per_day
+        return cls(
+            refresh_rotation=rotation,
+            unattended_limit=limit if isinstance(limit, int) else 4,
+        )

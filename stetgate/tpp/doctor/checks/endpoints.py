@@ -63,7 +63,7 @@ def token_endpoint_requires_client_certificate(ctx: DoctorContext, rule: Rule) -
     }
     try:
         with ctx.anonymous_http() as http:
-            response = http.post(ctx.client.profile.token_path, data=form)
+            response = http.post(ctx.endpoint_url(ctx.client.profile.endpoints.token), data=form)
     except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError) as exc:
         return rule.passed("refused in the TLS handshake", error=exc.__class__.__name__)
     error = _oauth_error(response)

@@ -220,7 +220,7 @@ def request_id_is_echoed(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """STET v1.4.2 Part II §3: ``X-Request-ID`` is mandatory on every call and the bank echoes
     it in the answer, errors included, so both sides can find one call in their logs. Judged
     over every resource-API exchange of the run."""
-    calls = [e for e in ctx.transport.exchanges if e.path.startswith(ctx.client.profile.api_base)]
+    calls = [e for e in ctx.transport.exchanges if e.path.startswith(ctx.api_prefix)]
     if not calls:
         return rule.skipped(NEEDS_TOKENS)
     wrong = unechoed(calls)
