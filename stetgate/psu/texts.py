@@ -46,8 +46,10 @@ _FR: dict[str, str] = {
     "otp_label": "Code à 6 chiffres",
     "otp_submit": "Valider le code",
     "sca_failed": "L'authentification a échoué. Réessayez.",
-    "otp_failed": "L'authentification a échoué. Un code ne sert qu'une fois\u00a0: si vous "
-    "venez de l'utiliser, attendez le code suivant dans votre application, puis réessayez.",
+    "otp_failed": "L'authentification a échoué. Vérifiez le code affiché par votre "
+    "application d'authentification et réessayez.",
+    "otp_reused": "Ce code a déjà été utilisé. Attendez que votre application affiche le code "
+    "suivant, puis saisissez-le.",
     "app_title": "Confirmez dans votre application bancaire",
     "app_intro": "Une demande de confirmation a été envoyée à votre application bancaire. "
     "Ouvrez-la et validez la demande portant la référence ci-dessous.",
@@ -189,8 +191,10 @@ _EN: dict[str, str] = {
     "otp_label": "6-digit code",
     "otp_submit": "Confirm code",
     "sca_failed": "Authentication failed. Try again.",
-    "otp_failed": "Authentication failed. A code works only once: if you have just used it, "
-    "wait for the next code in your app, then try again.",
+    "otp_failed": "Authentication failed. Check the code shown by your authenticator app and "
+    "try again.",
+    "otp_reused": "This code has already been used. Wait for your app to show the next code, "
+    "then enter it.",
     "app_title": "Confirm in your banking app",
     "app_intro": "A confirmation request was sent to your banking app. Open it and approve the "
     "request with the reference below.",
