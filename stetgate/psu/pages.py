@@ -54,6 +54,7 @@ from stetgate.oauth.codes import complete_authorization
 from stetgate.oauth.errors import OAuthError
 from stetgate.oauth.scopes import AISP, CBPII, EXTENDED_HISTORY
 from stetgate.psu.authentication import Identification, Verdict, identify
+from stetgate.psu.authorize_frontend import INVALID_REQUEST_PATH, invalid_request_page
 from stetgate.psu.connected_apps import connected_apps_page, connected_apps_revoke
 from stetgate.psu.journeys import (
     OUTCOME_CLIENT_REJECTED,
@@ -672,6 +673,7 @@ def routes() -> list[BaseRoute]:
         Route(CONTINUE_PATH, continue_submit, methods=["POST"]),
         Route(APPS_PATH, connected_apps_page, methods=["GET"]),
         Route(APPS_REVOKE_PATH, connected_apps_revoke, methods=["POST"]),
+        Route(INVALID_REQUEST_PATH, invalid_request_page, methods=["GET"]),
         *theme_asset_routes(),  # under STATIC_PATH: before the mount
         Mount(STATIC_PATH, app=StaticFiles(directory=_static_dir()), name="psu-static"),
     ]

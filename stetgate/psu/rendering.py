@@ -89,7 +89,6 @@ def bad_form_page(theme: Theme, lang: str, lang_toggle: str | None = None) -> Re
         status_code=400,
         title_key="bad_form_title",
         body_key="bad_form_body",
-        detail="",
         lang_toggle=lang_toggle,
     )
 

@@ -29,7 +29,6 @@ from stetgate.bank.sca import (
 )
 from stetgate.psu.journeys import new_challenge_id
 
-
 _TOTP_OUTCOMES = {
     TotpCheck.ACCEPTED: ScaCheck.COMPLETED,
     TotpCheck.WRONG: ScaCheck.FAILED,

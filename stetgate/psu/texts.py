@@ -115,7 +115,16 @@ _FR: dict[str, str] = {
     "bad_request_body": "Le service qui vous a redirigé vers votre banque a envoyé une demande "
     "invalide. Vous ne pouvez pas être renvoyé vers lui : fermez cette page et contactez ce "
     "service.{detail}",
-    "technical_detail": "Détail technique, pour ce service (en anglais)\u00a0:",
+    "technical_detail": "Détail technique, pour ce service\u00a0:",
+    "refusal_missing": "le paramètre {parameter} est absent.",
+    "refusal_malformed": "le paramètre {parameter} est mal encodé.",
+    "refusal_repeated": "le paramètre {parameter} figure plusieurs fois.",
+    "refusal_too_long": "le paramètre {parameter} est trop long.",
+    "refusal_bad_characters": "le paramètre {parameter} contient des caractères non autorisés.",
+    "refusal_unknown_client": "la valeur de {parameter} ne correspond à aucun prestataire "
+    "enregistré auprès de la banque.",
+    "refusal_not_registered": "l'adresse de retour ({parameter}) n'est pas enregistrée pour ce "
+    "prestataire.",
     "no_method_body": "Aucune méthode d'authentification forte n'est activée pour ce compte. "
     "Contactez votre conseiller.",
     # connected apps
@@ -258,6 +267,14 @@ _EN: dict[str, str] = {
     "bad_request_body": "The service that sent you to your bank made an invalid request. You "
     "cannot be sent back to it: close this page and contact that service.{detail}",
     "technical_detail": "Technical detail, for that service:",
+    "refusal_missing": "the {parameter} parameter is missing.",
+    "refusal_malformed": "the {parameter} parameter is not properly encoded.",
+    "refusal_repeated": "the {parameter} parameter appears more than once.",
+    "refusal_too_long": "the {parameter} parameter is too long.",
+    "refusal_bad_characters": "the {parameter} parameter has characters that are not allowed.",
+    "refusal_unknown_client": "the {parameter} value matches no provider registered with the bank.",
+    "refusal_not_registered": "the return address ({parameter}) is not registered for this "
+    "provider.",
     "no_method_body": "No strong authentication method is enabled for this account. Contact "
     "your adviser.",
     "apps_title": "Connected apps",

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
@@ -228,7 +229,6 @@ async def enter_visit(
             status_code=400,
             title_key="no_session_title",
             body_key="no_session_body",
-            detail="",
             lang_toggle=LOGIN_PATH,
         )
     lang = theme.request_language(request, journey.lang)
@@ -237,7 +237,7 @@ async def enter_visit(
         try:
             form = await read_form(request)
         except HTTPException:  # over the field limit, or a malformed multipart body
-            return bad_form_page(theme, lang)
+            return bad_form_page(theme, lang, LOGIN_PATH)
         if not same_secret(form.get("csrf_token", ""), journey.csrf_token):
             return bad_form_page(theme, lang, LOGIN_PATH)
     visit = Visit(request, services, now, journey, form, lang, client)
@@ -249,8 +249,18 @@ async def enter_visit(
     ):
         return await show(services, time_out, visit)
     if journey.stage not in stages:
-        return redirect(STAGE_PAGES[journey.stage])
+        return redirect(current_screen(journey, request))
     return visit
+
+
+def current_screen(journey: Journey, request: Request) -> str:
+    """The journey's current screen, keeping the language the PSU just chose (a language link
+    of an error page leads to the login path, which sends it on to the current screen)."""
+    page = STAGE_PAGES[journey.stage]
+    chosen = request.query_params.get("lang")
+    if chosen is not None and chosen in theme_of(request).texts:
+        return f"{page}?{urlencode({'lang': chosen})}"
+    return page
 
 
 def screen(visit: Visit, template: str, *, status_code: int = 200, **context: Any) -> Page:
@@ -347,7 +357,6 @@ def message_page(
         status_code=status_code,
         title_key=title_key,
         body_key=body_key,
-        detail="",
         sign_in_url=APPS_PATH if sign_in else None,
         return_url=return_url,
         client_name=visit.client_name,

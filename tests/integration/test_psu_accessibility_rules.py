@@ -170,23 +170,6 @@ def test_ui_locales_and_the_psus_choice_win_over_the_browser(
         assert '<html lang="en">' in http.get("/psu/login").text  # kept in the journey
 
 
-def test_the_invalid_request_page_keeps_its_language_and_marks_the_english_detail(
-    bank: RunningBank, client_id: str
-) -> None:
-    params = authorize_params(client_id, redirect_uri="https://elsewhere.example/cb")
-    with bank.client(follow_redirects=False) as http:
-        page = http.get(AUTHORIZE, params=params)
-    assert page.status_code == 400 and '<html lang="fr">' in page.text
-    assert "Détail :" not in page.text
-    assert '<code class="detail" id="technical-detail" lang="en">' in page.text
-    assert 'id="help"' in page.text
-    assert "elsewhere.example" not in page.text  # no language link repeating the request
-    params["lang"] = "en"
-    with bank.client(follow_redirects=False) as http:
-        english = http.get(AUTHORIZE, params=params)
-    assert english.status_code == 400 and '<html lang="en">' in english.text
-
-
 def test_a_failed_sign_in_keeps_the_identifier_and_warns_before_the_last_attempt(
     bank: RunningBank, client_id: str, browser: PsuBrowser
 ) -> None:
