@@ -68,7 +68,8 @@ _FR: dict[str, str] = {
     "consent_validity": "Durée",
     "consent_validity_value": "Jusqu'à {days} jours, sans nouvelle authentification forte.",
     "consent_revoke_hint": "Vous pourrez retirer cet accès à tout moment depuis la page "
-    "« Applications connectées » de votre banque.",
+    "{link} de votre banque. Vous pouvez l'ouvrir dès maintenant\u00a0: elle vous ramènera "
+    "ensuite à cette autorisation.",
     "consent_signed_in": "Connecté en tant que {name}",
     "consent_accounts": "Comptes et cartes",
     "consent_accounts_all": "Tous vos comptes de paiement accessibles en ligne, et les cartes "
@@ -148,6 +149,7 @@ _FR: dict[str, str] = {
     "devra vous redemander votre autorisation. Retirer l'accès de {client}\u00a0?",
     "apps_keep": "Garder l'accès",
     "apps_sign_out": "Se déconnecter",
+    "apps_back_to_consent": "Revenir à l'autorisation demandée par {client}",
     "signed_out_title": "Déconnecté",
     "signed_out_body": "Vous êtes déconnecté.",
     # demo phone
@@ -220,8 +222,8 @@ _EN: dict[str, str] = {
     "consent_access": "Access requested",
     "consent_validity": "Duration",
     "consent_validity_value": "Up to {days} days without a new strong authentication.",
-    "consent_revoke_hint": "You can withdraw this access at any time from your bank's "
-    "\u201cConnected apps\u201d page.",
+    "consent_revoke_hint": "You can withdraw this access at any time from your bank's {link} "
+    "page. You can open it now: it will bring you back to this authorization.",
     "consent_signed_in": "Signed in as {name}",
     "consent_accounts": "Accounts and cards",
     "consent_accounts_all": "All your payment accounts available online, and the cards linked "
@@ -297,6 +299,7 @@ _EN: dict[str, str] = {
     "it will have to ask for your authorization again. Withdraw the access of {client}?",
     "apps_keep": "Keep the access",
     "apps_sign_out": "Sign out",
+    "apps_back_to_consent": "Back to the authorization requested by {client}",
     "signed_out_title": "Signed out",
     "signed_out_body": "You are signed out.",
     "phone_title": "Demo phone",

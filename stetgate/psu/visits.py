@@ -274,7 +274,11 @@ def screen(visit: Visit, template: str, *, status_code: int = 200, **context: An
 def _screen_page(
     visit: Visit, template: str, status_code: int, context: dict[str, Any]
 ) -> Response:
+    """``context`` may name its own ``lang_toggle`` (a screen that is not its stage's page,
+    such as the connected-apps list inside an authorization)."""
     settings = visit.services.settings
+    context = dict(context)
+    lang_toggle = context.pop("lang_toggle", None)
     journey = replace(visit.journey, last_activity_at=visit.now, lang=visit.lang)
     left = journey.seconds_left(
         visit.now, settings.psu_idle_timeout_seconds, settings.psu_journey_timeout_seconds
@@ -289,7 +293,7 @@ def _screen_page(
         deadline_seconds=left,
         # The idle warning: a minute before the end (half the limit if that is shorter).
         warn_seconds=min(WARN_SECONDS, settings.psu_idle_timeout_seconds // 2),
-        lang_toggle=STAGE_PAGES.get(journey.stage, visit.request.url.path),
+        lang_toggle=lang_toggle or STAGE_PAGES.get(journey.stage, visit.request.url.path),
         authorize=visit.authorize,
         client_name=visit.client_name,
         **context,

@@ -195,3 +195,21 @@ def test_the_refusal_detail_is_a_translated_sentence_around_the_escaped_paramete
         html = bytes(response.body).decode()
         assert '<code class="detail" translate="no">&lt;script&gt;' in html
         assert "{parameter}" not in html and "<script>alert" not in html
+
+
+def test_the_list_inside_an_authorization_leads_back_to_consent_instead_of_signing_out() -> None:
+    context = dict(CONTEXTS["apps.html"], back_url="/psu/consent")
+    response = render_page(THEME, "apps.html", lang="en", client_name=EVIL, **context)
+    html = bytes(response.body).decode()
+    assert 'id="apps-back-to-consent" href="/psu/consent"' in html
+    assert 'action="/psu/sign-out"' not in html and "<script>alert" not in html
+
+
+def test_the_consent_hint_names_the_connected_apps_page_as_a_link_in_both_languages() -> None:
+    for lang in LANGUAGES:
+        response = render_page(
+            THEME, "consent.html", lang=lang, client_name="TPP", **CONTEXTS["consent.html"]
+        )
+        html = bytes(response.body).decode()
+        link = f'<a href="/psu/connected-apps" id="consent-apps-link">{TEXTS[lang]["apps_title"]}'
+        assert link in html and "{link}" not in html and "target=" not in html
