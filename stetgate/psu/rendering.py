@@ -63,6 +63,7 @@ def render_page(
     context.setdefault("deadline_seconds", None)
     context.setdefault("csrf_token", None)
     context.setdefault("lang_toggle", None)
+    context.setdefault("detail", "")  # read by themes' message.html copied before `detail_key`
     html = theme.environment.get_template(template).render(
         lang=lang, t=theme.texts[lang], **context
     )
