@@ -29,6 +29,7 @@ from tests.support.pki import TestPki
 from tests.support.psu_flow import (
     PASSWORD,
     PsuBrowser,
+    add_budget_facile,
     add_psu,
     callback_keys,
     callback_params,
@@ -46,20 +47,8 @@ JOURNEY = 1800
 
 @pytest.fixture
 def client_id(bank: RunningBank, pki: TestPki) -> str:
-    add_client(
-        bank.services.engine,
-        pki.issue(ORG, ("AISP", "CBPII")),
-        bank.clock.now(),
-        name="Budget Facile",
-    )
-    add_psu(bank, "alice")
+    add_budget_facile(bank, pki, ORG)
     return ORG
-
-
-@pytest.fixture
-def browser(bank: RunningBank) -> Any:
-    with PsuBrowser(bank) as b:
-        yield b
 
 
 def _expect_denied(bank: RunningBank, location: str, description: str) -> None:

@@ -43,12 +43,6 @@ def client_id(bank: RunningBank, pki: TestPki) -> str:
     return ORG
 
 
-@pytest.fixture
-def browser(bank: RunningBank) -> Any:
-    with PsuBrowser(bank) as b:
-        yield b
-
-
 def _active_grants(bank: RunningBank) -> list[Any]:
     with bank.services.engine.connect() as conn:
         return conn.execute(select(grants).where(grants.c.revoked_at.is_(None))).all()

@@ -16,13 +16,12 @@ from tests.support.pki import TestPki
 from tests.support.psu_flow import (
     AUTHORIZE,
     PsuBrowser,
-    add_psu,
+    add_budget_facile,
     authorize_params,
     callback_params,
     expired_return,
     journey_rows,
 )
-from tests.support.token_side import add_client
 
 ORG = "PSDFR-ACPR-40031"
 CONTINUE = "/psu/session/continue"
@@ -30,20 +29,8 @@ CONTINUE = "/psu/session/continue"
 
 @pytest.fixture
 def client_id(bank: RunningBank, pki: TestPki) -> str:
-    add_client(
-        bank.services.engine,
-        pki.issue(ORG, ("AISP", "CBPII")),
-        bank.clock.now(),
-        name="Budget Facile",
-    )
-    add_psu(bank, "alice")
+    add_budget_facile(bank, pki, ORG)
     return ORG
-
-
-@pytest.fixture
-def browser(bank: RunningBank) -> Any:
-    with PsuBrowser(bank) as b:
-        yield b
 
 
 def _activity(bank: RunningBank) -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
 
 import httpx
 import pytest
@@ -20,10 +19,10 @@ from tests.support.psu_flow import (
     AUTHORIZE,
     PASSWORD,
     PsuBrowser,
-    add_psu,
+    add_budget_facile,
     authorize_params,
 )
-from tests.support.token_side import add_client, audit_trail, database_state
+from tests.support.token_side import audit_trail, database_state
 
 ORG = "PSDFR-ACPR-40032"
 INVALID = "/psu/invalid-request"
@@ -32,20 +31,8 @@ _LANG_LINK = re.compile(r'<a class="lang" href="([^"]+)" hreflang="(\w+)"')
 
 @pytest.fixture
 def client_id(bank: RunningBank, pki: TestPki) -> str:
-    add_client(
-        bank.services.engine,
-        pki.issue(ORG, ("AISP", "CBPII")),
-        bank.clock.now(),
-        name="Budget Facile",
-    )
-    add_psu(bank, "alice")
+    add_budget_facile(bank, pki, ORG)
     return ORG
-
-
-@pytest.fixture
-def browser(bank: RunningBank) -> Any:
-    with PsuBrowser(bank) as b:
-        yield b
 
 
 def _text(page: httpx.Response) -> str:
