@@ -617,13 +617,7 @@ def _phone(bank: RunningBank, psu_id: str, reference: str, action: str) -> str:
 @pytest.fixture
 def demo_bank(bank_factory: Any, pki: TestPki) -> RunningBank:
     bank: RunningBank = bank_factory(enable_demo_pages=True)
-    add_client(
-        bank.services.engine,
-        pki.issue(ORG, ("AISP", "CBPII")),
-        bank.clock.now(),
-        name="Budget Facile",
-    )
-    add_psu(bank, "alice")
+    add_budget_facile(bank, pki, ORG)
     return bank
 
 
