@@ -160,6 +160,7 @@ from typing import Any  # noqa: E402
 
 from tests.support.bank import RunningBank, start_bank  # noqa: E402
 from tests.support.pki import TestPki  # noqa: E402
+from tests.support.psu_flow import PsuBrowser  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -188,3 +189,10 @@ def bank_factory(pki: TestPki, db_url: str, tmp_path: Path) -> Iterator[Callable
 def bank(bank_factory: Callable[..., RunningBank]) -> RunningBank:
     """A bank with default settings on this test's database (``db_url``)."""
     return bank_factory()
+
+
+@pytest.fixture
+def browser(bank: RunningBank) -> Iterator[PsuBrowser]:
+    """A PSU's script-less browser on this test's ``bank`` (`tests.support.psu_flow`)."""
+    with PsuBrowser(bank) as b:
+        yield b

@@ -32,6 +32,7 @@ comes from the bank's SCA service (its own expiry), the journey's limits are che
 class ScaCheck(Enum):
     COMPLETED = "completed"  # the factor is proven
     FAILED = "failed"  # a wrong factor: counts as a failed attempt
+    REUSED = "reused"  # a one-time factor already used: counts as FAILED, its own message
     PENDING = "pending"  # nothing decided yet (decoupled: not confirmed)
     REJECTED = "rejected"  # the PSU said no on its device
     EXPIRED = "expired"  # the bank's SCA service let the challenge expire: the journey times out

@@ -8,7 +8,8 @@
 - An unknown PSU id costs the same argon2 verification as a wrong password (a dummy hash), so
   neither the message nor the timing tells whether an id exists.
 - TOTP secrets are stored encrypted (Fernet, key from `InstanceKeys.totp_fernet`); a code's
-  time step is recorded when accepted and older or equal steps are refused (RFC 6238 §5.2).
+  time step is recorded when accepted and older or equal steps are refused (RFC 6238 §5.2) as
+  `TotpCheck.REUSED` — also when a concurrent request accepted the same step first.
 - Failures: `max_failed_attempts` consecutive failed identification or SCA attempts block the
   PSU for `block_seconds` (RTS (EU) 2018/389 Art. 4(3)(b)); the counter restarts after a block
   and after a completed SCA. Counting and blocking is one UPDATE, so concurrent attempts cannot
@@ -25,8 +26,20 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Engine, case, insert, or_, select, update
 
-from stetgate.bank.psus import MAX_PASSWORD_LENGTH, PSU_ID_PATTERN, FailedAttempt, Psu
-from stetgate.demo.totp import decode_totp_secret, matching_step, new_totp_secret, totp_at
+from stetgate.bank.psus import (
+    MAX_PASSWORD_LENGTH,
+    PSU_ID_PATTERN,
+    FailedAttempt,
+    Psu,
+    TotpCheck,
+)
+from stetgate.demo.totp import (
+    already_accepted,
+    decode_totp_secret,
+    new_totp_secret,
+    totp_at,
+    window_step,
+)
 from stetgate.store.db import read_connection
 from stetgate.store.schema import psus
 
@@ -100,26 +113,30 @@ class DatabasePsuDirectory:
                 )
         return True
 
-    def check_totp(self, psu_id: str, code: str, now: datetime) -> bool:
+    def check_totp(self, psu_id: str, code: str, now: datetime) -> TotpCheck:
         if not PSU_ID_PATTERN.fullmatch(psu_id):
-            return False
+            return TotpCheck.WRONG
         with self._engine.begin() as conn:
             row = conn.execute(
                 select(psus.c.totp_secret_enc, psus.c.totp_last_step).where(psus.c.psu_id == psu_id)
             ).first()
             if row is None or row.totp_secret_enc is None:
-                return False
+                return TotpCheck.WRONG
             key = self._totp_key(row.totp_secret_enc)
-            step = matching_step(key, code.strip(), now, row.totp_last_step)
+            step = window_step(key, code.strip(), now)
             if step is None:
-                return False
+                return TotpCheck.WRONG
+            if already_accepted(step, row.totp_last_step):
+                return TotpCheck.REUSED
+            # The compare-and-set: of two requests with the same code, one wins; the other
+            # finds the step taken — a reuse too.
             accepted = conn.execute(
                 update(psus)
                 .where(psus.c.psu_id == psu_id)
                 .where(or_(psus.c.totp_last_step.is_(None), psus.c.totp_last_step < step))
                 .values(totp_last_step=step)
             )
-            return accepted.rowcount == 1
+            return TotpCheck.ACCEPTED if accepted.rowcount == 1 else TotpCheck.REUSED
 
     def current_totp(self, psu_id: str, now: datetime) -> str | None:
         """The code the PSU's authenticator shows now (sandbox "phone" page and CLI only)."""

@@ -71,11 +71,10 @@ def totp_at(key: bytes, at: datetime) -> str:
     return hotp(key, time_step(at))
 
 
-def matching_step(
-    key: bytes, code: str, at: datetime, last_accepted_step: int | None
-) -> int | None:
-    """The time step `code` belongs to, or None when it is wrong, outside ±1 step, or a step
-    already accepted (replay). Candidates are compared in constant time, newest first."""
+def window_step(key: bytes, code: str, at: datetime) -> int | None:
+    """The time step of the accepted window (current ±1) that `code` belongs to, or None when
+    it is wrong or outside the window; says nothing about replay. Candidates are compared in
+    constant time, newest first."""
     if len(code) != DIGITS or not code.isascii() or not code.isdigit():
         return None
     current = time_step(at)
@@ -83,6 +82,20 @@ def matching_step(
     for step in range(current + ACCEPTED_DRIFT_STEPS, current - ACCEPTED_DRIFT_STEPS - 1, -1):
         if hmac.compare_digest(hotp(key, step), code) and found is None:
             found = step
-    if found is None or (last_accepted_step is not None and found <= last_accepted_step):
+    return found
+
+
+def already_accepted(step: int, last_accepted_step: int | None) -> bool:
+    """A step at or before the last accepted one is a replay (RFC 6238 §5.2)."""
+    return last_accepted_step is not None and step <= last_accepted_step
+
+
+def matching_step(
+    key: bytes, code: str, at: datetime, last_accepted_step: int | None
+) -> int | None:
+    """The time step `code` belongs to, or None when it is wrong, outside ±1 step, or a step
+    already accepted (replay)."""
+    found = window_step(key, code, at)
+    if found is None or already_accepted(found, last_accepted_step):
         return None
     return found

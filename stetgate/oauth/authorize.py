@@ -63,6 +63,7 @@ from stetgate.oauth.scopes import (
     format_scope,
     parse_authorization_scope,
 )
+from stetgate.oauth.untrusted_callback import ParameterProblem, UntrustedCallback
 from stetgate.services import Services, services_of
 from stetgate.serving.request_id import request_id_of
 from stetgate.store.audit import record_event
@@ -99,18 +100,23 @@ class QueryParameters:
         found = self.values.get(name)
         return found[0] if found and len(found) == 1 else None
 
-    def problem(self, name: str) -> str | None:
+    def problem_of(self, name: str) -> ParameterProblem | None:
         """Why `name` cannot be used as given (None: absent or fine)."""
         if name in self.malformed:
-            return f"{name} is malformed"
+            return ParameterProblem.MALFORMED
         found = self.values.get(name, [])
         if len(found) > 1:
-            return f"{name} is repeated"
+            return ParameterProblem.REPEATED
         if found and len(found[0]) > MAX_LENGTHS.get(name, MAX_QUERY_BYTES):
-            return f"{name} is too long"
+            return ParameterProblem.TOO_LONG
         if found and not _VSCHAR.fullmatch(found[0]):
-            return f"{name} has characters outside %x20-7E"
+            return ParameterProblem.BAD_CHARACTERS
         return None
+
+    def problem(self, name: str) -> str | None:
+        """`problem_of` in English (``"state is repeated"``), for ``error_description``."""
+        found = self.problem_of(name)
+        return None if found is None else f"{name} {found.value}"
 
 
 def parse_query(raw: bytes) -> QueryParameters:
@@ -140,9 +146,12 @@ def parse_query(raw: bytes) -> QueryParameters:
 class UntrustedRedirect(Exception):
     """Client or redirect_uri unusable: answer with an error page, never a redirect."""
 
-    def __init__(self, reason: str, client_id: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(
+        self, parameter: str, problem: ParameterProblem, client_id: str | None = None
+    ) -> None:
+        self.refusal = UntrustedCallback(parameter, problem)
+        super().__init__(self.refusal.reason)
+        self.reason = self.refusal.reason
         self.client_id = client_id
 
 
@@ -161,19 +170,21 @@ class RedirectedError(Exception):
 
 def trusted_callback(conn: Connection, params: QueryParameters) -> tuple[Client, str]:
     """Step 1: the client and its exact registered redirect_uri, or UntrustedRedirect."""
-    problem = params.problem("client_id")
+    problem = params.problem_of("client_id")
     client_id = params.single("client_id")
     if problem or client_id is None:
-        raise UntrustedRedirect(problem or "client_id is missing")
+        raise UntrustedRedirect("client_id", problem or ParameterProblem.MISSING)
     client = get_client(conn, client_id)
     if client is None:
-        raise UntrustedRedirect("unknown client_id", client_id)
-    problem = params.problem("redirect_uri")
+        raise UntrustedRedirect("client_id", ParameterProblem.UNKNOWN_CLIENT, client_id)
+    problem = params.problem_of("redirect_uri")
     redirect_uri = params.single("redirect_uri")
     if problem or redirect_uri is None:
-        raise UntrustedRedirect(problem or "redirect_uri is missing", client.client_id)
+        raise UntrustedRedirect(
+            "redirect_uri", problem or ParameterProblem.MISSING, client.client_id
+        )
     if not is_registered_redirect(redirect_uri, client.redirect_uris):
-        raise UntrustedRedirect("redirect_uri is not registered for this client", client.client_id)
+        raise UntrustedRedirect("redirect_uri", ParameterProblem.NOT_REGISTERED, client.client_id)
     return client, redirect_uri
 
 
@@ -274,9 +285,11 @@ class AuthorizationFrontend(Protocol):
         """Start the PSU's journey for a valid request (identification page next)."""
         ...
 
-    def refuse(self, request: Request, reason: str, *, ui_locales: str | None) -> Response:
+    def refuse(
+        self, request: Request, refusal: UntrustedCallback, *, ui_locales: str | None
+    ) -> Response:
         """The error page for a request whose callback cannot be trusted (never a redirect,
-        RFC 6749 §4.1.2.1)."""
+        RFC 6749 §4.1.2.1), saying why in the PSU's language."""
         ...
 
     def send_back(self, location: str) -> Response:
@@ -328,7 +341,7 @@ def _authorize(
                 request_id=request_id,
                 reason=exc.reason,
             )
-        return frontend.refuse(request, exc.reason, ui_locales=ui_locales)
+        return frontend.refuse(request, exc.refusal, ui_locales=ui_locales)
     except RedirectedError as exc:
         with services.engine.begin() as conn:
             record_event(

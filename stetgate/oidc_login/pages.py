@@ -159,7 +159,7 @@ class OidcLogin:
                 status_code=400,
                 title_key="no_session_title",
                 body_key="no_session_body",
-                detail="",
+                lang_toggle=LOGIN_PATH,
             )
         visit = await enter_visit(
             request, services, now, journey, client, frozenset({STAGE_IDENTIFY}), post=False

@@ -11,6 +11,14 @@ confirmation page naming the TPP; its confirmed form revokes and answers 303 to 
 browser is not left on the form's URL). The list shows the notice only for a grant of this
 PSU that is revoked, so the parameter cannot make the page say anything else.
 
+Reached from the consent page (its "Connected apps" link, same tab): a browser whose live
+authorization journey is at the consent step — the PSU identified and passed SCA in it — sees
+its list *inside that journey* (same session, CSRF token and time limits; no second sign-in,
+no new cookie), can withdraw there too, and has a link back to the consent page instead of
+"sign out". The journey is not superseded, so the TPP's authorization goes on where it was
+(docs/decisions.md#connected-apps-from-the-consent-page). A journey at any earlier step is
+replaced by a sign-in, as before: the PSU has not proven who it is in it.
+
 Each request reads and writes in one hop off the event loop (`stetgate.serving.blocking`):
 the journey lookup and, when there is no live sign-in, its replacement; then the grant list
 with the revocation, if any, and the screen's idle-timer update.
@@ -25,7 +33,7 @@ from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from stetgate.oauth.clients import get_client
+from stetgate.oauth.clients import Client, get_client
 from stetgate.oauth.token_pairs import (
     REVOKED_BY_PSU,
     get_grant,
@@ -33,20 +41,23 @@ from stetgate.oauth.token_pairs import (
     revoke_grant,
 )
 from stetgate.psu.journeys import (
+    KIND_AUTHORIZE,
     KIND_CONNECTED_APPS,
     OUTCOME_SUPERSEDED,
     STAGE_APPS,
+    STAGE_CONSENT,
     Journey,
     finish,
-    load_journey,
     start_journey,
 )
 from stetgate.psu.rendering import Page, redirect, show
 from stetgate.psu.visits import (
     APPS_PATH,
+    CONSENT_PATH,
     LOGIN_PATH,
     Visit,
     enter_visit,
+    load_visit,
     open_visit,
     request_lang,
     screen,
@@ -58,6 +69,9 @@ from stetgate.store.audit import record_event
 from stetgate.store.audit_events import GRANT_REVOKED_BY_PSU
 
 MAX_GRANT_ID = 64
+LIST_STAGES = frozenset({STAGE_APPS, STAGE_CONSENT})
+"""Where the list is shown: a connected-apps journey once signed in, or an authorization at
+its consent step (`_may_list` keeps the latter to authorization journeys)."""
 
 
 async def connected_apps_page(request: Request) -> Response:
@@ -68,11 +82,9 @@ async def connected_apps_page(request: Request) -> Response:
     cookie = session_cookie(services)
     session_id = cookie.session_id(request)
     lang = request_lang(request)
-    live, new_id = await services.blocking.run(_signed_in, services, session_id, lang, now)
+    live, client, new_id = await services.blocking.run(_signed_in, services, session_id, lang, now)
     if live is not None:
-        visit = await enter_visit(
-            request, services, now, live, None, frozenset({STAGE_APPS}), post=False
-        )
+        visit = await enter_visit(request, services, now, live, client, LIST_STAGES, post=False)
         if isinstance(visit, Response):
             return visit
         withdrawn = request.query_params.get("withdrawn")
@@ -85,23 +97,29 @@ async def connected_apps_page(request: Request) -> Response:
 
 def _signed_in(
     services: Services, session_id: str | None, lang: str, now: datetime
-) -> tuple[Journey | None, str | None]:
-    """The browser's live connected-apps journey, or (None, the session id of) a new one
-    that replaces whatever journey the browser had."""
+) -> tuple[Journey | None, Client | None, str | None]:
+    """The browser's live journey that may show the list — a connected-apps journey, or an
+    authorization at its consent step — with its TPP; or (None, None, the session id of) a new
+    connected-apps journey that replaces whatever journey the browser had."""
     current: Journey | None = None
+    client: Client | None = None
     if session_id is not None:
-        with services.engine.begin() as conn:
-            current = load_journey(conn, session_id)
+        current, client = load_visit(services.engine, session_id)
     settings = services.settings
+    # An authorization keeps its own ending: expired, `enter_visit` times it out with the
+    # `timeout` callback. An expired connected-apps sign-in is simply replaced.
     if (
         current is not None
-        and current.kind == KIND_CONNECTED_APPS
         and not current.finished
-        and not current.expired(
-            now, settings.psu_idle_timeout_seconds, settings.psu_journey_timeout_seconds
+        and _may_list(current)
+        and (
+            current.kind == KIND_AUTHORIZE
+            or not current.expired(
+                now, settings.psu_idle_timeout_seconds, settings.psu_journey_timeout_seconds
+            )
         )
     ):
-        return current, None
+        return current, client, None
     with services.engine.begin() as conn:
         if current is not None:
             finish(conn, current, OUTCOME_SUPERSEDED, now)
@@ -112,7 +130,18 @@ def _signed_in(
             lang=lang,
             now=now,
         )
-    return None, new_id
+    return None, None, new_id
+
+
+def _may_list(journey: Journey) -> bool:
+    """A journey whose PSU has passed SCA and may see (and withdraw) its accesses."""
+    if journey.kind == KIND_CONNECTED_APPS:
+        return True
+    return (
+        journey.kind == KIND_AUTHORIZE
+        and journey.stage == STAGE_CONSENT
+        and journey.sca_completed_at is not None
+    )
 
 
 def _apps_page(visit: Visit, *, withdrawn: str | None = None, status_code: int = 200) -> Page:
@@ -141,11 +170,19 @@ def _apps_page(visit: Visit, *, withdrawn: str | None = None, status_code: int =
         )
         for g in active
     ]
-    return screen(visit, "apps.html", status_code=status_code, apps=apps, notice=notice)
+    return screen(
+        visit,
+        "apps.html",
+        status_code=status_code,
+        apps=apps,
+        notice=notice,
+        back_url=CONSENT_PATH if visit.authorize else None,
+        lang_toggle=APPS_PATH,
+    )
 
 
 async def connected_apps_revoke(request: Request) -> Response:
-    visit = await open_visit(request, frozenset({STAGE_APPS}), post=True)
+    visit = await open_visit(request, LIST_STAGES, post=True)
     if isinstance(visit, Response):
         return visit
     return await show(visit.services, _revoke, visit)
@@ -173,7 +210,9 @@ def _revoke(visit: Visit) -> Page:
             name = _client_name(conn, grant.client_id) if live and grant is not None else ""
         if not live:
             return _apps_page(visit, status_code=400)
-        return screen(visit, "apps_confirm.html", grant_id=grant_id, app_name=name)
+        return screen(
+            visit, "apps_confirm.html", grant_id=grant_id, app_name=name, lang_toggle=APPS_PATH
+        )
     with visit.services.engine.begin() as conn:
         grant = get_grant(conn, grant_id) if len(grant_id) <= MAX_GRANT_ID else None
         revoked = (

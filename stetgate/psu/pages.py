@@ -54,6 +54,7 @@ from stetgate.oauth.codes import complete_authorization
 from stetgate.oauth.errors import OAuthError
 from stetgate.oauth.scopes import AISP, CBPII, EXTENDED_HISTORY
 from stetgate.psu.authentication import Identification, Verdict, identify
+from stetgate.psu.authorize_frontend import INVALID_REQUEST_PATH, invalid_request_page
 from stetgate.psu.connected_apps import connected_apps_page, connected_apps_revoke
 from stetgate.psu.journeys import (
     OUTCOME_CLIENT_REJECTED,
@@ -376,7 +377,7 @@ def _check_sca(visit: Visit) -> Page:
         if visit.authorize:
             return lambda: redirect(callback_error(visit, AUTHENTICATION_FAILED))
         return partial(message_page, visit, "signed_out_title", "signed_out_body", sign_in=True)
-    if check is ScaCheck.FAILED:
+    if check is ScaCheck.FAILED or check is ScaCheck.REUSED:
         attempt = directory.record_failed_attempt(psu.psu_id, visit.now)
         if attempt.blocked_until is not None:
             with services.engine.begin() as conn:
@@ -402,11 +403,11 @@ def _check_sca(visit: Visit) -> Page:
         return failed_attempt(
             visit,
             template=method.template,
-            # A one-time code: a reused one fails like a wrong one (the directory's answer
-            # is yes or no, RTS Art. 4(3)(a)); the message says what to do in both cases.
-            error_key="otp_failed" if method.name == "totp" else "sca_failed",
+            error_key=_sca_error_key(method, check),
             psu=psu,
-            reason=f"sca_{method.name}",
+            reason=f"sca_{method.name}_reused"
+            if check is ScaCheck.REUSED
+            else f"sca_{method.name}",
             reference=None,
         )
     directory.record_successful_authentication(psu.psu_id)
@@ -420,6 +421,16 @@ def _check_sca(visit: Visit) -> Page:
                 conn, visit.now, **visit.audit(PSU_AUTHENTICATED, reason=f"sca_{method.name}")
             )
     return with_session(partial(redirect, STAGE_PAGES[next_stage]), visit, session_id)
+
+
+def _sca_error_key(method: ScaMethod, check: ScaCheck) -> str:
+    """The message after a refused factor. A reused one-time code counts as a failure like a
+    wrong one (RTS (EU) 2018/389 Art. 4(3)(b)) but says what to do — wait for the next code —
+    since retyping the same one can only fail again (why this is no oracle:
+    `stetgate.bank.psus.TotpCheck`)."""
+    if check is ScaCheck.REUSED:
+        return "otp_reused"
+    return "otp_failed" if method.name == "totp" else "sca_failed"
 
 
 def _journey_of(engine: Engine, session_id: str) -> Journey | None:
@@ -662,6 +673,7 @@ def routes() -> list[BaseRoute]:
         Route(CONTINUE_PATH, continue_submit, methods=["POST"]),
         Route(APPS_PATH, connected_apps_page, methods=["GET"]),
         Route(APPS_REVOKE_PATH, connected_apps_revoke, methods=["POST"]),
+        Route(INVALID_REQUEST_PATH, invalid_request_page, methods=["GET"]),
         *theme_asset_routes(),  # under STATIC_PATH: before the mount
         Mount(STATIC_PATH, app=StaticFiles(directory=_static_dir()), name="psu-static"),
     ]

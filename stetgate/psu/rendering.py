@@ -63,6 +63,7 @@ def render_page(
     context.setdefault("deadline_seconds", None)
     context.setdefault("csrf_token", None)
     context.setdefault("lang_toggle", None)
+    context.setdefault("detail", "")  # read by themes' message.html copied before `detail_key`
     html = theme.environment.get_template(template).render(
         lang=lang, t=theme.texts[lang], **context
     )
@@ -89,7 +90,6 @@ def bad_form_page(theme: Theme, lang: str, lang_toggle: str | None = None) -> Re
         status_code=400,
         title_key="bad_form_title",
         body_key="bad_form_body",
-        detail="",
         lang_toggle=lang_toggle,
     )
 

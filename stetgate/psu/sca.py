@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from stetgate.bank.psus import Psu, PsuDirectory
+from stetgate.bank.psus import Psu, PsuDirectory, TotpCheck, totp_check
 from stetgate.bank.sca import (
     CHALLENGE_APPROVED,
     CHALLENGE_PENDING,
@@ -28,6 +28,12 @@ from stetgate.bank.sca import (
     ScaMethod,
 )
 from stetgate.psu.journeys import new_challenge_id
+
+_TOTP_OUTCOMES = {
+    TotpCheck.ACCEPTED: ScaCheck.COMPLETED,
+    TotpCheck.WRONG: ScaCheck.FAILED,
+    TotpCheck.REUSED: ScaCheck.REUSED,
+}
 
 
 class TotpMethod:
@@ -46,8 +52,8 @@ class TotpMethod:
         code = "".join(form.get("otp", "").split())
         if attempt.psu_id is None or not code:
             return ScaCheck.FAILED
-        ok = directory.check_totp(attempt.psu_id, code, now)
-        return ScaCheck.COMPLETED if ok else ScaCheck.FAILED
+        answer = totp_check(directory.check_totp(attempt.psu_id, code, now))
+        return _TOTP_OUTCOMES[answer]
 
 
 class AppMethod:

@@ -46,8 +46,10 @@ _FR: dict[str, str] = {
     "otp_label": "Code à 6 chiffres",
     "otp_submit": "Valider le code",
     "sca_failed": "L'authentification a échoué. Réessayez.",
-    "otp_failed": "L'authentification a échoué. Un code ne sert qu'une fois\u00a0: si vous "
-    "venez de l'utiliser, attendez le code suivant dans votre application, puis réessayez.",
+    "otp_failed": "L'authentification a échoué. Vérifiez le code affiché par votre "
+    "application d'authentification et réessayez.",
+    "otp_reused": "Ce code a déjà été utilisé. Attendez que votre application affiche le code "
+    "suivant, puis saisissez-le.",
     "app_title": "Confirmez dans votre application bancaire",
     "app_intro": "Une demande de confirmation a été envoyée à votre application bancaire. "
     "Ouvrez-la et validez la demande portant la référence ci-dessous.",
@@ -66,7 +68,8 @@ _FR: dict[str, str] = {
     "consent_validity": "Durée",
     "consent_validity_value": "Jusqu'à {days} jours, sans nouvelle authentification forte.",
     "consent_revoke_hint": "Vous pourrez retirer cet accès à tout moment depuis la page "
-    "« Applications connectées » de votre banque.",
+    "{link} de votre banque. Vous pouvez l'ouvrir dès maintenant\u00a0: elle vous ramènera "
+    "ensuite à cette autorisation.",
     "consent_signed_in": "Connecté en tant que {name}",
     "consent_accounts": "Comptes et cartes",
     "consent_accounts_all": "Tous vos comptes de paiement accessibles en ligne, et les cartes "
@@ -113,7 +116,16 @@ _FR: dict[str, str] = {
     "bad_request_body": "Le service qui vous a redirigé vers votre banque a envoyé une demande "
     "invalide. Vous ne pouvez pas être renvoyé vers lui : fermez cette page et contactez ce "
     "service.{detail}",
-    "technical_detail": "Détail technique, pour ce service (en anglais)\u00a0:",
+    "technical_detail": "Détail technique, pour ce service\u00a0:",
+    "refusal_missing": "le paramètre {parameter} est absent.",
+    "refusal_malformed": "le paramètre {parameter} est mal encodé.",
+    "refusal_repeated": "le paramètre {parameter} figure plusieurs fois.",
+    "refusal_too_long": "le paramètre {parameter} est trop long.",
+    "refusal_bad_characters": "le paramètre {parameter} contient des caractères non autorisés.",
+    "refusal_unknown_client": "la valeur de {parameter} ne correspond à aucun prestataire "
+    "enregistré auprès de la banque.",
+    "refusal_not_registered": "l'adresse de retour ({parameter}) n'est pas enregistrée pour ce "
+    "prestataire.",
     "no_method_body": "Aucune méthode d'authentification forte n'est activée pour ce compte. "
     "Contactez votre conseiller.",
     # connected apps
@@ -137,6 +149,7 @@ _FR: dict[str, str] = {
     "devra vous redemander votre autorisation. Retirer l'accès de {client}\u00a0?",
     "apps_keep": "Garder l'accès",
     "apps_sign_out": "Se déconnecter",
+    "apps_back_to_consent": "Revenir à l'autorisation demandée par {client}",
     "signed_out_title": "Déconnecté",
     "signed_out_body": "Vous êtes déconnecté.",
     # demo phone
@@ -189,8 +202,10 @@ _EN: dict[str, str] = {
     "otp_label": "6-digit code",
     "otp_submit": "Confirm code",
     "sca_failed": "Authentication failed. Try again.",
-    "otp_failed": "Authentication failed. A code works only once: if you have just used it, "
-    "wait for the next code in your app, then try again.",
+    "otp_failed": "Authentication failed. Check the code shown by your authenticator app and "
+    "try again.",
+    "otp_reused": "This code has already been used. Wait for your app to show the next code, "
+    "then enter it.",
     "app_title": "Confirm in your banking app",
     "app_intro": "A confirmation request was sent to your banking app. Open it and approve the "
     "request with the reference below.",
@@ -207,8 +222,8 @@ _EN: dict[str, str] = {
     "consent_access": "Access requested",
     "consent_validity": "Duration",
     "consent_validity_value": "Up to {days} days without a new strong authentication.",
-    "consent_revoke_hint": "You can withdraw this access at any time from your bank's "
-    "\u201cConnected apps\u201d page.",
+    "consent_revoke_hint": "You can withdraw this access at any time from your bank's {link} "
+    "page. You can open it now: it will bring you back to this authorization.",
     "consent_signed_in": "Signed in as {name}",
     "consent_accounts": "Accounts and cards",
     "consent_accounts_all": "All your payment accounts available online, and the cards linked "
@@ -254,6 +269,14 @@ _EN: dict[str, str] = {
     "bad_request_body": "The service that sent you to your bank made an invalid request. You "
     "cannot be sent back to it: close this page and contact that service.{detail}",
     "technical_detail": "Technical detail, for that service:",
+    "refusal_missing": "the {parameter} parameter is missing.",
+    "refusal_malformed": "the {parameter} parameter is not properly encoded.",
+    "refusal_repeated": "the {parameter} parameter appears more than once.",
+    "refusal_too_long": "the {parameter} parameter is too long.",
+    "refusal_bad_characters": "the {parameter} parameter has characters that are not allowed.",
+    "refusal_unknown_client": "the {parameter} value matches no provider registered with the bank.",
+    "refusal_not_registered": "the return address ({parameter}) is not registered for this "
+    "provider.",
     "no_method_body": "No strong authentication method is enabled for this account. Contact "
     "your adviser.",
     "apps_title": "Connected apps",
@@ -276,6 +299,7 @@ _EN: dict[str, str] = {
     "it will have to ask for your authorization again. Withdraw the access of {client}?",
     "apps_keep": "Keep the access",
     "apps_sign_out": "Sign out",
+    "apps_back_to_consent": "Back to the authorization requested by {client}",
     "signed_out_title": "Signed out",
     "signed_out_body": "You are signed out.",
     "phone_title": "Demo phone",

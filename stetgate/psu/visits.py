@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
@@ -228,7 +229,6 @@ async def enter_visit(
             status_code=400,
             title_key="no_session_title",
             body_key="no_session_body",
-            detail="",
             lang_toggle=LOGIN_PATH,
         )
     lang = theme.request_language(request, journey.lang)
@@ -237,7 +237,7 @@ async def enter_visit(
         try:
             form = await read_form(request)
         except HTTPException:  # over the field limit, or a malformed multipart body
-            return bad_form_page(theme, lang)
+            return bad_form_page(theme, lang, LOGIN_PATH)
         if not same_secret(form.get("csrf_token", ""), journey.csrf_token):
             return bad_form_page(theme, lang, LOGIN_PATH)
     visit = Visit(request, services, now, journey, form, lang, client)
@@ -249,8 +249,18 @@ async def enter_visit(
     ):
         return await show(services, time_out, visit)
     if journey.stage not in stages:
-        return redirect(STAGE_PAGES[journey.stage])
+        return redirect(current_screen(journey, request))
     return visit
+
+
+def current_screen(journey: Journey, request: Request) -> str:
+    """The journey's current screen, keeping the language the PSU just chose (a language link
+    of an error page leads to the login path, which sends it on to the current screen)."""
+    page = STAGE_PAGES[journey.stage]
+    chosen = request.query_params.get("lang")
+    if chosen is not None and chosen in theme_of(request).texts:
+        return f"{page}?{urlencode({'lang': chosen})}"
+    return page
 
 
 def screen(visit: Visit, template: str, *, status_code: int = 200, **context: Any) -> Page:
@@ -264,7 +274,11 @@ def screen(visit: Visit, template: str, *, status_code: int = 200, **context: An
 def _screen_page(
     visit: Visit, template: str, status_code: int, context: dict[str, Any]
 ) -> Response:
+    """``context`` may name its own ``lang_toggle`` (a screen that is not its stage's page,
+    such as the connected-apps list inside an authorization)."""
     settings = visit.services.settings
+    context = dict(context)
+    lang_toggle = context.pop("lang_toggle", None)
     journey = replace(visit.journey, last_activity_at=visit.now, lang=visit.lang)
     left = journey.seconds_left(
         visit.now, settings.psu_idle_timeout_seconds, settings.psu_journey_timeout_seconds
@@ -279,7 +293,7 @@ def _screen_page(
         deadline_seconds=left,
         # The idle warning: a minute before the end (half the limit if that is shorter).
         warn_seconds=min(WARN_SECONDS, settings.psu_idle_timeout_seconds // 2),
-        lang_toggle=STAGE_PAGES.get(journey.stage, visit.request.url.path),
+        lang_toggle=lang_toggle or STAGE_PAGES.get(journey.stage, visit.request.url.path),
         authorize=visit.authorize,
         client_name=visit.client_name,
         **context,
@@ -347,7 +361,6 @@ def message_page(
         status_code=status_code,
         title_key=title_key,
         body_key=body_key,
-        detail="",
         sign_in_url=APPS_PATH if sign_in else None,
         return_url=return_url,
         client_name=visit.client_name,

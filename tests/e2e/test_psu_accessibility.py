@@ -1,8 +1,9 @@
 """Accessibility of the PSU pages (European Accessibility Act; EN 301 549 §9 = WCAG 2.1 AA,
 checked here against WCAG 2.2 A/AA): every page and state — identification and its error,
-SCA choice, one-time code and its error, the banking-app wait, consent, blocked, session
-expired, connected apps (with an app, after a withdrawal, empty), the demo phone, the error
-pages — in French and English, on a 1280×800 desktop and a 390×844 phone, scanned with
+SCA choice, one-time code and its errors (wrong, reused), the banking-app wait, consent and
+the connected apps shown from it, blocked, session expired, connected apps (with an app, after
+a withdrawal, empty), the demo phone, the error pages (and the invalid-request page's own
+address) — in French and English, on a 1280×800 desktop and a 390×844 phone, scanned with
 axe-core (zero violations) and checked for sideways scrolling.
 
 axe is injected with Playwright's ``evaluate``; the scanning context sets ``bypass_csp`` so
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from stetgate.demo.totp import seconds_left_in_step
 from tests.support.bank import RunningBank
 from tests.support.browser import require_chromium
 from tests.support.pki import TestPki
@@ -56,8 +58,10 @@ SCREEN_STATES = (
     "login-error",
     "method",
     "otp",
+    "otp-reused",
     "app-wait",
     "consent",
+    "connected-apps-from-consent",
     "blocked",
     "idle-warning",
     "expired",
@@ -157,6 +161,8 @@ def test_every_psu_page_and_state_has_no_wcag_violation(
         scan("no-session")
         tab.open_authorize(redirect_uri="https://elsewhere.example/cb")
         scan("bad-request")
+        page.goto(f"{bank.base_url}/psu/invalid-request?reason=client_id.unknown_client")
+        scan("invalid-request-link")
 
         tab.open_authorize()
         page.wait_for_selector("#psu_id")
@@ -186,15 +192,24 @@ def test_every_psu_page_and_state_has_no_wcag_violation(
         _otp(tab, code)
         page.wait_for_selector("#consent-form")
         scan("consent")
+        page.click("#consent-apps-link")
+        page.wait_for_selector("#apps-back-to-consent")
+        scan("connected-apps-from-consent")
+        page.click("#apps-back-to-consent")
+        page.wait_for_selector("#consent-form")
         page.click("#consent-form button[value=authorize]")
         assert "code" in tab.callback_query()
 
-        bank.clock.advance(31)  # the next time step: a fresh one-time code
+        # The next time step: a fresh one-time code, and the used one still in the window.
+        bank.clock.advance(seconds_left_in_step(bank.clock.now()))
         page.goto(f"{bank.base_url}/psu/connected-apps")
         _sign_in(tab, scan)
         page.check("#method-totp")
         page.click("#method-form button[type=submit]")
         page.wait_for_selector("#otp")
+        _otp(tab, code)  # the code of the step before, already used
+        page.wait_for_selector("#form-error")
+        scan("otp-reused")
         _otp(tab, directory(bank).current_totp("alice", bank.clock.now()) or "")
         page.wait_for_selector("#apps-list")
         scan("connected-apps")
@@ -242,5 +257,5 @@ def test_every_psu_page_and_state_has_no_wcag_violation(
         scan("expired")
     finally:
         tab.close()
-    assert len(scan.states) == 18
+    assert len(scan.states) == 21
     assert scan.found == {}, "\n".join(f"{k}: {v}" for k, v in scan.found.items())

@@ -181,6 +181,61 @@ def test_blocked_page_and_english_pages(tab: Tab) -> None:
     assert query["error_description"] == "authentication_failed"
 
 
+def test_the_connected_apps_link_of_the_consent_page_comes_back_to_the_authorization(
+    tab: Tab,
+) -> None:
+    page = _to_consent(tab)
+    cookies = tab.context.cookies()
+    page.get_by_role("link", name="Applications connectées").click()
+    page.wait_for_selector("#apps-none")  # alice has no access yet
+    assert page.url == f"{tab.bank.base_url}/psu/connected-apps"
+    assert len(tab.context.pages) == 1 and tab.context.cookies() == cookies
+    tab.shot("4-consent-connected-apps")
+    page.get_by_role("link", name="Revenir à l'autorisation demandée par Budget Facile").click()
+    page.wait_for_selector("#consent-form")
+    page.get_by_role("button", name="Autoriser").click()
+    assert set(tab.callback_query()) == {"code", "state", "iss"}
+
+
+def test_a_reused_one_time_code_says_to_wait_for_the_next_one(tab: Tab) -> None:
+    page = _to_consent(tab)
+    page.get_by_role("button", name="Autoriser").click()
+    tab.callback_query()
+    used = directory(tab.bank).current_totp("alice", tab.bank.clock.now())
+    assert used is not None
+    tab.open_authorize()
+    _login(tab)
+    page.get_by_label("Code à usage unique").check()
+    page.get_by_role("button", name="Continuer").click()
+    page.get_by_label("Code à 6 chiffres").fill(used)
+    page.get_by_role("button", name="Valider le code").click()
+    alert = page.wait_for_selector("#form-error")
+    assert alert is not None
+    assert alert.inner_text().startswith("Ce code a déjà été utilisé. Attendez")
+    assert page.get_attribute("#otp", "aria-describedby") == "form-error"
+    tab.shot("3-otp-reused")
+    psu = directory(tab.bank).find("alice")
+    assert psu is not None and psu.failed_attempts == 1  # counted like a wrong code
+
+
+def test_the_invalid_request_page_switches_language_with_a_translated_detail(tab: Tab) -> None:
+    tab.open_authorize(redirect_uri="https://elsewhere.example/cb")
+    page = tab.page
+    page.wait_for_selector("#technical-detail")
+    assert "n'est pas enregistrée pour ce prestataire" in page.inner_text("#technical-detail")
+    assert page.is_visible("#help")
+    page.get_by_role("link", name="English").click()
+    page.wait_for_selector("html[lang=en]")
+    detail = page.inner_text("#technical-detail")
+    assert "is not registered for this provider" in detail and "redirect_uri" in detail
+    assert "Need help?" in page.inner_text("#help")
+    page.get_by_role("link", name="Français").click()
+    page.wait_for_selector("html[lang=fr]")
+    assert "Demande d'autorisation invalide" in page.inner_text("h1")
+    # The refusal page answers 400 by design, which the console reports; nothing else may.
+    tab.problems[:] = [p for p in tab.problems if "status of 400 (Bad Request)" not in p]
+
+
 THEME_LOGO = (
     b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" viewBox="0 0 40 20">'
     b'<rect width="40" height="20" fill="#005a3c"/></svg>'

@@ -11,13 +11,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from stetgate.demo.totp import decode_totp_secret, totp_at
+from tests.e2e.demo_psu import sign_in_to_consent
 from tests.support.browser import chromium_launch_options, require_chromium
 from tests.support.servers import free_port as _free_port
 
@@ -31,6 +30,10 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
     data_dir = tmp_path_factory.mktemp("sandbox")
+    # The sandbox's output (its access log grows with every request) goes to a file, not to
+    # a pipe nobody reads.
+    log_path = data_dir / "sandbox.log"
+    log = log_path.open("wb")
     bank_port, tpp_port, core_port = _free_port(), _free_port(), _free_port()
     proc = subprocess.Popen(
         [
@@ -47,7 +50,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
             "--core-banking-port",
             str(core_port),
         ],
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -65,8 +68,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             os.killpg(proc.pid, signal.SIGKILL)
-            out = proc.stdout.read().decode() if proc.stdout else ""
-            pytest.fail(f"sandbox did not start:\n{out}")
+            log.close()
+            pytest.fail(f"sandbox did not start:\n{log_path.read_text(errors='replace')}")
         time.sleep(0.3)
     yield bank, tpp, data_dir
     os.killpg(proc.pid, signal.SIGTERM)
@@ -74,6 +77,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
 
 
 def test_developer_walks_the_whole_cinematic_in_a_browser(sandbox: tuple[str, str, Path]) -> None:
@@ -87,16 +91,7 @@ def test_developer_walks_the_whole_cinematic_in_a_browser(sandbox: tuple[str, st
         page.click("text=Share my accounts (AISP)")
         page.wait_for_selector("[name=psu_id]")
         assert page.url.startswith(bank)
-        page.fill("[name=psu_id]", psu["id"])
-        page.fill("[name=password]", psu["password"])
-        page.click("button[type=submit]")
-        if page.locator("input[name=method]").count():
-            page.check("input[name=method][value=totp]")
-            page.click("button[type=submit]")
-        page.wait_for_selector("[name=otp]")
-        page.fill("[name=otp]", totp_at(decode_totp_secret(psu["totp_secret"]), datetime.now(UTC)))
-        page.click("button[type=submit]")
-        page.wait_for_selector("button[value=authorize]")
+        sign_in_to_consent(page, psu)
         assert "Demo Budget App" in page.inner_text("body")
         page.click("button[value=authorize]")
         page.wait_for_selector("text=Connected PSU")

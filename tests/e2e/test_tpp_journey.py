@@ -14,16 +14,16 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
-from stetgate.demo.totp import decode_totp_secret, totp_at
+from tests.e2e.demo_psu import sign_in_to_consent
 from tests.support.browser import chromium_launch_options, require_chromium
 from tests.support.servers import free_port
 
@@ -79,6 +79,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     try:
         assert proc.stdout is not None
         _read_until(proc.stdout, HINTS_END, printed, time.monotonic() + 120)
+        # The hints are read; the rest (the access log) is drained so the pipe never fills.
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
         yield Sandbox(
             f"https://localhost:{bank_port}",
             data_dir,
@@ -113,17 +115,7 @@ def _sign_in(page: Page, psu: dict[str, Any], url: str, *, wait_after: bool = Tr
     """What the PSU does on the bank's pages (login, one-time code, consent). The listener
     holds its page until the code is exchanged: a test thread doing both must not wait."""
     page.goto(url)
-    page.wait_for_selector("[name=psu_id]")
-    page.fill("[name=psu_id]", psu["id"])
-    page.fill("[name=password]", psu["password"])
-    page.click("button[type=submit]")
-    if page.locator("input[name=method]").count():
-        page.check("input[name=method][value=totp]")
-        page.click("button[type=submit]")
-    page.wait_for_selector("[name=otp]")
-    page.fill("[name=otp]", totp_at(decode_totp_secret(psu["totp_secret"]), datetime.now(UTC)))
-    page.click("button[type=submit]")
-    page.wait_for_selector("button[value=authorize]")
+    sign_in_to_consent(page, psu)
     page.click("button[value=authorize]", no_wait_after=not wait_after)
 
 

@@ -29,6 +29,7 @@ from tests.support.pki import TestPki
 from tests.support.psu_flow import (
     PASSWORD,
     PsuBrowser,
+    add_budget_facile,
     add_psu,
     callback_keys,
     callback_params,
@@ -46,20 +47,8 @@ JOURNEY = 1800
 
 @pytest.fixture
 def client_id(bank: RunningBank, pki: TestPki) -> str:
-    add_client(
-        bank.services.engine,
-        pki.issue(ORG, ("AISP", "CBPII")),
-        bank.clock.now(),
-        name="Budget Facile",
-    )
-    add_psu(bank, "alice")
+    add_budget_facile(bank, pki, ORG)
     return ORG
-
-
-@pytest.fixture
-def browser(bank: RunningBank) -> Any:
-    with PsuBrowser(bank) as b:
-        yield b
 
 
 def _expect_denied(bank: RunningBank, location: str, description: str) -> None:
@@ -514,6 +503,66 @@ def test_a_one_time_code_cannot_be_used_twice(
         assert again.otp(again.current_code()).headers["location"] == "/psu/consent"
 
 
+REUSED_FR = "Ce code a déjà été utilisé"
+REUSED_EN = "This code has already been used"
+
+
+def _reused_code_on_a_new_journey(bank: RunningBank, client_id: str, browser: PsuBrowser) -> str:
+    """A code the PSU used in a finished journey, and ``browser`` at the code page of a new
+    journey in the same time step."""
+    with PsuBrowser(bank) as first:
+        first.authorize_fully(client_id)
+    code = browser.current_code()
+    browser.start(client_id)
+    browser.follow(browser.login())
+    browser.follow(browser.choose("totp"))
+    return code
+
+
+def test_a_reused_one_time_code_says_so_and_counts_like_a_wrong_one(
+    bank: RunningBank, client_id: str, browser: PsuBrowser
+) -> None:
+    code = _reused_code_on_a_new_journey(bank, client_id, browser)
+    engine = bank.services.engine
+    used_step = _psu_row(bank)["totp_last_step"]
+    reused = browser.otp(code)
+    text = reused.text.replace("&#39;", "'")
+    assert reused.status_code == 200 and REUSED_FR in text and 'role="alert"' in text
+    assert "L'authentification a échoué" not in text
+    assert _psu_row(bank)["failed_attempts"] == 1
+    assert _psu_row(bank)["totp_last_step"] == used_step
+    failures = audit_trail(engine, "authentication_failed")
+    assert [(e["reason"], e["detail"]["journey_failures"]) for e in failures] == [
+        ("sca_totp_reused", 1)
+    ]
+    wrong = browser.otp(f"{(int(code) + 1) % 1_000_000:06d}")
+    text = wrong.text.replace("&#39;", "'")
+    assert "L'authentification a échoué" in text and REUSED_FR not in text
+    assert _psu_row(bank)["failed_attempts"] == 2
+    assert audit_trail(engine, "authentication_failed")[-1]["reason"] == "sca_totp"
+
+
+def test_the_reused_code_message_is_in_the_page_language(
+    bank: RunningBank, client_id: str, browser: PsuBrowser
+) -> None:
+    code = _reused_code_on_a_new_journey(bank, client_id, browser)
+    browser.get("/psu/sca", lang="en")
+    reused = browser.otp(code)
+    assert REUSED_EN in reused.text and REUSED_FR not in reused.text
+
+
+def test_five_reused_codes_block_the_psu_like_wrong_ones(
+    bank: RunningBank, client_id: str, browser: PsuBrowser
+) -> None:
+    code = _reused_code_on_a_new_journey(bank, client_id, browser)
+    for _ in range(4):
+        assert REUSED_FR in browser.otp(code).text
+    blocked = browser.otp(code)
+    assert "Accès bloqué" in blocked.text
+    _expect_denied(bank, browser.return_link(), "authentication_failed")
+    assert _psu_row(bank)["blocked_until"] is not None and _codes(bank) == 1
+
+
 def test_a_successful_sca_restarts_the_failure_count(
     bank: RunningBank, client_id: str, browser: PsuBrowser
 ) -> None:
@@ -568,13 +617,7 @@ def _phone(bank: RunningBank, psu_id: str, reference: str, action: str) -> str:
 @pytest.fixture
 def demo_bank(bank_factory: Any, pki: TestPki) -> RunningBank:
     bank: RunningBank = bank_factory(enable_demo_pages=True)
-    add_client(
-        bank.services.engine,
-        pki.issue(ORG, ("AISP", "CBPII")),
-        bank.clock.now(),
-        name="Budget Facile",
-    )
-    add_psu(bank, "alice")
+    add_budget_facile(bank, pki, ORG)
     return bank
 
 

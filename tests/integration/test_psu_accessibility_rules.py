@@ -16,13 +16,12 @@ from tests.support.pki import TestPki
 from tests.support.psu_flow import (
     AUTHORIZE,
     PsuBrowser,
-    add_psu,
+    add_budget_facile,
     authorize_params,
     callback_params,
     expired_return,
     journey_rows,
 )
-from tests.support.token_side import add_client
 
 ORG = "PSDFR-ACPR-40031"
 CONTINUE = "/psu/session/continue"
@@ -30,20 +29,8 @@ CONTINUE = "/psu/session/continue"
 
 @pytest.fixture
 def client_id(bank: RunningBank, pki: TestPki) -> str:
-    add_client(
-        bank.services.engine,
-        pki.issue(ORG, ("AISP", "CBPII")),
-        bank.clock.now(),
-        name="Budget Facile",
-    )
-    add_psu(bank, "alice")
+    add_budget_facile(bank, pki, ORG)
     return ORG
-
-
-@pytest.fixture
-def browser(bank: RunningBank) -> Any:
-    with PsuBrowser(bank) as b:
-        yield b
 
 
 def _activity(bank: RunningBank) -> Any:
@@ -168,23 +155,6 @@ def test_ui_locales_and_the_psus_choice_win_over_the_browser(
         assert '<html lang="en">' in http.get("/psu/login", params={"lang": "en"}).text
         http.headers["Accept-Language"] = "fr"
         assert '<html lang="en">' in http.get("/psu/login").text  # kept in the journey
-
-
-def test_the_invalid_request_page_keeps_its_language_and_marks_the_english_detail(
-    bank: RunningBank, client_id: str
-) -> None:
-    params = authorize_params(client_id, redirect_uri="https://elsewhere.example/cb")
-    with bank.client(follow_redirects=False) as http:
-        page = http.get(AUTHORIZE, params=params)
-    assert page.status_code == 400 and '<html lang="fr">' in page.text
-    assert "Détail :" not in page.text
-    assert '<code class="detail" id="technical-detail" lang="en">' in page.text
-    assert 'id="help"' in page.text
-    assert "elsewhere.example" not in page.text  # no language link repeating the request
-    params["lang"] = "en"
-    with bank.client(follow_redirects=False) as http:
-        english = http.get(AUTHORIZE, params=params)
-    assert english.status_code == 400 and '<html lang="en">' in english.text
 
 
 def test_a_failed_sign_in_keeps_the_identifier_and_warns_before_the_last_attempt(

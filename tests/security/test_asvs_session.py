@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -41,12 +40,6 @@ def client_id(module_bank: RunningBank, pki: TestPki) -> str:
 @pytest.fixture
 def bank(shared_bank: RunningBank, client_id: str) -> RunningBank:
     return shared_bank
-
-
-@pytest.fixture
-def browser(bank: RunningBank) -> Iterator[PsuBrowser]:
-    with PsuBrowser(bank) as b:
-        yield b
 
 
 def _codes(bank: RunningBank) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -58,12 +57,6 @@ def psu(bank: RunningBank) -> str:
     psu_id = f"psu-{uuid.uuid4().hex[:8]}"
     add_psu(bank, psu_id, app=False)
     return psu_id
-
-
-@pytest.fixture
-def browser(bank: RunningBank) -> Iterator[PsuBrowser]:
-    with PsuBrowser(bank) as b:
-        yield b
 
 
 def _row(bank: RunningBank, psu_id: str) -> Any:

@@ -8,7 +8,6 @@ device, a planted session) could post the consent once the PSU had done the SCA.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -27,12 +26,6 @@ def client_id(bank: RunningBank, pki: TestPki) -> str:
     add_client(bank.services.engine, pki.issue(ORG, ("AISP",)), bank.clock.now())
     add_psu(bank, "alice")
     return ORG
-
-
-@pytest.fixture
-def browser(bank: RunningBank) -> Iterator[PsuBrowser]:
-    with PsuBrowser(bank) as b:
-        yield b
 
 
 def cookie(browser: PsuBrowser) -> str:

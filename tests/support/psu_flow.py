@@ -19,9 +19,11 @@ import httpx
 from sqlalchemy import select, update
 
 from stetgate.demo.psu_directory import DatabasePsuDirectory
+from stetgate.oauth.clients import Client
 from stetgate.store.schema import psu_journeys, psus
 from tests.support.bank import RunningBank
-from tests.support.token_side import CALLBACK
+from tests.support.pki import TestPki
+from tests.support.token_side import CALLBACK, add_client
 
 AUTHORIZE = "/stet/psd2/oauth/authorize"
 PASSWORD = "correct horse battery"
@@ -52,6 +54,19 @@ def add_psu(
         with bank.services.engine.begin() as conn:
             conn.execute(update(psus).where(psus.c.psu_id == psu_id).values(totp_secret_enc=None))
     return found
+
+
+def add_budget_facile(bank: RunningBank, pki: TestPki, org: str) -> Client:
+    """The TPP most PSU-page tests use: "Budget Facile", AISP and CBPII, registered under
+    ``org`` with the default callback, and the PSU alice."""
+    client = add_client(
+        bank.services.engine,
+        pki.issue(org, ("AISP", "CBPII")),
+        bank.clock.now(),
+        name="Budget Facile",
+    )
+    add_psu(bank, "alice")
+    return client
 
 
 def authorize_params(client_id: str, /, **overrides: str | None) -> dict[str, str]:

@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select, update
 
+from stetgate.bank.psus import TotpCheck
 from stetgate.demo.psu_directory import DatabasePsuDirectory, InvalidPsu
 from stetgate.demo.totp import InvalidTotpSecret, decode_totp_secret, totp_at
 from stetgate.store.db import make_engine
@@ -94,12 +95,54 @@ def test_totp_secret_is_stored_encrypted(
 def test_totp_accepts_a_code_once(directory: DatabasePsuDirectory, engine: Engine) -> None:
     code = totp_at(decode_totp_secret(SECRET), NOW)
     assert directory.current_totp("alice", NOW) == code
-    assert directory.check_totp("alice", code, NOW)
-    assert not directory.check_totp("alice", code, NOW)
-    assert not directory.check_totp("alice", code, NOW + timedelta(seconds=20))
+    assert directory.check_totp("alice", code, NOW) is TotpCheck.ACCEPTED
+    assert directory.check_totp("alice", code, NOW) is TotpCheck.REUSED
+    assert directory.check_totp("alice", code, NOW + timedelta(seconds=20)) is TotpCheck.REUSED
     later = NOW + timedelta(seconds=30)
-    assert directory.check_totp("alice", totp_at(decode_totp_secret(SECRET), later), later)
-    assert not directory.check_totp("nobody", code, NOW)
+    later_code = totp_at(decode_totp_secret(SECRET), later)
+    assert directory.check_totp("alice", later_code, later) is TotpCheck.ACCEPTED
+    assert directory.check_totp("nobody", code, NOW) is TotpCheck.WRONG
+
+
+def test_a_reused_code_is_told_apart_from_a_wrong_one_and_changes_nothing(
+    directory: DatabasePsuDirectory, engine: Engine
+) -> None:
+    code = directory.current_totp("alice", NOW) or ""
+    assert directory.check_totp("alice", code, NOW)
+    accepted = _row(engine)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    assert directory.check_totp("alice", wrong, NOW) is TotpCheck.WRONG
+    assert directory.check_totp("alice", code, NOW) is TotpCheck.REUSED
+    assert not directory.check_totp("alice", code, NOW)  # falsy, as the former False
+    assert _row(engine) == accepted
+
+
+def test_an_older_code_of_the_window_after_a_newer_one_is_reused(
+    directory: DatabasePsuDirectory,
+) -> None:
+    key = decode_totp_secret(SECRET)
+    ahead = totp_at(key, NOW + timedelta(seconds=30))  # the authenticator's clock runs ahead
+    assert directory.check_totp("alice", ahead, NOW) is TotpCheck.ACCEPTED
+    assert directory.check_totp("alice", totp_at(key, NOW), NOW) is TotpCheck.REUSED
+
+
+def test_a_used_code_outside_the_window_is_wrong_not_reused(
+    directory: DatabasePsuDirectory,
+) -> None:
+    code = directory.current_totp("alice", NOW) or ""
+    assert directory.check_totp("alice", code, NOW)
+    later = NOW + timedelta(seconds=90)
+    assert directory.check_totp("alice", code, later) is TotpCheck.WRONG
+
+
+def test_a_psu_without_totp_gets_wrong_for_any_code(
+    directory: DatabasePsuDirectory, engine: Engine
+) -> None:
+    code = directory.current_totp("alice", NOW) or ""
+    with engine.begin() as conn:
+        conn.execute(update(psus).where(psus.c.psu_id == "alice").values(totp_secret_enc=None))
+    assert directory.check_totp("alice", code, NOW) is TotpCheck.WRONG
+    assert directory.check_totp("bad id!", code, NOW) is TotpCheck.WRONG
 
 
 def test_re_enrolling_totp_restarts_replay_tracking(

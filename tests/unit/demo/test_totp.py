@@ -9,6 +9,7 @@ import pytest
 
 from stetgate.demo.totp import (
     InvalidTotpSecret,
+    already_accepted,
     decode_totp_secret,
     hotp,
     matching_step,
@@ -16,6 +17,7 @@ from stetgate.demo.totp import (
     seconds_left_in_step,
     time_step,
     totp_at,
+    window_step,
 )
 
 RFC_KEY = b"12345678901234567890"  # RFC 6238 Appendix B, SHA-1 seed
@@ -96,3 +98,12 @@ def test_bad_or_short_secrets_are_refused(text: str) -> None:
 def test_seconds_left_in_step() -> None:
     assert seconds_left_in_step(_at(60)) == 30
     assert seconds_left_in_step(_at(89)) == 1
+
+
+def test_the_window_step_ignores_replay_and_the_replay_rule_is_apart() -> None:
+    now = _at(1_700_000_000)
+    step = time_step(now)
+    assert window_step(RFC_KEY, hotp(RFC_KEY, step), now) == step
+    assert window_step(RFC_KEY, hotp(RFC_KEY, step + 2), now) is None
+    assert already_accepted(step, step) and already_accepted(step - 1, step)
+    assert not already_accepted(step + 1, step) and not already_accepted(step, None)

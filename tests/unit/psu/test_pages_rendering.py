@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from stetgate.oauth.clients import CertifiedOrganization
+from stetgate.psu.authorize_frontend import parameter_code
 from stetgate.psu.rendering import content_security_policy, render_page
 from stetgate.psu.texts import LANGUAGES, TEXTS
 from stetgate.psu.theme import load_theme
@@ -38,7 +39,12 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "blocked.html": dict(
         minutes=15, return_url="https://tpp.example/cb?error=x&a=b", sign_in_url=None
     ),
-    "message.html": dict(title_key="bad_request_title", body_key="bad_request_body", detail=EVIL),
+    "message.html": dict(
+        title_key="bad_request_title",
+        body_key="bad_request_body",
+        detail_key="refusal_not_registered",
+        detail_code=parameter_code(EVIL),
+    ),
     "apps.html": dict(
         apps=[
             dict(
@@ -173,3 +179,37 @@ def test_without_script_the_timer_says_the_minutes_and_the_page_refreshes_at_the
     assert html.index('id="session-warning"') < html.index('id="login-form"')  # seen first
     # TPP scripts click a page's first submit button: it stays the page's own form's.
     assert html.index('id="login-form"') < html.index('type="submit"') < html.index("</form>")
+
+
+def test_the_refusal_detail_is_a_translated_sentence_around_the_escaped_parameter() -> None:
+    for lang in LANGUAGES:
+        response = render_page(
+            THEME,
+            "message.html",
+            lang=lang,
+            title_key="bad_request_title",
+            body_key="bad_request_body",
+            detail_key="refusal_missing",
+            detail_code=parameter_code(EVIL),
+        )
+        html = bytes(response.body).decode()
+        assert '<code class="detail" translate="no">&lt;script&gt;' in html
+        assert "{parameter}" not in html and "<script>alert" not in html
+
+
+def test_the_list_inside_an_authorization_leads_back_to_consent_instead_of_signing_out() -> None:
+    context = dict(CONTEXTS["apps.html"], back_url="/psu/consent")
+    response = render_page(THEME, "apps.html", lang="en", client_name=EVIL, **context)
+    html = bytes(response.body).decode()
+    assert 'id="apps-back-to-consent" href="/psu/consent"' in html
+    assert 'action="/psu/sign-out"' not in html and "<script>alert" not in html
+
+
+def test_the_consent_hint_names_the_connected_apps_page_as_a_link_in_both_languages() -> None:
+    for lang in LANGUAGES:
+        response = render_page(
+            THEME, "consent.html", lang=lang, client_name="TPP", **CONTEXTS["consent.html"]
+        )
+        html = bytes(response.body).decode()
+        link = f'<a href="/psu/connected-apps" id="consent-apps-link">{TEXTS[lang]["apps_title"]}'
+        assert link in html and "{link}" not in html and "target=" not in html
