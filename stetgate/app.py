@@ -7,6 +7,8 @@ effects, no registration magic. `app_from_environment` is the factory uvicorn wo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -58,7 +60,7 @@ from stetgate.serving.access import AccessObserver
 from stetgate.serving.blocking import BlockingCalls
 from stetgate.serving.client_cert import ClientCertificateSource
 from stetgate.serving.database_outage import log_unavailable
-from stetgate.serving.heap import settle_after_start
+from stetgate.serving.heap import settle_after_start, sweep_periodically
 from stetgate.serving.metrics_listener import forget_process_at_exit
 from stetgate.serving.middleware import BodySizeLimit, SecurityHeaders
 from stetgate.serving.tpp_identity import TppIdentity
@@ -291,12 +293,22 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         """Each worker probes and flushes its statistics while it serves, and writes its last
-        counts when it stops (`stetgate.statistics.recorder`)."""
+        counts when it stops (`stetgate.statistics.recorder`); it sweeps its reference cycles
+        on a timer (`stetgate.serving.heap.sweep_periodically`)."""
         if recorder is not None:
             recorder.start()
+        sweeper = (
+            asyncio.get_running_loop().create_task(sweep_periodically(settings.gc_sweep_seconds))
+            if settings.gc_sweep_seconds > 0
+            else None
+        )
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             if recorder is not None:
                 await recorder.stop()
 

@@ -71,6 +71,15 @@ class Settings(BaseSettings):
         "worker exits (idle keep-alive connections are closed at once; a peer that never "
         "answers TLS close_notify is not waited for past this).",
     )
+    gc_sweep_seconds: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="A serving worker collects its reference cycles at least this often "
+        "(0: only when the collector's own thresholds say). The serving thresholds "
+        "(`stetgate.serving.heap`) make young collections rare, and under a steady load "
+        "cyclic garbage otherwise waits tens of minutes in memory.",
+    )
     issuer: str | None = Field(
         None,
         description="Public base URL (RFC 8414 issuer, RFC 9207 iss). Default https://HOST:PORT "

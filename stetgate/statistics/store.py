@@ -8,9 +8,10 @@ two workers flushing the same minutes on PostgreSQL lock them in the same order 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Column, Connection, Table, select
@@ -29,18 +30,26 @@ def _at(minute: int) -> datetime:
     return datetime.fromtimestamp(minute * 60, UTC)
 
 
-def _add(conn: Connection, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    rows.sort(key=lambda row: tuple(row[k] for k in keys))
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+@cache
+def _upsert(dialect_name: str, table: Table, keys: tuple[str, ...]) -> Any:
+    """The additive upsert of ``table``, built once per dialect: a statement is immutable, and
+    building it per flush made a graph of alias columns (reference cycles) each time that
+    waited for the cyclic collector (`stetgate.serving.heap`)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     statement = dialect.insert(table)
     added: dict[str, Any] = {
         column.name: column + statement.excluded[column.name]
         for column in table.columns
         if column.name not in keys
     }
-    conn.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=added), rows)
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=added)
+
+
+def _add(conn: Connection, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    rows.sort(key=lambda row: tuple(row[k] for k in keys))
+    conn.execute(_upsert(conn.dialect.name, table, keys), rows)
 
 
 def add_counts(conn: Connection, counts: MinuteCounts) -> None:
