@@ -183,9 +183,12 @@ def api_answer(response: httpx.Response) -> dict[str, Any]:
 # --- OAuth ----------------------------------------------------------------------------------------
 def metadata(at: TppAtBank) -> Flow[dict[str, Any]]:
     """RFC 8414 metadata; where the profile does not know, at RFC 8414 §3's well-known path."""
+    return json_answer((yield Outgoing("GET", _metadata_url(at))))
+
+
+def _metadata_url(at: TppAtBank) -> str:
     where = at.profile.discovery.metadata
-    url = at.url(RFC8414_PATH) if where == UNKNOWN else at.endpoint("RFC 8414 metadata", where)
-    return json_answer((yield Outgoing("GET", url)))
+    return at.url(RFC8414_PATH) if where == UNKNOWN else at.endpoint("RFC 8414 metadata", where)
 
 
 def authorization_request(
@@ -234,6 +237,28 @@ def callback_code(request: AuthorizationRequest, callback_url: str, issuer: str)
     return query["code"]
 
 
+def _no_iss_allowed(at: TppAtBank, callback_url: str) -> Flow[None]:
+    """RFC 9207 §2.4: a client MUST reject an authorization response without ``iss`` from a
+    bank whose metadata announces ``authorization_response_iss_parameter_supported`` (a
+    mix-up attacker would strip it). Asked only when ``iss`` is missing, so a bank that sends
+    it costs no round trip; a bank without metadata (or with it unreadable) cannot have
+    announced it."""
+    if at.profile.discovery.metadata == NONE:
+        return
+    response = yield Outgoing("GET", _metadata_url(at))
+    try:
+        announced = response.status_code == 200 and (
+            response.json().get("authorization_response_iss_parameter_supported") is True
+        )
+    except (ValueError, AttributeError):
+        announced = False
+    if announced:
+        query = {k: v[0] for k, v in parse_qs(urlsplit(callback_url).query).items()}
+        raise BankError(
+            400, query, "callback has no iss though the bank announces it (RFC 9207 2.4)"
+        )
+
+
 def _token_request(at: TppAtBank, form: dict[str, str]) -> Outgoing:
     return Outgoing("POST", at.url(at.profile.endpoints.token), form=form)
 
@@ -248,6 +273,8 @@ def exchange_code(
     """Steps 4-7 of the cinematic: check the callback and redeem the code (RFC 6749 §4.1.3,
     without ``scope``: BPCE)."""
     code = callback_code(request, callback_url, expected_issuer or at.issuer)
+    if "iss" not in parse_qs(urlsplit(callback_url).query):
+        yield from _no_iss_allowed(at, callback_url)
     form = {
         "grant_type": "authorization_code",
         "code": code,

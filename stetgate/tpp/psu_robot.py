@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -80,7 +80,7 @@ class PsuRobot:
         for _ in range(self.max_steps):
             if response.is_redirect:
                 location = urljoin(str(response.url), response.headers["location"])
-                if location.startswith(callback_prefix):
+                if _is_callback(location, callback_prefix):
                     return location
                 response = client.get(location, follow_redirects=False)
                 continue
@@ -116,3 +116,11 @@ class PsuRobot:
             self.approve(" ".join(parser.text))
         action = urljoin(str(page.url), form.action or str(page.url))
         return client.post(action, data=data, follow_redirects=False)
+
+
+def _is_callback(location: str, redirect_uri: str) -> bool:
+    """The redirect is to ``redirect_uri`` itself (scheme, host, port and path equal; RFC 6749
+    §3.1.2 lets the bank add query parameters only), not to a URL that merely starts with it
+    (``https://tpp.example/cb.evil``)."""
+    got, want = urlsplit(location), urlsplit(redirect_uri)
+    return (got.scheme, got.netloc, got.path) == (want.scheme, want.netloc, want.path)

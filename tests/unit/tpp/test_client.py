@@ -218,3 +218,37 @@ def test_token_file_round_trips_with_private_permissions(tmp_path: object) -> No
     assert store.get("k") == tokens
     store.delete("k")
     assert store.get("k") is None
+
+
+def test_concurrent_private_writes_never_leave_a_torn_file_or_a_temporary(tmp_path: object) -> None:
+    """Each writer writes a temporary of its own and renames it: the file is always one
+    writer's whole content, and no temporary is left behind."""
+    import threading
+    from pathlib import Path
+
+    from stetgate.tpp.client import write_private_bytes
+
+    path = Path(str(tmp_path)) / "state.json"
+    bodies = [json.dumps({"writer": n, "pad": "x" * 200_000}).encode() for n in range(8)]
+    torn: list[bytes] = []
+    failed: list[BaseException] = []
+
+    def write(body: bytes) -> None:
+        try:
+            for _ in range(20):
+                write_private_bytes(path, body)
+                seen = path.read_bytes()
+                if seen not in bodies:
+                    torn.append(seen[:80])
+        except BaseException as exc:  # a writer that failed is the finding
+            failed.append(exc)
+
+    threads = [threading.Thread(target=write, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == [] and torn == []
+    assert path.read_bytes() in bodies
+    assert sorted(p.name for p in path.parent.iterdir()) == ["state.json"]
+    assert (path.stat().st_mode & 0o777) == 0o600

@@ -288,3 +288,52 @@ def test_the_register_calls_use_the_profile_s_path_and_client_id(
         client.registration_token()
     assert recorder.requests[0].url.path == "/psd2/register/c-1"
     assert b"client_id=GENERIC" in recorder.requests[1].content
+
+
+# --- RFC 9207 §2.4: iss ---------------------------------------------------------------------------
+class IssAnnouncingBank(Recorder):
+    """Metadata announcing ``iss`` on authorization responses; tokens for the rest."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/.well-known/"):
+            self.requests.append(request)
+            return httpx.Response(
+                200, json={"issuer": BANK, "authorization_response_iss_parameter_supported": True}
+            )
+        return super().__call__(request)
+
+
+def test_a_callback_without_iss_from_a_bank_announcing_it_is_refused_before_redeeming(
+    pki: TestPki,
+) -> None:
+    bank = IssAnnouncingBank()
+    creds = TppCredentials.from_directory(pki.issue().directory)
+    with StetBankClient(
+        BANK, creds, "c-1", transport=httpx.MockTransport(bank), clock=FrozenClock(NOW)
+    ) as client:
+        request = client.authorization_request("aisp", "https://tpp.example/cb", state="s")
+        with pytest.raises(BankError, match="no iss"):
+            client.exchange_code(request, "https://tpp.example/cb?code=C&state=s")
+    assert [r.url.path for r in bank.requests] == ["/.well-known/oauth-authorization-server"]
+
+
+def test_a_callback_with_iss_asks_no_metadata(pki: TestPki) -> None:
+    bank = IssAnnouncingBank()
+    creds = TppCredentials.from_directory(pki.issue().directory)
+    with StetBankClient(
+        BANK, creds, "c-1", transport=httpx.MockTransport(bank), clock=FrozenClock(NOW)
+    ) as client:
+        request = client.authorization_request("aisp", "https://tpp.example/cb", state="s")
+        client.exchange_code(request, f"https://tpp.example/cb?code=C&state=s&iss={BANK}")
+    assert [r.method for r in bank.requests] == ["POST"]
+
+
+@pytest.mark.parametrize("metadata", ["none", "unknown"])
+def test_a_callback_without_iss_is_accepted_where_the_bank_does_not_announce_it(
+    make: Any, recorder: Recorder, metadata: str
+) -> None:
+    with make(sandbox_with(discovery={"metadata": metadata})) as client:
+        request = client.authorization_request("aisp", "https://tpp.example/cb", state="s")
+        client.exchange_code(request, "https://tpp.example/cb?code=C&state=s")
+    assert [r.method for r in recorder.requests][-1] == "POST"
+    assert len(recorder.requests) == (1 if metadata == "none" else 2)

@@ -151,3 +151,34 @@ def test_form_values_on_a_page_without_those_fields_post_the_first_form_unchange
     with _delegating_bank(posted, page) as client:
         robot.walk(client, "https://bank.test/authorize", "https://tpp.example/cb")
     assert posted[0] == ("/interaction/u1/login", b"")
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "https://tpp.example/cb.evil?code=C&state=s",
+        "https://tpp.example/cb/more?code=C&state=s",
+        "https://tpp.example.evil/cb?code=C&state=s",
+        "https://tpp.example:8443/cb?code=C&state=s",
+    ],
+)
+def test_a_redirect_that_only_starts_like_the_callback_is_not_the_callback(location: str) -> None:
+    """RFC 6749 §3.1.2: the bank may add query parameters to the redirect URI, nothing else;
+    the robot follows anything else as a bank page (here: a host the bank does not serve)."""
+    next_step = dict(NEXT, **{"/psu/consent": location})
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.url.host != "bank.test":
+            return httpx.Response(404, text="not the bank")
+        if request.method == "POST":
+            return httpx.Response(303, headers={"location": next_step[path]})
+        status, headers, body = PAGES[path]
+        return httpx.Response(status, headers=headers, text=body)
+
+    robot = PsuRobot("alice", "pw", otp=lambda: "123456")
+    with (
+        httpx.Client(base_url="https://bank.test", transport=httpx.MockTransport(handler)) as c,
+        pytest.raises(PsuJourneyError, match="404"),
+    ):
+        robot.walk(c, "https://bank.test/authorize", "https://tpp.example/cb")
