@@ -719,12 +719,13 @@ def _call(
 ) -> T:
     """Run ``action`` with fresh stored tokens (refreshed and stored first when expiring)."""
     bank = opts.bank()
-    tokens = _stored(opts, scope, bank)
     psu = {"PSU-IP-Address": psu_ip} if psu_ip else {}
     with opts.client(bank=bank) as client:
-        if tokens.needs_refresh(_now()):
-            tokens = _or_fail(lambda: client.refresh(tokens), bank)
-            opts.tokens.put(opts.key(scope, bank=bank), tokens)
+        with opts.tokens.locked():  # one refresh across concurrent runs (`TokenFile.locked`)
+            tokens = _stored(opts, scope, bank)
+            if tokens.needs_refresh(_now()):
+                tokens = _or_fail(lambda: client.refresh(tokens), bank)
+                opts.tokens.put(opts.key(scope, bank=bank), tokens)
         fresh = tokens
         return _or_fail(lambda: action(client, fresh, psu), bank)
 

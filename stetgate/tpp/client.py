@@ -17,10 +17,13 @@ This module also keeps tokens on disk (`TokenFile`).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack, cast
 
@@ -268,6 +271,32 @@ class TokenFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._held = threading.local()
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive use of the file across processes (``flock`` on ``<file>.lock``), for a
+        read-modify-write: two CLI runs refreshing at once against a bank that rotates refresh
+        tokens would otherwise both spend the old one, and the bank revokes the pair (RFC 9700
+        §4.14.2). Re-entrant within a thread (``put`` inside a locked refresh)."""
+        if getattr(self._held, "depth", 0):
+            self._held.depth += 1
+            try:
+                yield
+            finally:
+                self._held.depth -= 1
+            return
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._held.depth = 1
+            try:
+                yield
+            finally:
+                self._held.depth = 0
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
     def stored_keys(self) -> list[str]:
         return list(self._load())
@@ -283,14 +312,16 @@ class TokenFile:
         return TokenSet.from_json(entry) if entry else None
 
     def put(self, key: str, tokens: TokenSet) -> None:
-        data = self._load()
-        data[key] = tokens.to_json()
-        self._write(data)
+        with self.locked():
+            data = self._load()
+            data[key] = tokens.to_json()
+            self._write(data)
 
     def delete(self, key: str) -> None:
-        data = self._load()
-        if data.pop(key, None) is not None:
-            self._write(data)
+        with self.locked():
+            data = self._load()
+            if data.pop(key, None) is not None:
+                self._write(data)
 
     def _write(self, data: dict[str, Any]) -> None:
         write_private_json(self.path, data)

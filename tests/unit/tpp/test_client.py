@@ -252,3 +252,35 @@ def test_concurrent_private_writes_never_leave_a_torn_file_or_a_temporary(tmp_pa
     assert path.read_bytes() in bodies
     assert sorted(p.name for p in path.parent.iterdir()) == ["state.json"]
     assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_token_file_writers_in_parallel_lose_no_entry(tmp_path: object) -> None:
+    """Each writer opens the file on its own (as separate CLI runs do); the lock serializes
+    their read-modify-writes, so every key written is there at the end."""
+    import threading
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "tokens.json"
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def write(n: int) -> None:
+        store = TokenFile(path)
+        for i in range(15):
+            store.put(f"k{n}-{i}", TokenSet(f"A{n}", "R", 3600, "aisp", obtained_at=at))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(TokenFile(path).stored_keys()) == 6 * 15
+
+
+def test_token_file_lock_is_reentrant_within_a_thread(tmp_path: object) -> None:
+    from pathlib import Path
+
+    store = TokenFile(Path(str(tmp_path)) / "tokens.json")
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with store.locked(), store.locked():
+        store.put("k", TokenSet("A", "R", 3600, "aisp", obtained_at=at))
+    assert store.get("k") is not None

@@ -328,7 +328,9 @@ def test_token_file_folder_and_file_are_private(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
     assert sorted(store.stored_keys()) == ["k", "k2"]
-    assert [p.name for p in (tmp_path / "new").iterdir()] == ["tokens.json"], "no temp left"
+    names = sorted(p.name for p in (tmp_path / "new").iterdir())
+    assert names == ["tokens.json", "tokens.json.lock"], "no temp left, only the lock file"
+    assert stat.S_IMODE((tmp_path / "new" / "tokens.json.lock").stat().st_mode) == 0o600
 
 
 # --- 429 Retry-After ---------------------------------------------------------------------------
