@@ -305,3 +305,67 @@ def test_a_client_of_ones_own_registered_updated_rotated_and_deleted(sandbox: Sa
         ok=False,
     )
     assert "HTTP 401" in after and "Traceback" not in after
+
+
+class _CodesOnPrompt:
+    """Answers the doctor's one-time-code prompts as the PSU's authenticator would: each
+    answer is read when the prompt appears, and is the code of the oldest TOTP step still
+    accepted that is newer than the last one used (the bank takes a step once; ±1 step)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], secret: bytes) -> None:
+        self.proc, self.secret = proc, secret
+        self.last_step: int | None = None
+        self.prompts = 0
+        self.seen = b""
+        self.thread = threading.Thread(target=self._answer, daemon=True)
+        self.thread.start()
+
+    def _answer(self) -> None:
+        from datetime import UTC, datetime
+
+        from stetgate.demo.totp import hotp, time_step
+
+        assert self.proc.stderr is not None and self.proc.stdin is not None
+        while chunk := os.read(self.proc.stderr.fileno(), 4096):
+            self.seen += chunk
+            while self.seen.count(b"one-time code of") > self.prompts:
+                self.prompts += 1
+                now = time_step(datetime.now(UTC))
+                step = now - 1 if self.last_step is None else max(now - 1, self.last_step + 1)
+                self.last_step = step
+                self.proc.stdin.write(f"{hotp(self.secret, step)}\n".encode())
+                self.proc.stdin.flush()
+
+
+def test_the_doctor_finds_the_sandbox_conformant(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Issue acceptance: `stetgate tpp doctor` against the sandbox, as its hints configure the
+    kit, with the robot playing a demo PSU: every check passes, exit status 0, both reports."""
+    from stetgate.demo.totp import decode_totp_secret
+
+    variables, (authorize, _consent, _accounts) = _hints(sandbox)
+    stetgate = authorize[: authorize.index("tpp")]
+    psu = _psus(sandbox)[2]
+    report, page = tmp_path / "doctor.json", tmp_path / "doctor.html"
+    proc = subprocess.Popen(
+        [
+            *stetgate,
+            *("tpp", "doctor", "--psu-robot", f"{psu['id']}:{psu['password']}"),
+            *("--psu-method", "totp", "--redirect-uri", "https://127.0.0.1:9/callback"),
+            *("--json", str(report), "--html", str(page)),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=sandbox.env(variables),
+    )
+    codes = _CodesOnPrompt(proc, decode_totp_secret(psu["totp_secret"]))
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode()
+    assert proc.wait(timeout=120) == 0, out + codes.seen.decode(errors="replace")
+    codes.thread.join(timeout=5)
+    results = json.loads(report.read_text())["checks"]
+    assert len(results) > 20 and {r["outcome"] for r in results} == {"pass"}, [
+        (r["id"], r["outcome"], r["detail"]) for r in results if r["outcome"] != "pass"
+    ]
+    assert codes.prompts == 3, "one code per journey: refused, CBPII, AISP"
+    assert "<html" in page.read_text().lower()
