@@ -55,7 +55,7 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=64)
     parser.add_argument("--sample-seconds", type=float, default=10)
     parser.add_argument("--capacity-seconds", type=float, default=10)
-    parser.add_argument("--max-slope-kib", type=float, default=256)
+    parser.add_argument("--max-slope-kib", type=float, default=32)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL)
     args = parser.parse_args()
