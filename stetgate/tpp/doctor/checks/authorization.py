@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from stetgate.tpp.client import BankError, TokenSet
 from stetgate.tpp.doctor.context import NEEDS_TOKENS, DoctorContext, Rule, check
@@ -165,8 +165,22 @@ def code_is_single_use(ctx: DoctorContext, rule: Rule) -> CheckResult:
 
 
 def _exchange(ctx: DoctorContext, walked: Walked) -> TokenSet:
-    issuer = callback_parameters(walked).get("iss")  # judged by callback_carries_issuer
-    return ctx.client.exchange_code(walked.request, walked.callback_url, expected_issuer=issuer)
+    """Redeem the journey's code whatever its ``iss``: that is `callback_carries_issuer`'s
+    to judge, and the client would refuse a callback without ``iss`` from a bank announcing
+    it (RFC 9207 §2.4) before the token endpoint could be judged here. So the callback is
+    redeemed with the ``iss`` it carries, or the issuer's where it carries none."""
+    callback = walked.callback_url
+    issuer = callback_parameters(walked).get("iss")
+    if issuer is None:
+        issuer = ctx.issuer
+        parts = urlsplit(callback)
+        query = (
+            f"{parts.query}&{urlencode({'iss': issuer})}"
+            if parts.query
+            else urlencode({"iss": issuer})
+        )
+        callback = urlunsplit(parts._replace(query=query))
+    return ctx.client.exchange_code(walked.request, callback, expected_issuer=issuer)
 
 
 def _revoke_quietly(ctx: DoctorContext, tokens: TokenSet) -> None:

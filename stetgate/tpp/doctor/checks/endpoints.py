@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import httpx
 
 from stetgate.tpp.client import AuthorizationRequest, BankError
@@ -89,10 +91,12 @@ def token_errors_are_oauth_json(ctx: DoctorContext, rule: Rule) -> CheckResult:
     """RFC 6749 §5.2: a refused token request is HTTP 400 with a JSON body whose ``error`` is
     the OAuth code — here ``invalid_grant`` for a code the bank never issued."""
     request = AuthorizationRequest("", "doctor", None, FOREIGN_REDIRECT_URI, "aisp")
+    # With the bank's own iss: the client's callback checks (RFC 9207) must let it through
+    # to the token endpoint, whose answer is what this check judges.
+    query = urlencode({"code": UNKNOWN_VALUE, "state": "doctor", "iss": ctx.issuer})
+    callback = f"{FOREIGN_REDIRECT_URI}?{query}"
     try:
-        ctx.client.exchange_code(
-            request, f"{FOREIGN_REDIRECT_URI}?code={UNKNOWN_VALUE}&state=doctor"
-        )
+        ctx.client.exchange_code(request, callback, expected_issuer=ctx.issuer)
     except BankError as exc:
         if exc.status == 400 and exc.oauth_error == "invalid_grant":
             return rule.passed("400 invalid_grant", status=exc.status)
