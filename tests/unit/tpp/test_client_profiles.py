@@ -303,14 +303,18 @@ class IssAnnouncingBank(Recorder):
         return super().__call__(request)
 
 
+def _client_of(bank: Recorder, pki: TestPki) -> StetBankClient:
+    creds = TppCredentials.from_directory(pki.issue().directory)
+    return StetBankClient(
+        BANK, creds, "c-1", transport=httpx.MockTransport(bank), clock=FrozenClock(NOW)
+    )
+
+
 def test_a_callback_without_iss_from_a_bank_announcing_it_is_refused_before_redeeming(
     pki: TestPki,
 ) -> None:
     bank = IssAnnouncingBank()
-    creds = TppCredentials.from_directory(pki.issue().directory)
-    with StetBankClient(
-        BANK, creds, "c-1", transport=httpx.MockTransport(bank), clock=FrozenClock(NOW)
-    ) as client:
+    with _client_of(bank, pki) as client:
         request = client.authorization_request("aisp", "https://tpp.example/cb", state="s")
         with pytest.raises(BankError, match="no iss"):
             client.exchange_code(request, "https://tpp.example/cb?code=C&state=s")
@@ -319,10 +323,7 @@ def test_a_callback_without_iss_from_a_bank_announcing_it_is_refused_before_rede
 
 def test_a_callback_with_iss_asks_no_metadata(pki: TestPki) -> None:
     bank = IssAnnouncingBank()
-    creds = TppCredentials.from_directory(pki.issue().directory)
-    with StetBankClient(
-        BANK, creds, "c-1", transport=httpx.MockTransport(bank), clock=FrozenClock(NOW)
-    ) as client:
+    with _client_of(bank, pki) as client:
         request = client.authorization_request("aisp", "https://tpp.example/cb", state="s")
         client.exchange_code(request, f"https://tpp.example/cb?code=C&state=s&iss={BANK}")
     assert [r.method for r in bank.requests] == ["POST"]
