@@ -43,15 +43,15 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Scope
 
 from stetgate.eidas import Psd2Certificate
 from stetgate.oauth.client_auth import tls_client_certificate
 from stetgate.oauth.errors import (
-    NO_STORE,
     InvalidRequest,
+    NoStoreJSONResponse,
     OAuthError,
     TemporarilyUnavailable,
     UnsupportedGrantType,
@@ -151,7 +151,7 @@ class TokenEndpoint:
         count_grant_issued(form["grant_type"])
         # The handler bound the QWAC to this client_id (RFC 8705 §2): now it is known.
         note_caller(request.scope, client_id=form.get("client_id"))
-        return JSONResponse(body, headers=NO_STORE)
+        return NoStoreJSONResponse(body)
 
     async def _answer(
         self,
