@@ -45,7 +45,7 @@ from typing import Any, Protocol
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from stetgate.eidas import Psd2Certificate
 from stetgate.oauth.client_auth import tls_client_certificate
@@ -125,10 +125,18 @@ def seconds_until(moment: datetime, now: datetime) -> int:
 
 
 class TokenEndpoint:
-    """The Starlette endpoint; ``handlers`` maps ``grant_type`` to its handler."""
+    """The endpoint, an ASGI app of its own; ``handlers`` maps ``grant_type`` to its handler.
+
+    Routed as an ASGI app rather than a request function: Starlette's ``request_response``
+    wrapper adds a second exception-handler layer (the app's `ExceptionMiddleware` already
+    has the same handlers) and a ``send`` wrapper to every refresh grant, the hot path."""
 
     def __init__(self, handlers: Mapping[str, GrantHandler]) -> None:
         self.handlers = dict(handlers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handle(Request(scope, receive, send))
+        await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
         services = services_of(request)
@@ -215,7 +223,7 @@ def _audit_refusal(
 
 
 def token_route(handlers: Mapping[str, GrantHandler]) -> Route:
-    return Route(TOKEN_PATH, TokenEndpoint(handlers).handle, methods=["POST"])
+    return Route(TOKEN_PATH, TokenEndpoint(handlers), methods=["POST"])
 
 
 __all__ = [

@@ -30,8 +30,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-NAIVE_DATETIME = "naive datetime given to the database; use the injected clock (UTC)"
-
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on both databases (SQLite stores them naive)."""
@@ -43,26 +41,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError(NAIVE_DATETIME)
+            raise ValueError("naive datetime given to the database; use the injected clock (UTC)")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def bind_processor(self, dialect: Dialect) -> Any:
-        """On SQLite, `process_bind_param` and SQLAlchemy's ``DATETIME`` storage format
-        (``YYYY-MM-DD HH:MM:SS.ffffff``) in one step: `datetime.isoformat` writes the same
-        text as SQLAlchemy's ``%``-formatting of seven fields, in a third of the time (three
-        values per refresh grant, `stetgate.oauth.refresh_store`)."""
-        if dialect.name != "sqlite":
-            return super().bind_processor(dialect)
-
-        def process(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError(NAIVE_DATETIME)
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-        return process
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
