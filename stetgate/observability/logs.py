@@ -212,9 +212,11 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._flusher = threading.Thread(target=run, name="stetgate-log-flush", daemon=True)
         self._flusher.start()
 
-    def _forget_flusher(self) -> None:
-        """In a forked child: the parent's thread did not come along; start one on demand."""
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the parent's thread did not come along (start one on demand),
+        and the lines waiting are the parent's to write, not the child's."""
         self._flusher = None
+        self._lines = []
 
 
 _buffered_handlers: weakref.WeakSet[BufferedStreamHandler] = weakref.WeakSet()
@@ -222,7 +224,7 @@ _buffered_handlers: weakref.WeakSet[BufferedStreamHandler] = weakref.WeakSet()
 
 def _after_fork_in_child() -> None:
     for handler in list(_buffered_handlers):
-        handler._forget_flusher()
+        handler._after_fork_in_child()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +121,23 @@ def test_nothing_is_written_twice(stream: CountingStream) -> None:
     logger.warning("warned")
     handler.close()
     assert stream.getvalue() == "INFO once\nWARNING warned\n"
+
+
+def test_a_forked_child_writes_only_its_own_lines(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with path.open("w") as output:
+        handler = BufferedStreamHandler(output, flush_seconds=3600)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger = _logger(handler, "fork")
+        logger.info("parent, before the fork")
+        pid = os.fork()
+        if pid == 0:  # the child: one line of its own, then exit through logging's shutdown
+            try:
+                logger.info("child")
+                handler.close()
+            finally:
+                os._exit(0)
+        assert os.waitpid(pid, 0)[1] == 0
+        handler.close()
+    messages = path.read_text().splitlines()
+    assert sorted(messages) == ["child", "parent, before the fork"]
