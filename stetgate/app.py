@@ -67,7 +67,7 @@ from stetgate.serving.tpp_identity import TppIdentity
 from stetgate.settings import Settings, load_settings
 from stetgate.statistics import families
 from stetgate.statistics.families import EndpointFamilies, PathRule
-from stetgate.statistics.recorder import NO_BACKEND_CHECK, RequestStatistics, StatisticsRecorder
+from stetgate.statistics.recorder import NO_BACKEND_CHECK, StatisticsRecorder
 from stetgate.store.db import DatabaseUnavailable, Timeouts, make_engine, require_migrated
 from stetgate.store.reading import read_only_engine
 
@@ -276,11 +276,12 @@ def create_app(
     )  # token endpoint: grant_type → handler
     grant_handlers.update(registration_token.grant_handlers())  # client_credentials
     routes: list[BaseRoute] = [
+        # The two hot paths first (routes are tried in order, a regular expression each):
+        *psd2_api.routes(services),  # the resource API, one prefix match
+        *oauth_endpoints.routes(grant_handlers),  # the token endpoint first among these
         *diagnostics.routes(),
         Route("/qtsp/crl/{name}", _published_crl, methods=["GET"]),
         # --- domain routes (one line per domain) ---
-        *psd2_api.routes(services),  # first: the hot path matches without scanning others
-        *oauth_endpoints.routes(grant_handlers),
         *register_api.routes(),
         *oauth_authorize.routes(PsuAuthorizationFrontend()),
         *oidc_login.routes(),  # before the PSU pages: /psu/login goes to the bank's OP
@@ -312,9 +313,6 @@ def create_app(
             if recorder is not None:
                 await recorder.stop()
 
-    statistics_middleware = (
-        [Middleware(RequestStatistics, recorder=recorder)] if recorder is not None else []
-    )
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -323,9 +321,9 @@ def create_app(
             ScaServiceUnavailable: _sca_service_unavailable,
         },
         middleware=[
-            # Outermost: times the whole answer, sees the status of the others' answers too.
-            Middleware(AccessObserver, log_requests=settings.access_log),
-            *statistics_middleware,  # times everything below the access line
+            # Outermost: times the whole answer, sees the status of the others' answers too;
+            # access line, request metrics and the PSD2 statistics in one middleware.
+            Middleware(AccessObserver, log_requests=settings.access_log, statistics=recorder),
             Middleware(SecurityHeaders),
             Middleware(
                 BodySizeLimit,

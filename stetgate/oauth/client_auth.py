@@ -21,6 +21,7 @@ it authenticated, but may not obtain tokens. The PSD2 role a grant needs is chec
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from stetgate.eidas import CertificateError, Psd2Certificate
+from stetgate.eidas import CertificateError, Psd2Certificate, Psd2Role
 from stetgate.oauth.clients import ORIGIN_GOLIVE as GOLIVE
 from stetgate.oauth.clients import ORIGIN_REGISTER as REGISTER
 from stetgate.oauth.clients import Client, get_client
@@ -140,7 +141,13 @@ def require_role_for_scope(certificate: Psd2Certificate, role_scope: str) -> Non
 
 def role_scopes_of(certificate: Psd2Certificate) -> frozenset[str]:
     """The role scopes (``aisp``, ``cbpii``) this QWAC's PSD2 roles allow."""
-    return frozenset(scope for scope, role in ROLE_FOR_SCOPE.items() if role in certificate.roles)
+    return _role_scopes(certificate.roles)
+
+
+@functools.cache
+def _role_scopes(roles: frozenset[Psd2Role]) -> frozenset[str]:
+    """Per set of roles (a handful exist): every refresh grant asks."""
+    return frozenset(scope for scope, role in ROLE_FOR_SCOPE.items() if role in roles)
 
 
 __all__ = [

@@ -7,7 +7,8 @@ redirect to the client's callback (authorization endpoint, §4.1.2.1).
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+from typing import Any, ClassVar
 
 from starlette.responses import JSONResponse
 from starlette.types import Scope
@@ -120,6 +121,26 @@ class TemporarilyUnavailable(OAuthError):
 
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+_NO_STORE_RAW = [(name.lower().encode(), value.encode()) for name, value in NO_STORE.items()]
+_encode_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+class NoStoreJSONResponse(JSONResponse):
+    """``JSONResponse(content, headers=NO_STORE)`` (RFC 6749 §5.1: ``Cache-Control:
+    no-store``, ``Pragma: no-cache``), the same bytes and header order, built without
+    Starlette's per-response encoder construction and header normalization: the token
+    endpoint's success answer is the refresh grant's hot path."""
+
+    def __init__(self, content: Any) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = _encode_json(content).encode("utf-8")
+        self.raw_headers = [
+            *_NO_STORE_RAW,
+            (b"content-length", str(len(self.body)).encode()),
+            (b"content-type", b"application/json"),
+        ]
 
 
 def oauth_error_response(exc: OAuthError) -> JSONResponse:

@@ -36,22 +36,21 @@ product's throughput bar) could not live inside Authlib's save/query hooks anywa
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from stetgate.eidas import Psd2Certificate
 from stetgate.oauth.client_auth import tls_client_certificate
 from stetgate.oauth.errors import (
-    NO_STORE,
     InvalidRequest,
+    NoStoreJSONResponse,
     OAuthError,
     TemporarilyUnavailable,
     UnsupportedGrantType,
@@ -125,10 +124,18 @@ def seconds_until(moment: datetime, now: datetime) -> int:
 
 
 class TokenEndpoint:
-    """The Starlette endpoint; ``handlers`` maps ``grant_type`` to its handler."""
+    """The endpoint, an ASGI app of its own; ``handlers`` maps ``grant_type`` to its handler.
+
+    Routed as an ASGI app rather than a request function: Starlette's ``request_response``
+    wrapper adds a second exception-handler layer (the app's `ExceptionMiddleware` already
+    has the same handlers) and a ``send`` wrapper to every refresh grant, the hot path."""
 
     def __init__(self, handlers: Mapping[str, GrantHandler]) -> None:
         self.handlers = dict(handlers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handle(Request(scope, receive, send))
+        await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
         services = services_of(request)
@@ -151,7 +158,7 @@ class TokenEndpoint:
         count_grant_issued(form["grant_type"])
         # The handler bound the QWAC to this client_id (RFC 8705 §2): now it is known.
         note_caller(request.scope, client_id=form.get("client_id"))
-        return JSONResponse(body, headers=NO_STORE)
+        return NoStoreJSONResponse(body)
 
     async def _answer(
         self,
@@ -173,7 +180,9 @@ class TokenEndpoint:
             raise UnsupportedGrantType(f"grant_type {grant_type[:64]} is not supported")
         token_request = TokenRequest(form, certificate, request.scope, services, now, request_id)
         answer = handler(token_request)
-        return await answer if inspect.isawaitable(answer) else answer
+        # A dict is the answer itself (`GrantHandler`); isinstance is cheaper than the
+        # Awaitable ABC check of inspect.isawaitable on every grant.
+        return answer if isinstance(answer, dict) else await answer
 
 
 def grant_type_label(form: Mapping[str, str], registered: Mapping[str, GrantHandler]) -> str:
@@ -215,7 +224,7 @@ def _audit_refusal(
 
 
 def token_route(handlers: Mapping[str, GrantHandler]) -> Route:
-    return Route(TOKEN_PATH, TokenEndpoint(handlers).handle, methods=["POST"])
+    return Route(TOKEN_PATH, TokenEndpoint(handlers), methods=["POST"])
 
 
 __all__ = [

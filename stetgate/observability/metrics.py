@@ -11,8 +11,9 @@ Without the variable (an app built in-process, the tests) the values live in mem
 
 Labels are bounded by the code, never by what a client sends: a route *template*, an OAuth
 error code, a journey outcome, an exception class name. Recording costs a dictionary lookup and
-one or two writes to a memory map (the request histogram: ~2 µs, see docs/operations.md#metrics),
-with no lock of ours and no I/O.
+one or two writes to a memory map, with no I/O; the two recorded on every request or grant —
+the request histogram and the grant counters — are tallied in memory instead and written by a
+flusher thread every second (`RequestTally`, `CounterTally`; docs/operations.md#metrics).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from prometheus_client import CollectorRegistry
@@ -141,13 +142,44 @@ def _build() -> Instruments:
         return _instruments
 
 
-def registry() -> CollectorRegistry:
-    """The in-memory registry (meaningful when not in multiprocess mode)."""
-    return instruments().registry
-
-
 # --- what the code records -------------------------------------------------------------------
-class RequestTally:
+class _Tally:
+    """Values added up in this process under one uncontended lock, and written to their
+    prometheus-client instruments by a flusher thread every ``interval`` seconds, at exit, and
+    whenever the in-memory `registry` is read. Subclasses say how pending values are written."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[Any, ...], Any] = {}
+        self._flusher: threading.Thread | None = None
+
+    def flush(self) -> None:
+        """Write what was added since the last flush."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if pending:
+            self._write(instruments(), pending)
+
+    def _write(self, m: Instruments, pending: dict[tuple[Any, ...], Any]) -> None:
+        raise NotImplementedError
+
+    def _start_flusher(self) -> None:
+        """Called with the lock held, when the first key is added."""
+        if self._flusher is not None:
+            return
+
+        def run() -> None:
+            while True:
+                time.sleep(self.interval)
+                self.flush()
+
+        self._flusher = threading.Thread(target=run, name="stetgate-metrics-flush", daemon=True)
+        self._flusher.start()
+        atexit.register(self.flush)
+
+
+class RequestTally(_Tally):
     """The request histogram's observations, added up in this process and written to the
     histogram (its memory-mapped values, in multiprocess mode) by a flusher thread every
     ``interval`` seconds and at exit.
@@ -161,10 +193,7 @@ class RequestTally:
     once); tests/integration/test_observability.py reads the scraped histogram back."""
 
     def __init__(self, interval: float = 1.0) -> None:
-        self.interval = interval
-        self._lock = threading.Lock()
-        self._pending: dict[tuple[str, str, int], list[float]] = {}
-        self._flusher: threading.Thread | None = None
+        super().__init__(interval)
         self._bounds = (*LATENCY_BUCKETS, float("inf"))
 
     def add(self, method: str, endpoint: str, status: int, seconds: float) -> None:
@@ -174,18 +203,11 @@ class RequestTally:
             row = self._pending.get(key)
             if row is None:
                 row = self._pending[key] = [0.0] * (len(self._bounds) + 1)
-                if self._flusher is None:
-                    self._start_flusher()
+                self._start_flusher()
             row[0] += seconds
             row[bucket] += 1
 
-    def flush(self) -> None:
-        """Write what was added since the last flush to the histogram."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        if not pending:
-            return
-        m = instruments()
+    def _write(self, m: Instruments, pending: dict[tuple[Any, ...], Any]) -> None:
         for (method, endpoint, status), row in pending.items():
             child = m.child(m.http_requests, method, endpoint, str(status))
             child._sum.inc(row[0])
@@ -193,18 +215,43 @@ class RequestTally:
                 if count:
                     child._buckets[index].inc(count)
 
-    def _start_flusher(self) -> None:
-        def run() -> None:
-            while True:
-                time.sleep(self.interval)
-                self.flush()
 
-        self._flusher = threading.Thread(target=run, name="stetgate-metrics-flush", daemon=True)
-        self._flusher.start()
-        atexit.register(self.flush)
+TalliedCounter = Literal["grants_issued", "grants_refused"]
+"""The `Instruments` counters recorded through `CounterTally`."""
+
+
+class CounterTally(_Tally):
+    """Increments of the token endpoint's counters, added up in this process (a dictionary
+    update under an uncontended lock) and written to the counters like `RequestTally`: in
+    multiprocess mode ``Counter.inc`` is a memory-map write under prometheus-client's lock and a
+    process-id check, ~2 µs on the event loop of every grant. A scrape sees them at most
+    ``interval`` seconds late; the in-memory `registry` is exact (it flushes first)."""
+
+    def add(self, counter: TalliedCounter, *labels: str) -> None:
+        """One more for the `Instruments` counter named ``counter`` with ``labels``."""
+        key = (counter, *labels)
+        with self._lock:
+            count = self._pending.get(key)
+            if count is None:
+                self._pending[key] = 1
+                self._start_flusher()
+            else:
+                self._pending[key] = count + 1
+
+    def _write(self, m: Instruments, pending: dict[tuple[Any, ...], Any]) -> None:
+        for (counter, *labels), count in pending.items():
+            m.child(getattr(m, counter), *labels).inc(count)
 
 
 _requests = RequestTally()
+_grants = CounterTally()
+
+
+def registry() -> CollectorRegistry:
+    """The in-memory registry (meaningful when not in multiprocess mode), with every tallied
+    value written first."""
+    flush_requests()
+    return instruments().registry
 
 
 def observe_request(method: str, endpoint: str, status: int, seconds: float) -> None:
@@ -214,18 +261,20 @@ def observe_request(method: str, endpoint: str, status: int, seconds: float) -> 
 
 
 def flush_requests() -> None:
-    """Write the pending request observations now (tests, and before a process exits)."""
+    """Write the pending request observations and grant counts now (tests, and before a
+    process exits)."""
     _requests.flush()
+    _grants.flush()
 
 
 def count_grant_issued(grant_type: str) -> None:
-    m = instruments()
-    m.child(m.grants_issued, grant_type).inc()
+    """``stetgate_grants_issued_total``, within a second (`CounterTally`)."""
+    _grants.add("grants_issued", grant_type)
 
 
 def count_grant_refused(grant_type: str, error: str) -> None:
-    m = instruments()
-    m.child(m.grants_refused, grant_type, error).inc()
+    """``stetgate_grants_refused_total``, within a second (`CounterTally`)."""
+    _grants.add("grants_refused", grant_type, error)
 
 
 def count_journey(outcome: str) -> None:

@@ -1,8 +1,12 @@
-"""The access line and the request metrics: one ASGI middleware, outermost in `create_app`.
+"""The access line, the request metrics and the PSD2 statistics: one ASGI middleware,
+outermost in `create_app`.
 
-Per request it reads the clock twice, notes the status the app answers, and when the answer
-is done records the latency histogram (`stetgate.observability.metrics.observe_request`) and
-writes one structured line to the ``stetgate.access`` logger (`stetgate.observability.logs`):
+Per request it reads the monotonic clock twice and wraps ``send`` once to note the status the
+app answers; when the answer is done it records the latency histogram
+(`stetgate.observability.metrics.observe_request`), hands the request to the statistics
+recorder when one is wired (`RequestCounts`, implemented by
+`stetgate.statistics.recorder.StatisticsRecorder`) and writes one structured line to the
+``stetgate.access`` logger (`stetgate.observability.logs`):
 
 ``{"event": "request", "request_id", "method", "endpoint", "status", "duration_ms",
 "client_id", "org_id"}``
@@ -14,6 +18,11 @@ request) or fragment in a line. ``request_id`` is the ``X-Request-ID`` when well
 (`stetgate.serving.request_id` rules: visible ASCII, 100 characters), ``client_id`` and
 ``org_id`` are those of the authenticated TPP, noted on the scope by the code that
 authenticated it (`note_caller`) — never a value the client merely claimed.
+
+Why one middleware: each stacked ASGI middleware costs the refresh grant a coroutine, a
+``send`` closure and an extra hop for every message; access line, metrics and statistics
+were two of them with two pairs of clock reads (docs/performance-notes.md, "What the
+operations features cost the refresh grant").
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.routing import Mount
 
@@ -78,19 +87,56 @@ def _request_id(scope: Mapping[str, Any]) -> str | None:
     return None
 
 
-class AccessObserver:
-    """Times every HTTP request; latency histogram and access line when the answer is sent."""
+class RequestCounts(Protocol):
+    """Where the access middleware hands each answered request of a counted family (the PSD2
+    statistics, `stetgate.statistics.recorder.StatisticsRecorder`)."""
 
-    def __init__(self, app: ASGIApp, *, log_requests: bool = True) -> None:
+    @property
+    def started(self) -> bool: ...
+
+    def start(self) -> None:
+        """Start background work on the running loop (first request without lifespan)."""
+
+    def family_of(self, path: str) -> str | None:
+        """The family ``path`` is counted in, or None when it is not counted."""
+
+    def record(self, family: str, status: int, seconds: float) -> None:
+        """One answered request of ``family``."""
+
+
+class AccessObserver:
+    """Times every HTTP request; when the answer is sent: latency histogram (``metrics``),
+    statistics (``statistics``, for a counted family) and access line (``log_requests``).
+
+    An exception before any answer is a 500 for the histogram and the line (the server error
+    middleware outside answers it so) and for the statistics; a request that ends without an
+    answer and without an exception (a cancelled one) is left out of the statistics."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        log_requests: bool = True,
+        statistics: RequestCounts | None = None,
+        metrics: bool = True,
+    ) -> None:
         self.app = app
         self.log_requests = log_requests
+        self.statistics = statistics
+        self.metrics = metrics
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        statistics = self.statistics
+        family = None
+        if statistics is not None:
+            if not statistics.started:
+                statistics.start()
+            family = statistics.family_of(scope["path"])
         started = time.perf_counter()
-        status = 500  # an exception before any answer: ServerErrorMiddleware sends a 500
+        status = 0
 
         async def noting_status(message: dict[str, Any]) -> None:
             nonlocal status
@@ -100,25 +146,36 @@ class AccessObserver:
 
         try:
             await self.app(scope, receive, noting_status)
+        except Exception:
+            status = status or 500
+            raise
         finally:
             seconds = time.perf_counter() - started
-            endpoint = endpoint_of(scope)
-            method = scope["method"]
+            if family is not None and status:
+                statistics.record(family, status, seconds)  # type: ignore[union-attr]
+            self._observed(scope, status or 500, seconds)
+
+    def _observed(self, scope: dict[str, Any], status: int, seconds: float) -> None:
+        if not (self.metrics or self.log_requests):
+            return
+        endpoint = endpoint_of(scope)
+        method = scope["method"]
+        if self.metrics:
             observe_request(method, endpoint, status, seconds)
-            if self.log_requests and _log.isEnabledFor(logging.INFO):
-                client_id, org_id = scope.get(CALLER_KEY) or (None, None)
-                _log.info(
-                    "request",
-                    extra={
-                        "fields": {
-                            "event": "request",
-                            "request_id": _request_id(scope),
-                            "method": method,
-                            "endpoint": endpoint,
-                            "status": status,
-                            "duration_ms": round(seconds * 1000, 3),
-                            "client_id": client_id,
-                            "org_id": org_id,
-                        }
-                    },
-                )
+        if self.log_requests and _log.isEnabledFor(logging.INFO):
+            client_id, org_id = scope.get(CALLER_KEY) or (None, None)
+            _log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "event": "request",
+                        "request_id": _request_id(scope),
+                        "method": method,
+                        "endpoint": endpoint,
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 3),
+                        "client_id": client_id,
+                        "org_id": org_id,
+                    }
+                },
+            )

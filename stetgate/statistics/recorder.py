@@ -3,8 +3,10 @@ worker that probes availability and adds the counts to the database.
 
 Why in memory: the refresh grant serves >10,000 requests/s on two cores and signed
 ``GET /accounts`` >3,000/s; a database write per request would cost more than the request.
-`RequestStatistics` classifies the path (`stetgate.statistics.families`), times the request
-with ``time.perf_counter`` and adds one count, its duration and one histogram count to
+The app's access middleware (`stetgate.serving.access.AccessObserver`, which also writes the
+access line and the request metrics; `RequestStatistics` alone in tests) classifies the path
+(`stetgate.statistics.families`), times the request with ``time.perf_counter`` and the
+recorder adds one count, its duration and one histogram count to
 dictionaries keyed by (minute, family, status class) — a few microseconds under one
 uncontended lock. Every ``statistics_flush_seconds`` the worker's task swaps the
 dictionaries out and adds them to the per-minute rows (`stetgate.statistics.store`) through
@@ -22,14 +24,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
 from sqlalchemy import Engine, text
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from stetgate.clock import Clock
+from stetgate.serving.access import AccessObserver
 from stetgate.serving.blocking import BlockingCalls
 from stetgate.statistics.availability import (
     PROBE_TIMEOUT_SECONDS,
@@ -79,6 +81,10 @@ class StatisticsRecorder:
         self._write_lock = threading.Lock()
 
     # --- counting (event loop, per request) -----------------------------------------------
+    def family_of(self, path: str) -> str | None:
+        """The family a request to ``path`` is counted in (`EndpointFamilies.classify`)."""
+        return self.families.classify(path)
+
     def _minute(self) -> int:
         return int(self.clock.now().timestamp()) // 60
 
@@ -198,40 +204,12 @@ class StatisticsRecorder:
             log.warning("last statistics flush failed: %s", type(exc).__name__)
 
 
-class RequestStatistics:
-    """ASGI middleware: times each request of a recorded family until its response is sent
-    and counts it by status. An exception that escapes the app is counted as a 500 (the
-    server error middleware outside answers it so)."""
+class RequestStatistics(AccessObserver):
+    """ASGI middleware counting the requests of the recorded families and nothing else (no
+    access line, no request metrics): `AccessObserver` with only its statistics part. The
+    app wires the statistics into its one `AccessObserver` instead (one ``send`` wrapper and
+    one pair of clock reads per request for the access line, metrics and statistics)."""
 
     def __init__(self, app: ASGIApp, recorder: StatisticsRecorder) -> None:
-        self.app = app
+        super().__init__(app, log_requests=False, statistics=recorder, metrics=False)
         self.recorder = recorder
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        recorder = self.recorder
-        if not recorder.started:
-            recorder.start()
-        family = recorder.families.classify(scope["path"])
-        if family is None:
-            await self.app(scope, receive, send)
-            return
-        status = 0
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        started = time.perf_counter()
-        try:
-            await self.app(scope, receive, send_status)
-        except Exception:
-            status = status or 500
-            raise
-        finally:
-            if status:
-                recorder.record(family, status, time.perf_counter() - started)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stetgate.oauth.errors import InvalidRequest
-from stetgate.oauth.form import parse_form_body
+from stetgate.oauth.form import MAX_PARAMETERS, form_pairs, parse_form_body
 from stetgate.oauth.pkce import (
     is_valid_s256_challenge,
     is_valid_verifier,
@@ -52,6 +56,11 @@ def test_empty_body_is_an_empty_form() -> None:
         (FORM, b"x" * 65 + b"=1", "too long"),
         (FORM, b"a=1%0A2", "control"),
         (FORM, b"a=1%002", "control"),
+        (FORM, b"a=1\x012", "control"),
+        (FORM, b"a\x7f=1", "control"),
+        (FORM, b"a=1\t", "control"),
+        (FORM, b"a=1&&b=2", "malformed"),
+        (FORM, b"a=1&", "malformed"),
     ],
 )
 def test_bad_forms_are_invalid_request(
@@ -60,6 +69,35 @@ def test_bad_forms_are_invalid_request(
     with pytest.raises(InvalidRequest) as caught:
         parse_form_body(content_type, body)
     assert fragment in caught.value.description
+
+
+def test_plus_is_a_space_and_escapes_are_utf8() -> None:
+    assert parse_form_body(FORM, b"a=x+y&b%2Bc=%C3%A9+%2B") == {"a": "x y", "b+c": "é +"}
+
+
+def _outcome(parse: object, text: str) -> object:
+    try:
+        return parse(text)  # type: ignore[operator]
+    except UnicodeDecodeError:
+        return "UnicodeDecodeError"
+    except ValueError:
+        return "ValueError"
+
+
+def _parse_qsl(text: str) -> list[tuple[str, str]]:
+    return parse_qsl(
+        text,
+        keep_blank_values=True,
+        strict_parsing=bool(text),
+        encoding="utf-8",
+        errors="strict",
+        max_num_fields=MAX_PARAMETERS,
+    )
+
+
+@given(st.text(alphabet="ab=&+%2C3AF9é\x00\n ", max_size=60))
+def test_form_pairs_parses_exactly_as_strict_parse_qsl(text: str) -> None:
+    assert _outcome(form_pairs, text) == _outcome(_parse_qsl, text)
 
 
 def test_pkce_s256_matches_rfc7636_appendix_b() -> None:

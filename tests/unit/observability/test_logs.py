@@ -90,8 +90,13 @@ def test_the_configuration_sends_everything_through_one_formatter(
         logging.getLogger("uvicorn.access").info("GET /x?code=secret 200")
         logging.getLogger("httpx").info("HTTP Request: GET http://bank/psus/x")
         logging.getLogger("stetgate.access").info("request", extra={"fields": {"status": 200}})
+        for handler in root.handlers:  # INFO lines are written in batches
+            handler.flush()
         lines = capsys.readouterr().err.splitlines()
     finally:
+        for handler in root.handlers:
+            if handler not in handlers:
+                handler.close()
         root.handlers[:] = handlers
         root.setLevel(level)
         for name, old in saved.items():

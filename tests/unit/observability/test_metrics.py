@@ -10,6 +10,7 @@ import pytest
 from stetgate.observability import metrics
 from stetgate.observability.metrics import (
     LATENCY_BUCKETS,
+    CounterTally,
     RequestTally,
     count_certificate_failure,
     registry,
@@ -90,6 +91,45 @@ def test_observe_request_goes_through_the_module_tally() -> None:
     metrics.observe_request("GET", "/tally/module", 204, 0.002)
     metrics.flush_requests()
     assert _value(name, **labels) == 1
+
+
+def test_grant_counts_wait_in_their_tally_and_add_up_when_flushed() -> None:
+    tally = CounterTally(interval=3600)
+    for _ in range(3):
+        tally.add("grants_issued", "tally_wait")
+    tally.add("grants_refused", "tally_wait", "invalid_grant")
+    assert _value("stetgate_grants_issued_total", grant_type="tally_wait") == 0
+    tally.flush()
+    assert _value("stetgate_grants_issued_total", grant_type="tally_wait") == 3
+    assert (
+        _value("stetgate_grants_refused_total", grant_type="tally_wait", error="invalid_grant") == 1
+    )
+    tally.flush()  # nothing new: nothing added twice
+    assert _value("stetgate_grants_issued_total", grant_type="tally_wait") == 3
+
+
+def test_the_counter_flusher_thread_writes_within_its_interval() -> None:
+    tally = CounterTally(interval=0.05)
+    tally.add("grants_issued", "tally_thread")
+    deadline = time.monotonic() + 5
+    while (
+        registry().get_sample_value("stetgate_grants_issued_total", {"grant_type": "tally_thread"})
+        != 1
+    ):
+        assert time.monotonic() < deadline, "the flusher never wrote the count"
+        time.sleep(0.02)
+
+
+def test_reading_the_registry_sees_every_grant_counted_so_far() -> None:
+    before = _value("stetgate_grants_issued_total", grant_type="registry_exact")
+    metrics.count_grant_issued("registry_exact")
+    metrics.count_grant_issued("registry_exact")
+    metrics.count_grant_refused("registry_exact", "invalid_client")
+    assert _value("stetgate_grants_issued_total", grant_type="registry_exact") == before + 2
+    assert (
+        _value("stetgate_grants_refused_total", grant_type="registry_exact", error="invalid_client")
+        == 1
+    )
 
 
 class _Bank:
