@@ -103,7 +103,10 @@ class Workers:
             "key": agg.key,
             "tasks": TASKS,
         }
-        env = {**os.environ, "PYTHONPATH": str(ROOT), KEYS_ENV: keys}
+        # ROOT added to, not replacing, PYTHONPATH: the date-shifted run's scripts/faketime
+        # (its time.sleep fix) must load in these processes too.
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "PYTHONPATH": path, KEYS_ENV: keys}
         self.processes = [
             subprocess.Popen(
                 [sys.executable, "-m", "tests.support.token_lifecycle", json.dumps(config)],
