@@ -24,6 +24,7 @@ import functools
 import os
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
@@ -143,7 +144,7 @@ def _build() -> Instruments:
 
 
 # --- what the code records -------------------------------------------------------------------
-class _Tally:
+class _Tally(ABC):
     """Values added up in this process under one uncontended lock, and written to their
     prometheus-client instruments by a flusher thread every ``interval`` seconds, at exit, and
     whenever the in-memory `registry` is read. Subclasses say how pending values are written."""
@@ -161,8 +162,9 @@ class _Tally:
         if pending:
             self._write(instruments(), pending)
 
+    @abstractmethod
     def _write(self, m: Instruments, pending: dict[tuple[Any, ...], Any]) -> None:
-        raise NotImplementedError
+        """Add ``pending`` to the instruments ``m`` (called without the lock held)."""
 
     def _start_flusher(self) -> None:
         """Called with the lock held, when the first key is added."""
